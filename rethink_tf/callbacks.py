@@ -1,0 +1,71 @@
+"""Keras callbacks for what the standard ones do not log or decide: the generalization gap, the
+paper's stop at 100% training accuracy, the epoch seen by the input pipeline, and the run record."""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any, Callable
+
+import keras
+import tensorflow as tf
+
+
+class EpochVariable(keras.callbacks.Callback):
+    """Sets the variable the training pipeline reads its epoch's order from (resume-safe)."""
+
+    def __init__(self, epoch: tf.Variable):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch.assign(epoch)
+
+
+class GeneralizationGap(keras.callbacks.Callback):
+    """Adds generalization_gap = train accuracy - test accuracy to the epoch logs (when tested)."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None and "accuracy" in logs and "val_accuracy" in logs:
+            logs["generalization_gap"] = float(logs["accuracy"]) - float(logs["val_accuracy"])
+
+
+class StopWhenFit(keras.callbacks.Callback):
+    """Stops training after the first epoch whose training accuracy is 100% (the paper's "fit")."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs and float(logs.get("accuracy", 0.0)) >= 1.0:
+            self.model.stop_training = True
+
+
+class RunRecordWriter(keras.callbacks.Callback):
+    """Appends each epoch's metrics to the run record and saves it; on resume, drops epochs past the
+    restored checkpoint. `save` writes the record; `wall_time` gives seconds so far."""
+
+    def __init__(self, record: dict[str, Any], save: Callable[[], None], wall_time: Callable[[], float]):
+        super().__init__()
+        self.record, self.save, self.wall_time = record, save, wall_time
+        self._epoch_start = 0.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        del self.record["epochs"][epoch:]
+        self._epoch_start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        row = {"epoch": epoch + 1, "epoch_time_s": time.perf_counter() - self._epoch_start}
+        row.update({k: float(v) for k, v in (logs or {}).items()})
+        if "learning_rate" not in row:
+            row["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+        self.record["epochs"].append(row)
+        self.record["wall_time_s"] = self.wall_time()
+        self.save()
+
+
+def exponential_decay(initial: float, decay: float, epochs_per_decay: float = 1.0) -> keras.callbacks.LearningRateScheduler:
+    """The paper's schedule: the learning rate times `decay` after every epoch (or every
+    `epochs_per_decay` epochs, fractionally, to keep a subset's schedule in steps)."""
+    return keras.callbacks.LearningRateScheduler(lambda epoch: initial * decay ** (epoch / epochs_per_decay))
+
+
+def is_nan(value: Any) -> bool:
+    return value is None or not math.isfinite(float(value))

@@ -1,0 +1,194 @@
+"""Command-line flags, their validation, and the frozen RunConfig they resolve to.
+
+Flags are defined here and only here; library code receives a RunConfig and never reads FLAGS.
+A preset flagfile (flags/presets/<preset>.flags) supplies defaults for every flag the command
+line does not set.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Any
+
+from absl import flags
+
+from rethink_tf import models
+from rethink_tf.data import corrupt, sources
+
+PRESETS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "flags", "presets")
+PRESETS = ("laptop", "paper", "smoke")
+
+# Fields that name where a run lives or how it reports, not what it computes: two configs that
+# differ only in these describe the same experiment.
+PLACEMENT_FIELDS = ("results_dir", "run_name", "verbose")
+
+
+class ConfigError(ValueError):
+    """A flag value that cannot run; the message names the flag and what is allowed."""
+
+
+@dataclasses.dataclass(frozen=True)
+class RunConfig:
+    """Everything one training run depends on, resolved and validated."""
+
+    model: str = "inception_small"
+    dataset: str = "fashion_mnist"
+    data_dir: str | None = None
+    idx_dir: str = sources.FASHION_MNIST_DIR
+    cifar_archive: str | None = None
+    train_size: int = 0
+    test_size: int = 0
+    rgb: bool = True
+    crop_size: int = 28
+    corruption: str = "true_labels"
+    corrupt: float = 0.0
+    corrupt_test_labels: bool = False
+    gaussian_stats: str = "global"
+    random_crop: bool = False
+    weight_decay: float = 0.0
+    batch_norm: bool = True
+    learning_rate: float = 0.1
+    lr_decay: float = 0.95
+    lr_decay_examples: int = 0
+    momentum: float = 0.9
+    batch_size: int = 128
+    epochs: int = 60
+    stop_when_fit: bool = False
+    eval_every: int = 1
+    seed: int = 0
+    deterministic: bool = True
+    results_dir: str = "results"
+    run_name: str = ""
+    verbose: int = 2
+
+    @property
+    def label_noise(self) -> float:
+        """The probability p that a training label is replaced by a uniform random class."""
+        return 1.0 if self.corruption == "random_labels" else self.corrupt
+
+    @property
+    def run_dir(self) -> str:
+        return os.path.join(self.results_dir, self.run_name or default_run_name(self))
+
+    def experiment(self) -> dict[str, Any]:
+        """The fields that determine the run's numbers (placement fields left out)."""
+        d = dataclasses.asdict(self)
+        for name in PLACEMENT_FIELDS:
+            d.pop(name)
+        return d
+
+    def validate(self) -> "RunConfig":
+        """Raises ConfigError for the first value that cannot run; returns self."""
+        def need(ok: bool, flag: str, allowed: str) -> None:
+            if not ok:
+                raise ConfigError(f"--{flag}={getattr(self, flag)!r} is not allowed: {allowed}")
+
+        need(self.model in models.MODELS, "model", f"one of {', '.join(models.MODELS)}")
+        need(self.dataset in sources.DATASETS, "dataset", f"one of {', '.join(sources.DATASETS)}")
+        need(self.corruption in corrupt.CORRUPTIONS, "corruption", f"one of {', '.join(corrupt.CORRUPTIONS)}")
+        need(self.gaussian_stats in corrupt.GAUSSIAN_STATS, "gaussian_stats", f"one of {', '.join(corrupt.GAUSSIAN_STATS)}")
+        need(0.0 <= self.corrupt <= 1.0, "corrupt", "a probability in [0, 1]")
+        need(self.corruption != "random_labels" or self.corrupt in (0.0, 1.0), "corrupt",
+             "--corruption=random_labels already means --corrupt=1; give one or the other")
+        for flag in ("train_size", "test_size"):
+            need(getattr(self, flag) >= 0, flag, "a size >= 0 (0 means the whole split)")
+        for flag in ("batch_size", "epochs", "crop_size", "eval_every"):
+            need(getattr(self, flag) >= 1, flag, "an integer >= 1")
+        need(self.learning_rate > 0, "learning_rate", "a number > 0")
+        need(0 < self.lr_decay <= 1, "lr_decay", "a factor in (0, 1]")
+        need(self.lr_decay_examples >= 0, "lr_decay_examples", "a number of examples >= 0 (0: decay every epoch)")
+        need(0 <= self.momentum < 1, "momentum", "a number in [0, 1)")
+        need(self.weight_decay >= 0, "weight_decay", "an L2 coefficient >= 0 (0 turns it off)")
+        need(self.seed >= 0, "seed", "an integer >= 0")
+        need(self.batch_norm or models.MODELS[self.model].has_batch_norm, "batch_norm",
+             f"only models with batch norm can turn it off ({', '.join(n for n, s in models.MODELS.items() if s.has_batch_norm)})")
+        need(not self.run_name or (os.sep not in self.run_name and self.run_name not in (".", "..")), "run_name",
+             "a plain directory name, no path separators")
+        return self
+
+
+def default_run_name(config: RunConfig) -> str:
+    """A readable directory name from the fields a grid varies."""
+    parts = [config.model + ("" if config.batch_norm else "_nobn"), config.dataset, config.corruption]
+    if config.corruption != "random_labels" and config.corrupt:
+        parts.append(f"p{config.corrupt:g}")
+    if config.random_crop:
+        parts.append("crop")
+    if config.weight_decay:
+        parts.append(f"wd{config.weight_decay:g}")
+    parts.append(f"seed{config.seed}")
+    return "-".join(parts)
+
+
+def define_flags() -> None:
+    """Defines the run flags once (idempotent, so tests and entry points can both call it)."""
+    if "model" in flags.FLAGS:
+        return
+    d = RunConfig()
+    flags.DEFINE_enum("preset", "laptop", PRESETS, "Flagfile under flags/presets/ that supplies defaults for unset flags.")
+    flags.DEFINE_enum("model", d.model, list(models.MODELS), "Architecture (rethink_tf/models).")
+    flags.DEFINE_enum("dataset", d.dataset, list(sources.DATASETS), "Data set (rethink_tf/data/sources.py).")
+    flags.DEFINE_string("data_dir", None, "tensorflow_datasets data directory (cifar10, mnist; fashion_mnist fallback).")
+    flags.DEFINE_string("idx_dir", d.idx_dir, "Directory of the Fashion-MNIST IDX files (Debian's dataset-fashion-mnist).")
+    flags.DEFINE_string("cifar_archive", None, "Local cifar-10-python.tar.gz to read instead of tfds.")
+    flags.DEFINE_integer("train_size", d.train_size, "Deterministic class-stratified training subset; 0 = all.")
+    flags.DEFINE_integer("test_size", d.test_size, "Deterministic class-stratified test subset; 0 = all.")
+    flags.DEFINE_bool("rgb", d.rgb, "Repeat grayscale images to 3 channels so every model sees the paper's 28x28x3.")
+    flags.DEFINE_integer("crop_size", d.crop_size, "Side of the (center or random) crop fed to the model (paper: 28).")
+    flags.DEFINE_enum("corruption", d.corruption, list(corrupt.CORRUPTIONS), "Randomization test of Section 2.1.")
+    flags.DEFINE_float("corrupt", d.corrupt, "Label corruption probability p: each training label is replaced by a "
+                       "uniform random class with probability p.")
+    flags.DEFINE_bool("corrupt_test_labels", d.corrupt_test_labels, "Corrupt test labels too (the first author's code); "
+                      "the paper keeps them clean.")
+    flags.DEFINE_enum("gaussian_stats", d.gaussian_stats, list(corrupt.GAUSSIAN_STATS),
+                      "Gaussian corruption: one mean/variance over all pixels, or one per channel.")
+    flags.DEFINE_bool("random_crop", d.random_crop, "Random crop augmentation (Table 1) instead of the center crop.")
+    flags.DEFINE_float("weight_decay", d.weight_decay, "L2 coefficient c on every kernel (loss += c * sum(w^2)); 0 = off. "
+                       "Table 1 uses each model's default (rethink_tf/models).")
+    flags.DEFINE_bool("batch_norm", d.batch_norm, "Batch normalization, for models that have it (inception_small).")
+    flags.DEFINE_float("learning_rate", None, "Initial SGD learning rate; default: the model's (0.1 Inception, 0.01 others).")
+    flags.DEFINE_float("lr_decay", d.lr_decay, "Learning rate factor applied after every epoch.")
+    flags.DEFINE_integer("lr_decay_examples", d.lr_decay_examples,
+                         "Apply --lr_decay once per this many training examples seen instead of once per epoch "
+                         "(50000: the paper's CIFAR-10 schedule in steps, for subsets); 0 = every epoch.")
+    flags.DEFINE_float("momentum", d.momentum, "SGD momentum.")
+    flags.DEFINE_integer("batch_size", d.batch_size, "Global batch size.")
+    flags.DEFINE_integer("epochs", d.epochs, "Maximum number of epochs.")
+    flags.DEFINE_bool("stop_when_fit", d.stop_when_fit, "Stop once an epoch's training accuracy reaches 100%.")
+    flags.DEFINE_integer("eval_every", d.eval_every, "Evaluate on the test set every N epochs (and after the last).")
+    flags.DEFINE_integer("seed", d.seed, "Seed of initialization, corruption, subset and shuffling.")
+    flags.DEFINE_bool("deterministic", d.deterministic, "Deterministic TensorFlow ops (same flags -> same numbers).")
+    flags.DEFINE_string("results_dir", d.results_dir, "Directory holding one subdirectory per run.")
+    flags.DEFINE_string("run_name", d.run_name, "Run subdirectory name; default: built from the config.")
+    flags.DEFINE_integer("verbose", d.verbose, "Keras fit verbosity (0 silent, 1 progress bar, 2 one line per epoch).")
+
+
+def apply_preset(flag_values: flags.FlagValues, preset: str | None = None) -> None:
+    """Sets every flag the command line left unset from the preset flagfile."""
+    preset = preset or flag_values.preset
+    path = os.path.join(PRESETS_DIR, f"{preset}.flags")
+    if not os.path.exists(path):
+        raise ConfigError(f"--preset={preset!r}: no flagfile {path}")
+    given = {name for name in flag_values if flag_values[name].present}
+    # Read the file with absl's own flagfile parser, then copy only the flags not given.
+    args = flag_values.read_flags_from_files([f"--flagfile={path}"], force_gnu=True)
+    for arg in args:
+        name, _, value = arg.lstrip("-").partition("=")
+        if name.startswith("no") and name[2:] in flag_values and not value:
+            name, value = name[2:], "false"
+        if name not in flag_values:
+            raise ConfigError(f"{path}: unknown flag --{name}")
+        if name not in given:
+            flag_values[name].parse(value if value else "true")
+            flag_values[name].present = 0
+
+
+def from_flags(flag_values: flags.FlagValues = flags.FLAGS) -> RunConfig:
+    """Resolves parsed flags (after apply_preset) into a validated RunConfig."""
+    names = {f.name for f in dataclasses.fields(RunConfig)}
+    values = {name: flag_values[name].value for name in names}
+    if values["learning_rate"] is None:
+        spec = models.MODELS.get(values["model"])
+        values["learning_rate"] = spec.default_learning_rate if spec else RunConfig.learning_rate
+    return RunConfig(**values).validate()

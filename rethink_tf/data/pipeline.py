@@ -1,0 +1,178 @@
+"""From raw splits to the tf.data pipelines that fit and evaluate read.
+
+prepare() does the one-time work (subset, corrupt, fingerprint) and returns arrays in memory;
+train_dataset() and eval_dataset() crop, whiten and batch them. The training order of epoch e is a
+pure function of (seed, e), read from an epoch variable, so a resumed run sees the same batches.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+
+import numpy as np
+import tensorflow as tf
+
+from rethink_tf.config import RunConfig
+from rethink_tf.data import corrupt, sources
+
+# Streams of the training-time randomness, distinct from those of corrupt.py by construction
+# (they use the seed pairs [key, epoch] with keys from _stream_key).
+_SUBSET, _SHUFFLE, _CROP = 101, 102, 103
+# A source image no larger than the crop is zero-padded so that a random crop moves up to two pixels
+# each way, as a 28x28 crop does inside a 32x32 CIFAR-10 image.
+_CROP_SLACK = 4
+
+
+@dataclasses.dataclass(frozen=True)
+class Split:
+    """A corrupted split in memory: float32 pixels / 255 [N, H, W, C], int64 labels, canonical indices."""
+
+    images: np.ndarray
+    labels: np.ndarray
+    indices: np.ndarray
+
+
+@dataclasses.dataclass(frozen=True)
+class Prepared:
+    train: Split
+    test: Split
+    num_classes: int
+    input_shape: tuple[int, int, int]
+    origin: str
+    fingerprints: dict[str, str]
+    labels_changed: float
+
+
+def sha256(*arrays: np.ndarray) -> str:
+    """A fingerprint of arrays' shapes, dtypes and bytes."""
+    h = hashlib.sha256()
+    for a in arrays:
+        a = np.ascontiguousarray(a)
+        h.update(f"{a.dtype.str}{a.shape}".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
+def stratified_subset(labels: np.ndarray, size: int, seed: int) -> np.ndarray:
+    """Sorted canonical indices of a class-stratified subset of `size` examples (0: all).
+
+    Each class gets its share of `size` (largest remainders first); within a class the examples come
+    first-come from one seeded permutation, so a smaller subset is contained in a larger one.
+    """
+    n = len(labels)
+    if size == 0 or size >= n:
+        return np.arange(n)
+    classes, counts = np.unique(labels, return_counts=True)
+    exact = size * counts / n
+    quota = np.floor(exact).astype(int)
+    for c in np.argsort(-(exact - quota), kind="stable")[: size - quota.sum()]:
+        quota[c] += 1
+    rng = np.random.default_rng([seed, _SUBSET])
+    chosen = [rng.permutation(np.flatnonzero(labels == c))[:q] for c, q in zip(classes, quota)]
+    return np.sort(np.concatenate(chosen))
+
+
+def prepare(config: RunConfig, raw: sources.RawData | None = None) -> Prepared:
+    """Loads (unless given), subsets and corrupts the data of a run, once."""
+    raw = raw or sources.load(config.dataset, data_dir=config.data_dir, cifar_archive=config.cifar_archive,
+                              idx_dir=config.idx_dir)
+    mean = std = None
+    if config.corruption == "gaussian":
+        mean, std = corrupt.pixel_stats(raw.train.images, config.gaussian_stats)
+
+    def one(split_raw: sources.Split, size: int, split: int, label_noise: float) -> Split:
+        idx = stratified_subset(split_raw.labels, size, config.seed + split)
+        images, labels = corrupt.corrupt_split(
+            split_raw.images[idx], split_raw.labels[idx], idx, corruption=config.corruption,
+            label_noise=label_noise, num_classes=raw.num_classes, seed=config.seed, split=split,
+            mean=mean, std=std)
+        return Split(images, labels, idx)
+
+    train = one(raw.train, config.train_size, corrupt.TRAIN, config.label_noise)
+    test = one(raw.test, config.test_size, corrupt.TEST, config.label_noise if config.corrupt_test_labels else 0.0)
+    channels = 3 if config.rgb else raw.train.images.shape[-1]
+    fingerprints = {
+        "source": sha256(raw.train.images, raw.train.labels, raw.test.images, raw.test.labels),
+        "train_indices": sha256(train.indices),
+        "train_labels": sha256(train.labels),
+        "train_images": sha256(train.images),
+        "test_labels": sha256(test.labels),
+        "test_images": sha256(test.images),
+    }
+    changed = float(np.mean(train.labels != raw.train.labels[train.indices])) if len(train.labels) else 0.0
+    return Prepared(train, test, raw.num_classes, (config.crop_size, config.crop_size, channels), raw.origin,
+                    fingerprints, changed)
+
+
+def _stream_key(seed: int, stream: int) -> int:
+    return seed * 1000 + stream
+
+
+def _finish(images: tf.Tensor, rgb: bool) -> tf.Tensor:
+    """Grayscale to RGB if asked, then the paper's per-image whitening."""
+    if rgb and images.shape[-1] == 1:
+        images = tf.image.grayscale_to_rgb(images)
+    return tf.image.per_image_standardization(images)
+
+
+def _random_crop(images: tf.Tensor, size: int, seed: tf.Tensor) -> tf.Tensor:
+    """A different random size x size window of each image of a batch (zero-padded when too small)."""
+    height, width = images.shape[1], images.shape[2]
+    pad_h, pad_w = max(0, size + _CROP_SLACK - height), max(0, size + _CROP_SLACK - width)
+    if pad_h or pad_w:
+        images = tf.pad(images, [[0, 0], [pad_h // 2, pad_h - pad_h // 2], [pad_w // 2, pad_w - pad_w // 2], [0, 0]])
+        height, width = height + pad_h, width + pad_w
+    u = tf.random.stateless_uniform([tf.shape(images)[0], 2], seed=seed)
+    top = tf.cast(u[:, :1] * (height - size + 1), tf.int32)
+    left = tf.cast(u[:, 1:] * (width - size + 1), tf.int32)
+    images = tf.gather(images, top + tf.range(size), axis=1, batch_dims=1)
+    return tf.gather(images, left + tf.range(size), axis=2, batch_dims=1)
+
+
+def _on_cpu(array: np.ndarray) -> tf.Variable:
+    # A variable, not a constant: tf.data functions capture it by reference instead of copying
+    # hundreds of megabytes of pixels into every function graph.
+    with tf.device("/CPU:0"):
+        return tf.Variable(array, trainable=False)
+
+
+def train_dataset(split: Split, config: RunConfig, epoch: tf.Variable) -> tf.data.Dataset:
+    """Batches of (whitened images, labels) in the seeded order of the epoch `epoch` holds when iterated."""
+    n = len(split.labels)
+    steps = -(-n // config.batch_size)
+    images, labels = _on_cpu(split.images), _on_cpu(split.labels)
+    shuffle_key, crop_key = _stream_key(config.seed, _SHUFFLE), _stream_key(config.seed, _CROP)
+
+    def epoch_order(_):
+        e = tf.cast(epoch.read_value(), tf.int64)
+        order = tf.argsort(tf.random.stateless_uniform([n], seed=tf.stack([tf.constant(shuffle_key, tf.int64), e])),
+                           stable=True)
+        return (tf.data.Dataset.from_tensor_slices(order).batch(config.batch_size).enumerate()
+                .map(lambda step, positions: (e, step, positions)))
+
+    def load(e, step, positions):
+        x = tf.gather(images, positions)
+        if config.random_crop:
+            x = _random_crop(x, config.crop_size, tf.stack([tf.constant(crop_key, tf.int64), e * 1_000_000 + step]))
+        else:
+            x = tf.image.resize_with_crop_or_pad(x, config.crop_size, config.crop_size)
+        return _finish(x, config.rgb), tf.gather(labels, positions)
+
+    return (tf.data.Dataset.from_tensors(0).flat_map(epoch_order)
+            .map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+            .apply(tf.data.experimental.assert_cardinality(steps))
+            .prefetch(tf.data.AUTOTUNE))
+
+
+def eval_dataset(split: Split, config: RunConfig) -> tf.data.Dataset:
+    """Batches of center-cropped, whitened (images, labels) in canonical order."""
+    images, labels = _on_cpu(split.images), _on_cpu(split.labels)
+
+    def load(positions):
+        x = tf.image.resize_with_crop_or_pad(tf.gather(images, positions), config.crop_size, config.crop_size)
+        return _finish(x, config.rgb), tf.gather(labels, positions)
+
+    return (tf.data.Dataset.range(len(split.labels)).batch(config.batch_size)
+            .map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+            .prefetch(tf.data.AUTOTUNE))

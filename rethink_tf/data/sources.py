@@ -1,0 +1,331 @@
+"""Raw image-classification splits (Fashion-MNIST, CIFAR-10, MNIST) as uint8 numpy arrays, in canonical order.
+
+Local files (Debian's IDX files, the CIFAR-10 python archive) are read in file order and validated strictly; every
+failure is a DataError naming the file, the problem and the fix. TFDS is only read from an already prepared copy:
+nothing here downloads.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import io
+import os
+import pickle
+import tarfile
+import zlib
+
+import numpy as np
+
+FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"  # Debian package dataset-fashion-mnist
+DATASETS = ("fashion_mnist", "cifar10", "mnist")
+
+_NUM_CLASSES = {"fashion_mnist": 10, "cifar10": 10, "mnist": 10}
+
+_IDX_FILES = {  # (split, kind) -> base name; the .gz variant is preferred when both exist
+    ("train", "images"): "train-images-idx3-ubyte",
+    ("train", "labels"): "train-labels-idx1-ubyte",
+    ("test", "images"): "t10k-images-idx3-ubyte",
+    ("test", "labels"): "t10k-labels-idx1-ubyte",
+}
+_IDX_FIX = (
+    "restore the original file (for the default directory: `apt-get install --reinstall dataset-fashion-mnist`), "
+    "or point idx_dir at a directory holding the four original Fashion-MNIST IDX files"
+)
+
+_CIFAR_DIR = "cifar-10-batches-py"
+_CIFAR_TRAIN_MEMBERS = tuple(f"{_CIFAR_DIR}/data_batch_{i}" for i in range(1, 6))
+_CIFAR_TEST_MEMBER = f"{_CIFAR_DIR}/test_batch"
+_CIFAR_FIX = (
+    "download cifar-10-python.tar.gz again from https://www.cs.toronto.edu/~kriz/cifar.html "
+    "(md5 c58f30108f718f92721af3b95e74349a), or leave cifar_archive unset to read tfds' prepared cifar10"
+)
+
+_TFDS_CHUNK = 8192  # examples per batch when materializing a tfds split
+
+
+class DataError(Exception):
+    """A data file is missing, truncated or in the wrong format; the message names the file, the problem and the fix."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Split:
+    """One split: images uint8 [N, H, W, C] and integer class labels int64 [N]."""
+
+    images: np.ndarray
+    labels: np.ndarray
+
+
+@dataclasses.dataclass(frozen=True)
+class RawData:
+    """A dataset's train and test splits plus where they were read from (`origin`, for logs and reports)."""
+
+    name: str
+    train: Split
+    test: Split
+    num_classes: int
+    origin: str
+
+
+def _error(path: str, problem: str, fix: str) -> DataError:
+    return DataError(f"{path}: {problem}. Fix: {fix}.")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# IDX (MNIST / Fashion-MNIST)
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def read_idx(path: str) -> np.ndarray:
+    """Reads an IDX file of unsigned bytes (gzip-compressed or plain, detected from its content) into an array.
+
+    Checks the magic (0x00 0x00 0x08 ndim), the dimensions and that the data is exactly prod(dims) bytes long.
+    """
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except FileNotFoundError:
+        raise _error(path, "file not found", _IDX_FIX) from None
+    except OSError as err:
+        raise _error(path, f"cannot read file ({err})", _IDX_FIX) from err
+
+    if raw[:2] == b"\x1f\x8b":
+        try:
+            raw = gzip.decompress(raw)
+        except (EOFError, OSError, zlib.error) as err:
+            raise _error(path, f"corrupt or truncated gzip stream ({err})", _IDX_FIX) from err
+
+    if len(raw) < 4:
+        raise _error(path, f"too short for an IDX header ({len(raw)} bytes)", _IDX_FIX)
+    zero0, zero1, type_code, ndim = raw[0], raw[1], raw[2], raw[3]
+    if zero0 != 0 or zero1 != 0 or ndim == 0:
+        raise _error(path, f"not an IDX file (magic bytes {raw[:4].hex()}, expected 000008 + ndim>0)", _IDX_FIX)
+    if type_code != 0x08:
+        raise _error(
+            path, f"IDX data type 0x{type_code:02x} is not supported, only unsigned bytes (0x08)", _IDX_FIX
+        )
+    header_len = 4 + 4 * ndim
+    if len(raw) < header_len:
+        raise _error(path, f"truncated in the IDX header ({len(raw)} of {header_len} bytes)", _IDX_FIX)
+    dims = tuple(int(d) for d in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
+    expected = int(np.prod(dims, dtype=np.int64))
+    got = len(raw) - header_len
+    if got < expected:
+        raise _error(path, f"truncated: dims {dims} need {expected} data bytes, file has {got}", _IDX_FIX)
+    if got > expected:
+        raise _error(path, f"{got - expected} unexpected trailing bytes after the data for dims {dims}", _IDX_FIX)
+    # Copied so callers get a writable array that does not pin the decompressed buffer.
+    return np.frombuffer(raw, dtype=np.uint8, offset=header_len).reshape(dims).copy()
+
+
+def _idx_path(idx_dir: str, base: str) -> str:
+    for candidate in (os.path.join(idx_dir, base + ".gz"), os.path.join(idx_dir, base)):
+        if os.path.isfile(candidate):
+            return candidate
+    raise _error(os.path.join(idx_dir, base + ".gz"), f"file not found (nor un-gzipped {base})", _IDX_FIX)
+
+
+def _read_idx_split(idx_dir: str, split: str, num_classes: int) -> tuple[Split, str, str]:
+    images_path = _idx_path(idx_dir, _IDX_FILES[(split, "images")])
+    labels_path = _idx_path(idx_dir, _IDX_FILES[(split, "labels")])
+    images = read_idx(images_path)
+    labels = read_idx(labels_path)
+    if images.ndim != 3:
+        raise _error(images_path, f"expected 3-D images [N, H, W], got dims {images.shape}", _IDX_FIX)
+    if labels.ndim != 1:
+        raise _error(labels_path, f"expected 1-D labels [N], got dims {labels.shape}", _IDX_FIX)
+    if len(images) != len(labels):
+        raise _error(
+            labels_path,
+            f"has {len(labels)} labels but {images_path} has {len(images)} images",
+            "use image and label files from the same release",
+        )
+    bad = labels >= num_classes
+    if bad.any():
+        raise _error(
+            labels_path, f"label {int(labels[bad][0])} outside [0, {num_classes}) at index {int(np.argmax(bad))}",
+            _IDX_FIX,
+        )
+    return Split(images=images[..., np.newaxis], labels=labels.astype(np.int64)), images_path, labels_path
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# CIFAR-10 python archive
+# ---------------------------------------------------------------------------------------------------------------
+
+
+class _BatchUnpickler(pickle.Unpickler):
+    """Unpickles a CIFAR batch allowing only the globals numpy arrays need, so a crafted archive cannot run code."""
+
+    _ALLOWED = {
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "scalar"),
+        ("numpy._core.numeric", "_frombuffer"),
+        ("_codecs", "encode"),
+    }
+
+    def find_class(self, module: str, name: str):
+        if module.startswith("numpy.core"):  # NumPy 1.x names, as in the original (Python 2) pickles
+            module = "numpy._core" + module[len("numpy.core"):]
+        if (module, name) not in self._ALLOWED:
+            raise pickle.UnpicklingError(f"global {module}.{name} is not allowed in a CIFAR-10 batch")
+        return super().find_class(module, name)
+
+
+def _parse_cifar_batch(archive: str, member: str, payload: bytes) -> Split:
+    where = f"{archive} (member {member})"
+    try:
+        batch = _BatchUnpickler(io.BytesIO(payload), encoding="bytes").load()
+    except Exception as err:  # any unpickling failure means a damaged or foreign member
+        raise _error(where, f"not a readable pickle ({type(err).__name__}: {err})", _CIFAR_FIX) from err
+    if not isinstance(batch, dict):
+        raise _error(where, f"expected a pickled dict, got {type(batch).__name__}", _CIFAR_FIX)
+    batch = {k.decode("latin1") if isinstance(k, bytes) else k: v for k, v in batch.items()}
+    for key in ("data", "labels"):
+        if key not in batch:
+            raise _error(where, f"the pickled dict has no b{key!r} entry (keys: {sorted(map(str, batch))})", _CIFAR_FIX)
+    data = np.asarray(batch["data"])
+    if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3 * 32 * 32:
+        raise _error(where, f"b'data' must be uint8 [N, 3072], got {data.dtype} {data.shape}", _CIFAR_FIX)
+    try:
+        labels = np.asarray(batch["labels"], dtype=np.int64)
+    except (TypeError, ValueError, OverflowError) as err:
+        raise _error(where, f"b'labels' is not a list of integers ({err})", _CIFAR_FIX) from err
+    if labels.shape != (len(data),):
+        raise _error(where, f"b'labels' has shape {labels.shape}, expected ({len(data)},)", _CIFAR_FIX)
+    bad = (labels < 0) | (labels >= 10)
+    if bad.any():
+        raise _error(where, f"label {int(labels[bad][0])} outside [0, 10)", _CIFAR_FIX)
+    # Rows are channel-major (1024 R, 1024 G, 1024 B, each row-major 32x32); convert to HWC.
+    images = np.ascontiguousarray(data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
+    return Split(images=images, labels=labels)
+
+
+def read_cifar10_archive(path: str) -> tuple[Split, Split]:
+    """Reads cifar-10-python.tar.gz: train = data_batch_1..5 in order, test = test_batch; images HWC uint8."""
+    wanted = set(_CIFAR_TRAIN_MEMBERS) | {_CIFAR_TEST_MEMBER}
+    payloads: dict[str, bytes] = {}
+    try:
+        # Stream mode: one sequential pass over the gzip, no seeking back for each member.
+        with tarfile.open(path, "r|*") as tar:
+            for info in tar:
+                name = info.name[2:] if info.name.startswith("./") else info.name
+                if name in wanted and info.isfile():
+                    payloads[name] = tar.extractfile(info).read()
+    except FileNotFoundError:
+        raise _error(path, "archive not found", _CIFAR_FIX) from None
+    except (tarfile.TarError, EOFError, OSError, zlib.error) as err:
+        problem = f"not a readable tar archive, or truncated ({type(err).__name__}: {err})"
+        raise _error(path, problem, _CIFAR_FIX) from err
+
+    for member in (*_CIFAR_TRAIN_MEMBERS, _CIFAR_TEST_MEMBER):
+        if member not in payloads:
+            raise _error(f"{path} (member {member})", "member missing from the archive", _CIFAR_FIX)
+    train_parts = [_parse_cifar_batch(path, m, payloads.pop(m)) for m in _CIFAR_TRAIN_MEMBERS]
+    test = _parse_cifar_batch(path, _CIFAR_TEST_MEMBER, payloads.pop(_CIFAR_TEST_MEMBER))
+    train = Split(
+        images=np.concatenate([p.images for p in train_parts]),
+        labels=np.concatenate([p.labels for p in train_parts]),
+    )
+    return train, test
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# TFDS (prepared copies only)
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _tfds_fix(name: str) -> str:
+    fix = (
+        f"prepare it once on a machine with internet access with `tfds build {name} --data_dir DIR` (or copy a "
+        f"prepared DIR/{name} directory here) and pass data_dir=DIR (--data_dir)"
+    )
+    if name == "fashion_mnist":
+        fix = (
+            f"install Debian's dataset-fashion-mnist (`apt-get install dataset-fashion-mnist`, provides "
+            f"{FASHION_MNIST_DIR}), or {fix}"
+        )
+    return fix
+
+
+def _load_tfds(name: str, data_dir: str | None) -> tuple[Split, Split, str]:
+    """Reads the train and test splits of an already prepared tfds dataset, never downloading."""
+    import tensorflow_datasets as tfds  # lazy: importing this module must stay cheap
+
+    where = f"tfds:{name} (data_dir={data_dir or 'tfds default'})"
+    try:
+        # batch_size=-1 is avoided on purpose: it batches by the recorded split sizes, which tfds.testing.mock_data
+        # does not know (0 -> sys.maxsize), and the resulting huge padded_batch aborts the process.
+        datasets, info = tfds.load(
+            name, split=["train", "test"], data_dir=data_dir, as_supervised=True, shuffle_files=False,
+            download=False, with_info=True,
+        )
+        splits = []
+        for split_name, ds in zip(("train", "test"), datasets):
+            images, labels = [], []
+            for x, y in tfds.as_numpy(ds.batch(_TFDS_CHUNK)):
+                images.append(x)
+                labels.append(y)
+            if not images:
+                raise _error(where, f"split {split_name!r} is empty", _tfds_fix(name))
+            splits.append(Split(images=np.concatenate(images), labels=np.concatenate(labels).astype(np.int64)))
+    except DataError:
+        raise
+    except Exception as err:  # tfds signals "not prepared" with AssertionError; reading errors vary
+        problem = f"tfds could not read a prepared copy ({type(err).__name__}: {err})"
+        raise _error(where, problem, _tfds_fix(name)) from err
+    return splits[0], splits[1], f"tfds:{name} (data_dir={info.data_dir})"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Entry point
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _validate(split: Split, split_name: str, origin: str, num_classes: int, channels: int) -> None:
+    images, labels = split.images, split.labels
+    problem = None
+    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != channels:
+        problem = f"{split_name} images must be uint8 [N, H, W, {channels}], got {images.dtype} {images.shape}"
+    elif labels.dtype != np.int64 or labels.shape != (len(images),):
+        problem = f"{split_name} labels must be int64 [{len(images)}], got {labels.dtype} {labels.shape}"
+    elif len(labels) and (labels.min() < 0 or labels.max() >= num_classes):
+        problem = f"{split_name} labels span [{labels.min()}, {labels.max()}], outside [0, {num_classes})"
+    if problem:
+        raise _error(origin, problem, "re-create the data from the original release")
+
+
+def load(
+    name: str,
+    *,
+    data_dir: str | None = None,
+    cifar_archive: str | None = None,
+    idx_dir: str = FASHION_MNIST_DIR,
+) -> RawData:
+    """Loads `name`'s train and test splits, from local files when available and otherwise a prepared tfds copy.
+
+    fashion_mnist: IDX files in idx_dir; tfds only if idx_dir does not exist. cifar10: cifar_archive if given,
+    else tfds. mnist: tfds. data_dir is tfds' data directory (None: tfds' default). Nothing is downloaded.
+    """
+    if name not in DATASETS:
+        raise ValueError(f"unknown dataset {name!r}; expected one of {DATASETS}")
+    num_classes = _NUM_CLASSES[name]
+    channels = 3 if name == "cifar10" else 1
+
+    if name == "fashion_mnist" and os.path.exists(idx_dir):
+        if not os.path.isdir(idx_dir):
+            raise _error(idx_dir, "exists but is not a directory", _IDX_FIX)
+        train, *train_files = _read_idx_split(idx_dir, "train", num_classes)
+        test, *test_files = _read_idx_split(idx_dir, "test", num_classes)
+        origin = ", ".join([*train_files, *test_files])
+    elif name == "cifar10" and cifar_archive is not None:
+        train, test = read_cifar10_archive(cifar_archive)
+        origin = cifar_archive
+    else:
+        train, test, origin = _load_tfds(name, data_dir)
+
+    _validate(train, "train", origin, num_classes, channels)
+    _validate(test, "test", origin, num_classes, channels)
+    return RawData(name=name, train=train, test=test, num_classes=num_classes, origin=origin)

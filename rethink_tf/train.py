@@ -1,0 +1,169 @@
+"""`python -m rethink_tf.train`: one run -> one run directory (record, TensorBoard logs).
+
+run(config) is the library entry point: data -> model -> Keras fit with standard callbacks -> record.
+A run directory that already holds this config's unfinished run is resumed from its last epoch; a
+finished one is returned as it is.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from typing import Any
+
+from absl import app, flags, logging
+
+from rethink_tf import config as config_lib
+from rethink_tf import records
+from rethink_tf.data import sources
+
+FLAGS = flags.FLAGS
+
+
+def run(config: config_lib.RunConfig, raw: sources.RawData | None = None) -> dict[str, Any]:
+    """Trains config's run (or resumes it) and returns its record; `raw` skips loading the data."""
+    existing = records.check(config)
+    if existing is not None and existing["status"] in records.DONE:
+        logging.info("%s is already %s; nothing to do", config.run_dir, existing["status"])
+        return existing
+
+    import tensorflow as tf  # deferred: flag errors above answer without loading TensorFlow
+    import keras
+    from rethink_tf.data import pipeline
+
+    if config.deterministic:
+        tf.config.experimental.enable_op_determinism()
+    keras.utils.set_random_seed(config.seed)
+    data = pipeline.prepare(config, raw)
+    records.claim(config)
+    try:
+        return _fit(config, data, existing)
+    finally:
+        records.release(config)
+
+
+def _fit(config: config_lib.RunConfig, data, existing: dict[str, Any] | None) -> dict[str, Any]:
+    import keras
+    import tensorflow as tf
+    from tensorboard.plugins.hparams import api as hp
+
+    from rethink_tf import callbacks, models, strategy
+    from rethink_tf.data import pipeline
+
+    started = time.perf_counter()
+    wall_before = existing["wall_time_s"] if existing else 0.0
+
+    def wall_time() -> float:
+        return wall_before + time.perf_counter() - started
+
+    with strategy.make_strategy().scope():
+        model = models.build_model(config.model, input_shape=data.input_shape, num_classes=data.num_classes,
+                                   batch_norm=config.batch_norm, weight_decay=config.weight_decay, seed=config.seed)
+        model.compile(optimizer=keras.optimizers.SGD(learning_rate=config.learning_rate, momentum=config.momentum),
+                      loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+
+    record = existing or records.new_record(config)
+    record.update(status=records.RUNNING, error=None, data={
+        "origin": data.origin, "train_examples": len(data.train.labels), "test_examples": len(data.test.labels),
+        "num_classes": data.num_classes, "input_shape": list(data.input_shape),
+        "train_labels_changed": data.labels_changed, "fingerprints": data.fingerprints,
+    }, model={"paper_name": models.MODELS[config.model].paper_name,
+              "paper_param_count": models.paper_param_count(model), "keras_count_params": model.count_params()})
+    if existing is not None:
+        record.setdefault("resumed", []).append(records.now())
+
+    def save() -> None:
+        records.save(config, record)
+
+    save()
+    logs_dir = os.path.join(config.run_dir, records.LOGS)
+    with tf.summary.create_file_writer(logs_dir).as_default():
+        hp.hparams({k: v if isinstance(v, (bool, int, float, str)) else str(v)
+                    for k, v in config.experiment().items()}, trial_id=record["run_name"])
+
+    with tf.device("/CPU:0"):
+        epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
+    fit_callbacks = [
+        callbacks.EpochVariable(epoch),
+        callbacks.exponential_decay(config.learning_rate, config.lr_decay,
+                                    config.lr_decay_examples / len(data.train.labels) if config.lr_decay_examples else 1.0),
+        keras.callbacks.TerminateOnNaN(),
+        callbacks.GeneralizationGap(),
+        *([callbacks.StopWhenFit()] if config.stop_when_fit else []),
+        # The record is saved before the backup, so on resume it is never behind the checkpoint.
+        callbacks.RunRecordWriter(record, save, wall_time),
+        keras.callbacks.BackupAndRestore(os.path.join(config.run_dir, records.BACKUP), double_checkpoint=True),
+        keras.callbacks.TensorBoard(logs_dir, write_graph=False, profile_batch=0),
+    ]
+    test_ds = pipeline.eval_dataset(data.test, config)
+    try:
+        model.fit(pipeline.train_dataset(data.train, config, epoch), epochs=config.epochs, shuffle=False,
+                  validation_data=test_ds, validation_freq=config.eval_every,
+                  callbacks=fit_callbacks, verbose=config.verbose)
+    except KeyboardInterrupt:
+        record.update(status=records.INTERRUPTED, wall_time_s=wall_time())
+        save()
+        raise
+    except Exception as e:
+        record.update(status=records.FAILED, error=f"{type(e).__name__}: {e}", wall_time_s=wall_time())
+        save()
+        raise
+
+    epochs = record["epochs"]
+    if epochs and callbacks.is_nan(epochs[-1].get("loss")):
+        record.update(status=records.DIVERGED, final=None)
+    else:
+        train_eval = model.evaluate(pipeline.eval_dataset(data.train, config), verbose=0, return_dict=True)
+        test_eval = model.evaluate(test_ds, verbose=0, return_dict=True)
+        fit_epoch = next((row["epoch"] for row in epochs if row.get("accuracy", 0.0) >= 1.0), None)
+        record.update(status=records.FINISHED, final={
+            "train_accuracy": float(train_eval["accuracy"]), "train_loss": float(train_eval["loss"]),
+            "test_accuracy": float(test_eval["accuracy"]), "test_loss": float(test_eval["loss"]),
+            "generalization_gap": float(train_eval["accuracy"]) - float(test_eval["accuracy"]),
+            "epochs_run": len(epochs), "fit_epoch": fit_epoch,
+        })
+    record["wall_time_s"] = wall_time()
+    save()
+    return record
+
+
+def summary(record: dict[str, Any]) -> str:
+    """One line: the run, its status and its final numbers."""
+    final = record.get("final") or {}
+    numbers = (f" train {final['train_accuracy']:.2%} test {final['test_accuracy']:.2%} "
+               f"after {final['epochs_run']} epochs" if final else "")
+    return f"{record['run_name']}: {record['status']}{numbers} ({record['wall_time_s']:.0f} s)"
+
+
+def parse_flags(argv: list[str]) -> list[str]:
+    """absl's parser, with a bad flag answered by one line and exit status 2."""
+    try:
+        return FLAGS(argv)
+    except flags.Error as e:
+        print(f"{os.path.basename(argv[0])}: error: {e}", file=sys.stderr)
+        sys.exit(2)
+
+
+def main(argv: list[str]) -> None:
+    prog = "rethink_tf.train"
+    if len(argv) > 1:
+        print(f"{prog}: error: unexpected arguments {argv[1:]}; flags look like --name=value", file=sys.stderr)
+        sys.exit(2)
+    try:
+        config_lib.apply_preset(FLAGS)
+        config = config_lib.from_flags(FLAGS)
+        record = run(config)
+    except (config_lib.ConfigError, records.RunDirError, flags.Error) as e:
+        print(f"{prog}: error: {e}", file=sys.stderr)
+        sys.exit(2)
+    except sources.DataError as e:
+        print(f"{prog}: error: {e}", file=sys.stderr)
+        sys.exit(1)
+    print(summary(record))
+    print(f"run directory: {config.run_dir}  (tensorboard --logdir {config.results_dir})")
+
+
+if __name__ == "__main__":
+    config_lib.define_flags()
+    app.run(main, flags_parser=parse_flags)

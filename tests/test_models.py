@@ -1,0 +1,120 @@
+"""Tests for rethink_tf.models: the paper's parameter counts, shapes, seeding, weight decay, registry errors."""
+
+import numpy as np
+import keras
+from absl.testing import absltest, parameterized
+
+from rethink_tf.models import MODELS, ModelSpec, build_model, paper_param_count
+from rethink_tf.models.alexnet import LocalResponseNormalization
+
+PAPER_SHAPE = (28, 28, 3)
+NON_BN_MODELS = ("alexnet_small", "mlp_1x512", "mlp_3x512")
+
+
+def _kernels(model):
+    return [w for w in model.trainable_weights if "kernel" in w.path]
+
+
+class ModelsTest(parameterized.TestCase):
+
+    def test_registry(self):
+        self.assertEqual(set(MODELS), {"inception_small", "alexnet_small", "mlp_1x512", "mlp_3x512"})
+        for key, spec in MODELS.items():
+            self.assertIsInstance(spec, ModelSpec)
+            self.assertEqual(spec.name, key)
+            self.assertEqual(spec.has_batch_norm, key == "inception_small")
+            self.assertEqual(spec.default_learning_rate, 0.1 if key == "inception_small" else 0.01)
+            self.assertEqual(spec.default_weight_decay, 5e-4)
+        self.assertEqual([s.paper_name for s in MODELS.values()], ["Inception", "AlexNet", "MLP 1x512", "MLP 3x512"])
+
+    @parameterized.named_parameters(
+        ("inception_bn", "inception_small", True, 1_649_402),
+        ("inception_no_bn", "inception_small", False, 1_649_402),
+        ("alexnet", "alexnet_small", True, 1_387_786),
+        ("mlp_3x512", "mlp_3x512", True, 1_735_178),
+        ("mlp_1x512", "mlp_1x512", True, 1_209_866),
+    )
+    def test_paper_param_count(self, name, batch_norm, expected):
+        model = build_model(name, input_shape=PAPER_SHAPE, num_classes=10, batch_norm=batch_norm)
+        self.assertEqual(model.name, name)
+        self.assertEqual(paper_param_count(model), expected)
+        has_bn = any(isinstance(l, keras.layers.BatchNormalization) for l in model.layers)
+        self.assertEqual(has_bn, name == "inception_small" and batch_norm)
+        # Keras also counts BN moving mean and variance (non-trainable); nothing else may differ.
+        moving = [w for w in model.non_trainable_weights]
+        self.assertTrue(all("moving_mean" in w.path or "moving_variance" in w.path for w in moving))
+        self.assertEqual(model.count_params() - expected, sum(int(np.prod(w.shape)) for w in moving))
+        if has_bn:
+            self.assertEqual(model.count_params(), 1_649_402 + 2 * 1712)  # 1712 BN channels
+
+    @parameterized.named_parameters(
+        ("inception", "inception_small"), ("alexnet", "alexnet_small"), ("mlp_1x512", "mlp_1x512"),
+        ("mlp_3x512", "mlp_3x512"))
+    def test_forward_pass_any_input_shape(self, name):
+        for shape, classes in (((28, 28, 1), 10), ((8, 8, 3), 7), ((32, 32, 3), 100)):
+            model = build_model(name, input_shape=shape, num_classes=classes)
+            x = np.random.default_rng(0).normal(size=(2, *shape)).astype("float32")
+            logits = model(x, training=False)
+            self.assertEqual(tuple(logits.shape), (2, classes))
+            self.assertEqual(logits.dtype, "float32")
+            self.assertIs(model.layers[-1].activation, keras.activations.linear)  # logits, no softmax
+            self.assertTrue(np.all(np.isfinite(np.asarray(logits))))
+        if name == "inception_small":
+            model = build_model(name, input_shape=(8, 8, 3), num_classes=10, batch_norm=False)
+            self.assertEqual(tuple(model(np.zeros((2, 8, 8, 3), "float32")).shape), (2, 10))
+
+    @parameterized.named_parameters(
+        ("inception", "inception_small"), ("alexnet", "alexnet_small"), ("mlp_3x512", "mlp_3x512"))
+    def test_seed_determines_initial_weights(self, name):
+        build = lambda seed: build_model(name, input_shape=(8, 8, 3), num_classes=10, seed=seed)
+        a, b, c = build(0), build(0), build(1)
+        for wa, wb, wc in zip(a.get_weights(), b.get_weights(), c.get_weights()):
+            np.testing.assert_array_equal(wa, wb)
+        for ka, kc in zip(_kernels(a), _kernels(c)):
+            self.assertFalse(np.array_equal(ka.numpy(), kc.numpy()), ka.path)
+        # Each layer draws its own seed: same-shaped kernels within one model differ.
+        by_shape = {}
+        for k in _kernels(a):
+            by_shape.setdefault(tuple(k.shape), []).append(k.numpy())
+        for same in by_shape.values():
+            for i in range(1, len(same)):
+                self.assertFalse(np.array_equal(same[0], same[i]))
+
+    @parameterized.named_parameters(
+        ("inception", "inception_small"), ("alexnet", "alexnet_small"), ("mlp_1x512", "mlp_1x512"))
+    def test_weight_decay_regularizes_every_kernel(self, name):
+        none = build_model(name, input_shape=(8, 8, 3), num_classes=10, weight_decay=0.0)
+        self.assertEqual(none.losses, [])
+        wd = 5e-4
+        model = build_model(name, input_shape=(8, 8, 3), num_classes=10, weight_decay=wd)
+        kernels = _kernels(model)
+        self.assertGreater(len(kernels), 1)
+        self.assertLen(model.losses, len(kernels))
+        expected = wd * sum(float(np.sum(np.square(k.numpy()))) for k in kernels)
+        np.testing.assert_allclose(float(sum(model.losses)), expected, rtol=1e-5)
+
+    @parameterized.parameters(*NON_BN_MODELS)
+    def test_batch_norm_false_on_model_without_bn_raises(self, name):
+        with self.assertRaisesRegex(ValueError, "batch_norm applies only to inception_small"):
+            build_model(name, input_shape=(8, 8, 3), num_classes=10, batch_norm=False)
+
+    def test_unknown_model_and_negative_weight_decay_raise(self):
+        with self.assertRaisesRegex(ValueError, "Unknown model"):
+            build_model("resnet", input_shape=(8, 8, 3), num_classes=10)
+        with self.assertRaisesRegex(ValueError, "weight_decay"):
+            build_model("mlp_1x512", input_shape=(8, 8, 3), num_classes=10, weight_decay=-1.0)
+
+    def test_alexnet_config_round_trip(self):
+        layer = LocalResponseNormalization(depth_radius=2, beta=0.5)
+        restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(layer))
+        self.assertIsInstance(restored, LocalResponseNormalization)
+        self.assertEqual((restored.depth_radius, restored.beta, restored.alpha), (2, 0.5, 0.001 / 9.0))
+        model = build_model("alexnet_small", input_shape=(8, 8, 3), num_classes=10)
+        clone = keras.Model.from_config(model.get_config())
+        clone.set_weights(model.get_weights())
+        x = np.random.default_rng(1).normal(size=(2, 8, 8, 3)).astype("float32")
+        np.testing.assert_allclose(np.asarray(clone(x)), np.asarray(model(x)), rtol=1e-6)
+
+
+if __name__ == "__main__":
+    absltest.main()
