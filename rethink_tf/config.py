@@ -121,47 +121,48 @@ def default_run_name(config: RunConfig) -> str:
     return "-".join(parts)
 
 
-def define_flags() -> None:
+def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
     """Defines the run flags once (idempotent, so tests and entry points can both call it)."""
-    if "model" in flags.FLAGS:
+    if "model" in flag_values:
         return
     d = RunConfig()
-    flags.DEFINE_enum("preset", "laptop", PRESETS, "Flagfile under flags/presets/ that supplies defaults for unset flags.")
-    flags.DEFINE_enum("model", d.model, list(models.MODELS), "Architecture (rethink_tf/models).")
-    flags.DEFINE_enum("dataset", d.dataset, list(sources.DATASETS), "Data set (rethink_tf/data/sources.py).")
-    flags.DEFINE_string("data_dir", None, "tensorflow_datasets data directory (cifar10, mnist; fashion_mnist fallback).")
-    flags.DEFINE_string("idx_dir", d.idx_dir, "Directory of the Fashion-MNIST IDX files (Debian's dataset-fashion-mnist).")
-    flags.DEFINE_string("cifar_archive", None, "Local cifar-10-python.tar.gz to read instead of tfds.")
-    flags.DEFINE_integer("train_size", d.train_size, "Deterministic class-stratified training subset; 0 = all.")
-    flags.DEFINE_integer("test_size", d.test_size, "Deterministic class-stratified test subset; 0 = all.")
-    flags.DEFINE_bool("rgb", d.rgb, "Repeat grayscale images to 3 channels so every model sees the paper's 28x28x3.")
-    flags.DEFINE_integer("crop_size", d.crop_size, "Side of the (center or random) crop fed to the model (paper: 28).")
-    flags.DEFINE_enum("corruption", d.corruption, list(corrupt.CORRUPTIONS), "Randomization test of Section 2.1.")
+    fv = {"flag_values": flag_values}
+    flags.DEFINE_enum("preset", "laptop", PRESETS, "Flagfile under flags/presets/ that supplies defaults for unset flags.", **fv)
+    flags.DEFINE_enum("model", d.model, list(models.MODELS), "Architecture (rethink_tf/models).", **fv)
+    flags.DEFINE_enum("dataset", d.dataset, list(sources.DATASETS), "Data set (rethink_tf/data/sources.py).", **fv)
+    flags.DEFINE_string("data_dir", None, "tensorflow_datasets data directory (cifar10, mnist; fashion_mnist fallback).", **fv)
+    flags.DEFINE_string("idx_dir", d.idx_dir, "Directory of the Fashion-MNIST IDX files (Debian's dataset-fashion-mnist).", **fv)
+    flags.DEFINE_string("cifar_archive", None, "Local cifar-10-python.tar.gz to read instead of tfds.", **fv)
+    flags.DEFINE_integer("train_size", d.train_size, "Deterministic class-stratified training subset; 0 = all.", **fv)
+    flags.DEFINE_integer("test_size", d.test_size, "Deterministic class-stratified test subset; 0 = all.", **fv)
+    flags.DEFINE_bool("rgb", d.rgb, "Repeat grayscale images to 3 channels so every model sees the paper's 28x28x3.", **fv)
+    flags.DEFINE_integer("crop_size", d.crop_size, "Side of the (center or random) crop fed to the model (paper: 28).", **fv)
+    flags.DEFINE_enum("corruption", d.corruption, list(corrupt.CORRUPTIONS), "Randomization test of Section 2.1.", **fv)
     flags.DEFINE_float("corrupt", d.corrupt, "Label corruption probability p: each training label is replaced by a "
-                       "uniform random class with probability p.")
+                       "uniform random class with probability p.", **fv)
     flags.DEFINE_bool("corrupt_test_labels", d.corrupt_test_labels, "Corrupt test labels too (the first author's code); "
-                      "the paper keeps them clean.")
+                      "the paper keeps them clean.", **fv)
     flags.DEFINE_enum("gaussian_stats", d.gaussian_stats, list(corrupt.GAUSSIAN_STATS),
-                      "Gaussian corruption: one mean/variance over all pixels, or one per channel.")
-    flags.DEFINE_bool("random_crop", d.random_crop, "Random crop augmentation (Table 1) instead of the center crop.")
+                      "Gaussian corruption: one mean/variance over all pixels, or one per channel.", **fv)
+    flags.DEFINE_bool("random_crop", d.random_crop, "Random crop augmentation (Table 1) instead of the center crop.", **fv)
     flags.DEFINE_float("weight_decay", d.weight_decay, "L2 coefficient c on every kernel (loss += c * sum(w^2)); 0 = off. "
-                       "Table 1 uses each model's default (rethink_tf/models).")
-    flags.DEFINE_bool("batch_norm", d.batch_norm, "Batch normalization, for models that have it (inception_small).")
-    flags.DEFINE_float("learning_rate", None, "Initial SGD learning rate; default: the model's (0.1 Inception, 0.01 others).")
-    flags.DEFINE_float("lr_decay", d.lr_decay, "Learning rate factor applied after every epoch.")
+                       "Table 1 uses each model's default (rethink_tf/models).", **fv)
+    flags.DEFINE_bool("batch_norm", d.batch_norm, "Batch normalization, for models that have it (inception_small).", **fv)
+    flags.DEFINE_float("learning_rate", None, "Initial SGD learning rate; default: the model's (0.1 Inception, 0.01 others).", **fv)
+    flags.DEFINE_float("lr_decay", d.lr_decay, "Learning rate factor applied after every epoch.", **fv)
     flags.DEFINE_integer("lr_decay_examples", d.lr_decay_examples,
                          "Apply --lr_decay once per this many training examples seen instead of once per epoch "
-                         "(50000: the paper's CIFAR-10 schedule in steps, for subsets); 0 = every epoch.")
-    flags.DEFINE_float("momentum", d.momentum, "SGD momentum.")
-    flags.DEFINE_integer("batch_size", d.batch_size, "Global batch size.")
-    flags.DEFINE_integer("epochs", d.epochs, "Maximum number of epochs.")
-    flags.DEFINE_bool("stop_when_fit", d.stop_when_fit, "Stop once an epoch's training accuracy reaches 100%.")
-    flags.DEFINE_integer("eval_every", d.eval_every, "Evaluate on the test set every N epochs (and after the last).")
-    flags.DEFINE_integer("seed", d.seed, "Seed of initialization, corruption, subset and shuffling.")
-    flags.DEFINE_bool("deterministic", d.deterministic, "Deterministic TensorFlow ops (same flags -> same numbers).")
-    flags.DEFINE_string("results_dir", d.results_dir, "Directory holding one subdirectory per run.")
-    flags.DEFINE_string("run_name", d.run_name, "Run subdirectory name; default: built from the config.")
-    flags.DEFINE_integer("verbose", d.verbose, "Keras fit verbosity (0 silent, 1 progress bar, 2 one line per epoch).")
+                         "(50000: the paper's CIFAR-10 schedule in steps, for subsets); 0 = every epoch.", **fv)
+    flags.DEFINE_float("momentum", d.momentum, "SGD momentum.", **fv)
+    flags.DEFINE_integer("batch_size", d.batch_size, "Global batch size.", **fv)
+    flags.DEFINE_integer("epochs", d.epochs, "Maximum number of epochs.", **fv)
+    flags.DEFINE_bool("stop_when_fit", d.stop_when_fit, "Stop once an epoch's training accuracy reaches 100%.", **fv)
+    flags.DEFINE_integer("eval_every", d.eval_every, "Evaluate on the test set every N epochs (and after the last).", **fv)
+    flags.DEFINE_integer("seed", d.seed, "Seed of initialization, corruption, subset and shuffling.", **fv)
+    flags.DEFINE_bool("deterministic", d.deterministic, "Deterministic TensorFlow ops (same flags -> same numbers).", **fv)
+    flags.DEFINE_string("results_dir", d.results_dir, "Directory holding one subdirectory per run.", **fv)
+    flags.DEFINE_string("run_name", d.run_name, "Run subdirectory name; default: built from the config.", **fv)
+    flags.DEFINE_integer("verbose", d.verbose, "Keras fit verbosity (0 silent, 1 progress bar, 2 one line per epoch).", **fv)
 
 
 def apply_preset(flag_values: flags.FlagValues, preset: str | None = None) -> None:

@@ -97,11 +97,11 @@ def check(config: RunConfig) -> dict[str, Any] | None:
     run_dir = config.run_dir
     record = read_record(run_dir)
     if record is None:
-        if os.path.isdir(run_dir) and os.listdir(run_dir):
-            raise RunDirError(f"{run_dir} exists and is not a run directory (no {RECORD}); "
+        strangers = sorted(set(os.listdir(run_dir)) - {CLAIM, BACKUP, LOGS}) if os.path.isdir(run_dir) else []
+        if strangers:
+            raise RunDirError(f"{run_dir} is not a run directory (it holds {', '.join(strangers[:3])} but no {RECORD}); "
                               "choose another --run_name or --results_dir")
-        return None
-    if record.get("experiment") != config.experiment():
+    elif record.get("experiment") != config.experiment():
         theirs = record.get("experiment") or {}
         differ = sorted(k for k in set(theirs) | set(config.experiment()) if theirs.get(k) != config.experiment().get(k))
         raise RunDirError(f"{run_dir} holds a run of a different config (differs in: {', '.join(differ)}); "

@@ -1,0 +1,35 @@
+# `make test` and `make reproduce-table1` set up everything they need: a .venv with the package
+# and its dependencies, and Fashion-MNIST from Debian's dataset-fashion-mnist.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PRESET ?= laptop
+RESULTS ?= results/$(PRESET)
+FASHION_MNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+
+.PHONY: test data reproduce-table1 clean-venv
+
+$(VENV)/stamp: setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -e '.[dev]'
+	touch $@
+
+data:
+	@if [ -e $(FASHION_MNIST) ]; then :; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	  apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist; \
+	elif command -v apt-get >/dev/null 2>&1 && command -v sudo >/dev/null 2>&1; then \
+	  sudo apt-get update -qq && sudo apt-get install -y -qq dataset-fashion-mnist; \
+	else \
+	  echo "Fashion-MNIST is missing ($(FASHION_MNIST)) and apt-get is not available here."; \
+	  echo "Install Debian's package dataset-fashion-mnist, or copy its four IDX files into a folder and pass --idx_dir=FOLDER,"; \
+	  echo "or prepare tfds 'fashion_mnist' on a machine with internet and pass --data_dir=DIR."; \
+	fi
+
+test: $(VENV)/stamp data
+	$(PY) -m pytest -q
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,202 @@
+"""One run end to end on tiny in-memory data: the record, TensorBoard, determinism, resume, bad input."""
+
+import dataclasses
+import glob
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from rethink_tf import callbacks, config, records, train
+from rethink_tf.data import sources
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def tiny_raw(n_train=96, n_test=48, classes=4, size=8):
+    """Images whose brightest quadrant encodes the class, so a small MLP learns it quickly."""
+    rng = np.random.default_rng(0)
+
+    def split(n):
+        labels = np.arange(n) % classes
+        images = rng.integers(0, 60, size=(n, size, size, 1), dtype=np.uint8)
+        half = size // 2
+        for i, c in enumerate(labels):
+            r, col = divmod(int(c), 2)
+            images[i, r * half:(r + 1) * half, col * half:(col + 1) * half] += 150
+        return sources.Split(images, labels.astype(np.int64))
+
+    return sources.RawData("tiny", split(n_train), split(n_test), classes, "in memory")
+
+
+def tiny_config(tmp_path, **overrides):
+    values = dict(model="mlp_1x512", dataset="fashion_mnist", crop_size=8, batch_size=32, epochs=4,
+                  learning_rate=0.05, results_dir=str(tmp_path), verbose=0)
+    values.update(overrides)
+    return config.RunConfig(**values).validate()
+
+
+def final_and_losses(record):
+    return record["final"], [row["loss"] for row in record["epochs"]]
+
+
+def test_run_writes_record_and_tensorboard(tmp_path):
+    cfg = tiny_config(tmp_path, epochs=3)
+    record = train.run(cfg, raw=tiny_raw())
+    on_disk = records.read_record(cfg.run_dir)
+    assert on_disk["status"] == records.FINISHED == record["status"]
+    assert on_disk["experiment"] == cfg.experiment()
+    assert [row["epoch"] for row in on_disk["epochs"]] == [1, 2, 3]
+    lrs = [row["learning_rate"] for row in on_disk["epochs"]]
+    np.testing.assert_allclose(lrs, [0.05, 0.05 * 0.95, 0.05 * 0.95 ** 2], rtol=1e-5)
+    for row in on_disk["epochs"]:
+        assert row["generalization_gap"] == pytest.approx(row["accuracy"] - row["val_accuracy"])
+    final = on_disk["final"]
+    assert final["train_accuracy"] > 0.5 and final["test_accuracy"] > 0.5  # the task is learnable
+    assert set(on_disk["data"]["fingerprints"]) >= {"source", "train_labels", "train_images"}
+    assert on_disk["model"]["paper_param_count"] == 8 * 8 * 3 * 512 + 512 + 512 * 4 + 4
+    assert on_disk["versions"]["tensorflow"] == tf.__version__
+    assert not os.path.exists(os.path.join(cfg.run_dir, records.CLAIM))
+    assert not os.path.exists(os.path.join(cfg.run_dir, records.BACKUP))
+
+    tags = {}
+    for path in glob.glob(os.path.join(cfg.run_dir, records.LOGS, "**", "events.out.tfevents.*"), recursive=True):
+        for event in tf.compat.v1.train.summary_iterator(path):
+            for value in event.summary.value:
+                tags.setdefault(os.path.relpath(os.path.dirname(path), cfg.run_dir), set()).add(
+                    (value.tag, value.metadata.plugin_data.plugin_name))
+    assert {("epoch_accuracy", "scalars"), ("epoch_loss", "scalars"), ("epoch_generalization_gap", "scalars"),
+            ("epoch_learning_rate", "scalars")} <= tags["logs/train"]
+    assert ("epoch_accuracy", "scalars") in tags["logs/validation"]
+    assert ("_hparams_/session_start_info", "hparams") in tags["logs"]
+
+
+def test_same_flags_same_numbers(tmp_path):
+    a = train.run(tiny_config(tmp_path / "a", random_crop=True, corrupt=0.5), raw=tiny_raw())
+    b = train.run(tiny_config(tmp_path / "b", random_crop=True, corrupt=0.5), raw=tiny_raw())
+    c = train.run(tiny_config(tmp_path / "c", random_crop=True, corrupt=0.5, seed=1), raw=tiny_raw())
+    assert final_and_losses(a) == final_and_losses(b)
+    assert a["data"]["fingerprints"] == b["data"]["fingerprints"]
+    assert final_and_losses(a) != final_and_losses(c)
+
+
+def test_finished_run_is_not_repeated(tmp_path):
+    cfg = tiny_config(tmp_path, epochs=1)
+    first = train.run(cfg, raw=tiny_raw())
+    again = train.run(cfg, raw=tiny_raw())
+    assert again["started"] == first["started"] and again["wall_time_s"] == first["wall_time_s"]
+
+
+def test_interrupted_run_resumes_where_it_stopped(tmp_path, monkeypatch):
+    whole = train.run(tiny_config(tmp_path / "whole"), raw=tiny_raw())
+
+    cfg = tiny_config(tmp_path / "cut")
+    original = callbacks.GeneralizationGap.on_epoch_end
+
+    def interrupt_after_two_epochs(self, epoch, logs=None):
+        original(self, epoch, logs)
+        if epoch == 2:  # the third epoch ends, before its record row and backup are saved
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(callbacks.GeneralizationGap, "on_epoch_end", interrupt_after_two_epochs)
+    with pytest.raises(KeyboardInterrupt):
+        train.run(cfg, raw=tiny_raw())
+    cut = records.read_record(cfg.run_dir)
+    assert cut["status"] == records.INTERRUPTED and len(cut["epochs"]) == 2
+    assert not os.path.exists(os.path.join(cfg.run_dir, records.CLAIM))
+    monkeypatch.setattr(callbacks.GeneralizationGap, "on_epoch_end", original)
+
+    resumed = train.run(cfg, raw=tiny_raw())
+    assert resumed["status"] == records.FINISHED and len(resumed["resumed"]) == 1
+    assert [row["epoch"] for row in resumed["epochs"]] == [1, 2, 3, 4]
+    assert final_and_losses(resumed) == final_and_losses(whole)
+
+
+def test_run_dir_of_another_config_is_refused_untouched(tmp_path):
+    cfg = tiny_config(tmp_path, epochs=1, run_name="mine")
+    train.run(cfg, raw=tiny_raw())
+    path = os.path.join(cfg.run_dir, records.RECORD)
+    before = open(path, "rb").read()
+    with pytest.raises(records.RunDirError, match="different config.*learning_rate"):
+        train.run(dataclasses.replace(cfg, learning_rate=0.5), raw=tiny_raw())
+    assert open(path, "rb").read() == before
+
+
+def test_live_claim_and_corrupt_record_are_refused(tmp_path):
+    cfg = tiny_config(tmp_path, epochs=1)
+    os.makedirs(cfg.run_dir)
+    records.write_json(os.path.join(cfg.run_dir, records.RECORD), records.new_record(cfg))
+    records.write_json(os.path.join(cfg.run_dir, records.CLAIM), {"pid": os.getppid(), "host": records.socket.gethostname()})
+    with pytest.raises(records.RunDirError, match="being trained by pid"):
+        train.run(cfg, raw=tiny_raw())
+    with open(os.path.join(cfg.run_dir, records.RECORD), "w") as f:
+        f.write('{"format": 1, "sta')
+    with pytest.raises(records.RunDirError, match="record.json is corrupt"):
+        train.run(cfg, raw=tiny_raw())
+
+
+def test_dead_owner_claim_is_taken_over(tmp_path):
+    cfg = tiny_config(tmp_path, epochs=1)
+    os.makedirs(cfg.run_dir)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    records.write_json(os.path.join(cfg.run_dir, records.CLAIM), {"pid": int(dead.stdout), "host": records.socket.gethostname()})
+    assert train.run(cfg, raw=tiny_raw())["status"] == records.FINISHED
+
+
+@pytest.mark.parametrize("overrides, flag", [
+    ({"corrupt": 1.5}, "--corrupt"), ({"train_size": -1}, "--train_size"), ({"model": "resnet"}, "--model"),
+    ({"corruption": "noise"}, "--corruption"), ({"batch_norm": False, "model": "mlp_1x512"}, "--batch_norm"),
+    ({"corruption": "random_labels", "corrupt": 0.5}, "--corrupt"), ({"epochs": 0}, "--epochs"),
+])
+def test_bad_values_name_the_flag(overrides, flag):
+    with pytest.raises(config.ConfigError, match=flag):
+        config.RunConfig(**overrides).validate()
+
+
+def run_cli(*args, cwd=REPO):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    return subprocess.run([sys.executable, "-m", "rethink_tf.train", *args], capture_output=True, text=True,
+                          cwd=cwd, env=env, timeout=300)
+
+
+def test_cli_bad_flags_exit_2_with_one_line(tmp_path):
+    for args, expected in ((["--model=resnet"], "--model"), (["--corrupt=2"], "--corrupt"),
+                           (["--train_size=-5"], "--train_size")):
+        result = run_cli(*args, f"--results_dir={tmp_path}")
+        assert result.returncode == 2, result.stderr
+        lines = [line for line in result.stderr.splitlines() if "error" in line]
+        assert len(lines) == 1 and expected in lines[0], result.stderr
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.skipif(not os.path.exists(os.path.join(sources.FASHION_MNIST_DIR, "train-images-idx3-ubyte.gz")),
+                    reason="needs Debian's dataset-fashion-mnist")
+def test_cli_smoke_run_on_fashion_mnist_then_conflict(tmp_path):
+    result = run_cli("--preset=smoke", "--model=mlp_1x512", "--corrupt=0.5", f"--results_dir={tmp_path}")
+    assert result.returncode == 0, result.stderr
+    (run_dir,) = glob.glob(os.path.join(tmp_path, "*"))
+    record = json.load(open(os.path.join(run_dir, records.RECORD)))
+    assert record["status"] == "finished" and record["config"]["train_size"] == 256
+    assert record["data"]["input_shape"] == [28, 28, 3] and record["config"]["learning_rate"] == 0.01
+    assert 0.3 < record["data"]["train_labels_changed"] < 0.6
+
+    before = open(os.path.join(run_dir, records.RECORD), "rb").read()
+    conflict = run_cli("--preset=smoke", "--model=mlp_1x512", "--corrupt=0.5", "--epochs=3",
+                       f"--results_dir={tmp_path}", f"--run_name={os.path.basename(run_dir)}")
+    assert conflict.returncode == 2 and "different config" in conflict.stderr and "epochs" in conflict.stderr
+    assert open(os.path.join(run_dir, records.RECORD), "rb").read() == before
+
+
+def test_preset_fills_only_unset_flags():
+    from absl import flags
+    values = flags.FlagValues()
+    config.define_flags(values)
+    values(["prog", "--preset=smoke", "--epochs=7"])
+    config.apply_preset(values)
+    cfg = config.from_flags(values)
+    assert cfg.epochs == 7 and cfg.train_size == 256 and cfg.dataset == "fashion_mnist"
+    assert cfg.learning_rate == 0.1  # inception_small's default
