@@ -33,3 +33,7 @@ test: $(VENV)/stamp data
 
 clean-venv:
 	rm -rf $(VENV)
+
+# Table 1: every row without a finished record runs (an interrupted grid continues), then the report.
+reproduce-table1: $(VENV)/stamp data
+	$(PY) -m rethink_tf.experiments.table1 --preset=$(PRESET) --results_dir=$(RESULTS)

@@ -61,6 +61,28 @@ class RunRecordWriter(keras.callbacks.Callback):
         self.save()
 
 
+class Progress(keras.callbacks.Callback):
+    """One line per epoch for long grids: a prefix (which row), accuracies, and this run's ETA
+    (an upper bound when the run may stop early at 100% training accuracy)."""
+
+    def __init__(self, prefix: str, epochs: int):
+        super().__init__()
+        self.prefix, self.epochs = prefix, epochs
+        self._start, self._first = 0.0, None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self._first is None:
+            self._first, self._start = epoch, time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        per_epoch = (time.perf_counter() - self._start) / (epoch + 1 - self._first)
+        test = f" test acc {logs['val_accuracy']:.3f}" if "val_accuracy" in logs else ""
+        print(f"{self.prefix} epoch {epoch + 1}/{self.epochs} train acc {logs.get('accuracy', float('nan')):.3f} "
+              f"loss {logs.get('loss', float('nan')):.3f}{test} eta {per_epoch * (self.epochs - epoch - 1):.0f} s",
+              flush=True)
+
+
 def exponential_decay(initial: float, decay: float, epochs_per_decay: float = 1.0) -> keras.callbacks.LearningRateScheduler:
     """The paper's schedule: the learning rate times `decay` after every epoch (or every
     `epochs_per_decay` epochs, fractionally, to keep a subset's schedule in steps)."""

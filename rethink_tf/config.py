@@ -21,7 +21,7 @@ PRESETS = ("laptop", "paper", "smoke")
 
 # Fields that name where a run lives or how it reports, not what it computes: two configs that
 # differ only in these describe the same experiment.
-PLACEMENT_FIELDS = ("results_dir", "run_name", "verbose")
+PLACEMENT_FIELDS = ("preset", "results_dir", "run_name", "verbose")
 
 
 class ConfigError(ValueError):
@@ -32,6 +32,7 @@ class ConfigError(ValueError):
 class RunConfig:
     """Everything one training run depends on, resolved and validated."""
 
+    preset: str = ""
     model: str = "inception_small"
     dataset: str = "fashion_mnist"
     data_dir: str | None = None

@@ -21,8 +21,9 @@ from rethink_tf.data import sources
 FLAGS = flags.FLAGS
 
 
-def run(config: config_lib.RunConfig, raw: sources.RawData | None = None) -> dict[str, Any]:
-    """Trains config's run (or resumes it) and returns its record; `raw` skips loading the data."""
+def run(config: config_lib.RunConfig, raw: sources.RawData | None = None, progress: str | None = None) -> dict[str, Any]:
+    """Trains config's run (or resumes it) and returns its record; `raw` skips loading the data;
+    `progress` replaces Keras' output by one line per epoch starting with that prefix."""
     existing = records.check(config)
     if existing is not None and existing["status"] in records.DONE:
         logging.info("%s is already %s; nothing to do", config.run_dir, existing["status"])
@@ -38,12 +39,12 @@ def run(config: config_lib.RunConfig, raw: sources.RawData | None = None) -> dic
     data = pipeline.prepare(config, raw)
     records.claim(config)
     try:
-        return _fit(config, data, existing)
+        return _fit(config, data, existing, progress)
     finally:
         records.release(config)
 
 
-def _fit(config: config_lib.RunConfig, data, existing: dict[str, Any] | None) -> dict[str, Any]:
+def _fit(config: config_lib.RunConfig, data, existing: dict[str, Any] | None, progress: str | None) -> dict[str, Any]:
     import keras
     import tensorflow as tf
     from tensorboard.plugins.hparams import api as hp
@@ -95,12 +96,13 @@ def _fit(config: config_lib.RunConfig, data, existing: dict[str, Any] | None) ->
         callbacks.RunRecordWriter(record, save, wall_time),
         keras.callbacks.BackupAndRestore(os.path.join(config.run_dir, records.BACKUP), double_checkpoint=True),
         keras.callbacks.TensorBoard(logs_dir, write_graph=False, profile_batch=0),
+        *([callbacks.Progress(progress, config.epochs)] if progress else []),
     ]
     test_ds = pipeline.eval_dataset(data.test, config)
     try:
         model.fit(pipeline.train_dataset(data.train, config, epoch), epochs=config.epochs, shuffle=False,
                   validation_data=test_ds, validation_freq=config.eval_every,
-                  callbacks=fit_callbacks, verbose=config.verbose)
+                  callbacks=fit_callbacks, verbose=0 if progress else config.verbose)
     except KeyboardInterrupt:
         record.update(status=records.INTERRUPTED, wall_time_s=wall_time())
         save()

@@ -180,7 +180,7 @@ def test_cli_smoke_run_on_fashion_mnist_then_conflict(tmp_path):
     assert result.returncode == 0, result.stderr
     (run_dir,) = glob.glob(os.path.join(tmp_path, "*"))
     record = json.load(open(os.path.join(run_dir, records.RECORD)))
-    assert record["status"] == "finished" and record["config"]["train_size"] == 256
+    assert record["status"] == "finished" and record["config"]["train_size"] == 128
     assert record["data"]["input_shape"] == [28, 28, 3] and record["config"]["learning_rate"] == 0.01
     assert 0.3 < record["data"]["train_labels_changed"] < 0.6
 
@@ -198,5 +198,5 @@ def test_preset_fills_only_unset_flags():
     values(["prog", "--preset=smoke", "--epochs=7"])
     config.apply_preset(values)
     cfg = config.from_flags(values)
-    assert cfg.epochs == 7 and cfg.train_size == 256 and cfg.dataset == "fashion_mnist"
+    assert cfg.epochs == 7 and cfg.train_size == 128 and cfg.dataset == "fashion_mnist"
     assert cfg.learning_rate == 0.1  # inception_small's default

@@ -16,8 +16,8 @@ import tensorflow as tf
 from rethink_tf.config import RunConfig
 from rethink_tf.data import corrupt, sources
 
-# Streams of the training-time randomness, distinct from those of corrupt.py by construction
-# (they use the seed pairs [key, epoch] with keys from _stream_key).
+# Streams of the training-time randomness. Their keys (_stream_key) are negative, so they never meet
+# the non-negative keys of corrupt.py.
 _SUBSET, _SHUFFLE, _CROP = 101, 102, 103
 # A source image no larger than the crop is zero-padded so that a random crop moves up to two pixels
 # each way, as a 28x28 crop does inside a 32x32 CIFAR-10 image.
@@ -57,17 +57,19 @@ def sha256(*arrays: np.ndarray) -> str:
 def stratified_subset(labels: np.ndarray, size: int, seed: int) -> np.ndarray:
     """Sorted canonical indices of a class-stratified subset of `size` examples (0: all).
 
-    Each class gets its share of `size` (largest remainders first); within a class the examples come
-    first-come from one seeded permutation, so a smaller subset is contained in a larger one.
+    Each class gets its share of `size`, within one of size * n_c / n, by Balinski and Young's quota
+    method: seats are handed out one at a time, so a class's share never shrinks as `size` grows (largest
+    remainders would: the Alabama paradox). Within a class the examples come first-come from one seeded
+    permutation, so a smaller subset is contained in a larger one.
     """
     n = len(labels)
     if size == 0 or size >= n:
         return np.arange(n)
     classes, counts = np.unique(labels, return_counts=True)
-    exact = size * counts / n
-    quota = np.floor(exact).astype(int)
-    for c in np.argsort(-(exact - quota), kind="stable")[: size - quota.sum()]:
-        quota[c] += 1
+    quota = np.zeros(len(classes), np.int64)
+    for k in range(1, size + 1):  # seat k: the largest counts / (quota + 1) among classes below upper quota
+        eligible = quota * n < k * counts
+        quota[np.argmax(np.where(eligible, counts / (quota + 1), -1.0))] += 1
     rng = np.random.default_rng([seed, _SUBSET])
     chosen = [rng.permutation(np.flatnonzero(labels == c))[:q] for c, q in zip(classes, quota)]
     return np.sort(np.concatenate(chosen))
@@ -106,7 +108,7 @@ def prepare(config: RunConfig, raw: sources.RawData | None = None) -> Prepared:
 
 
 def _stream_key(seed: int, stream: int) -> int:
-    return seed * 1000 + stream
+    return -(seed * 1000 + stream)
 
 
 def _finish(images: tf.Tensor, rgb: bool) -> tf.Tensor:

@@ -1,0 +1,73 @@
+"""Table 1 as a grid of RunConfigs: five architectures x {random crop, weight decay} x {true, random labels}.
+
+`python -m rethink_tf.experiments.table1 --preset=laptop --results_dir=results/laptop` runs every row
+that has no finished record yet (so an interrupted grid continues where it stopped), then writes the
+report. Rows differ from the preset's base config only in the fields the paper's table varies.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import time
+
+from absl import app, flags, logging
+
+from rethink_tf import config as config_lib
+from rethink_tf import models, paper, records, report, train
+
+FLAGS = flags.FLAGS
+
+
+def row_config(base: config_lib.RunConfig, row: paper.Table1Row) -> config_lib.RunConfig:
+    """The run of one Table 1 row: the model's own learning rate and weight decay, no other change."""
+    spec = models.MODELS[row.model]
+    return dataclasses.replace(
+        base, model=row.model, batch_norm=row.batch_norm, random_crop=row.random_crop,
+        weight_decay=spec.default_weight_decay if row.weight_decay else 0.0,
+        corruption="random_labels" if row.random_labels else "true_labels", corrupt=0.0,
+        learning_rate=spec.default_learning_rate, run_name="").validate()
+
+
+def grid(base: config_lib.RunConfig) -> list[tuple[paper.Table1Row, config_lib.RunConfig]]:
+    return [(row, row_config(base, row)) for row in paper.TABLE1]
+
+
+def run(base: config_lib.RunConfig) -> list[dict]:
+    """Runs the rows without a finished (or diverged) record, in the paper's order; returns all records."""
+    rows = grid(base)
+    for cfg in (cfg for _, cfg in rows):
+        records.check(cfg)  # a foreign or busy run dir stops the grid before anything trains
+    out, started = [], time.perf_counter()
+    for i, (row, cfg) in enumerate(rows, 1):
+        prefix = f"[row {i}/{len(rows)} {row.label}]"
+        existing = records.read_record(cfg.run_dir)
+        if existing is not None and existing["status"] in records.DONE:
+            print(f"{prefix} {existing['status']} already; skipped", flush=True)
+            out.append(existing)
+            continue
+        record = train.run(cfg, progress=prefix)
+        print(f"{prefix} {train.summary(record)}; grid {time.perf_counter() - started:.0f} s so far", flush=True)
+        out.append(record)
+    return out
+
+
+def main(argv: list[str]) -> None:
+    prog = "rethink_tf.experiments.table1"
+    if len(argv) > 1:
+        print(f"{prog}: error: unexpected arguments {argv[1:]}", file=sys.stderr)
+        sys.exit(2)
+    try:
+        config_lib.apply_preset(FLAGS)
+        base = config_lib.from_flags(FLAGS)
+        run(base)
+    except (config_lib.ConfigError, records.RunDirError, flags.Error) as e:
+        print(f"{prog}: error: {e}", file=sys.stderr)
+        sys.exit(2)
+    print(report.write_table1(base.results_dir))
+
+
+if __name__ == "__main__":
+    config_lib.define_flags()
+    logging.set_verbosity(logging.WARNING)
+    app.run(main, flags_parser=train.parse_flags)

@@ -1,0 +1,84 @@
+"""The smoke Table 1 grid end to end on Fashion-MNIST: interrupted, continued, reported."""
+
+import csv
+import os
+
+import pytest
+from absl import flags
+
+from rethink_tf import callbacks, config, paper, records, report
+from rethink_tf.data import sources
+from rethink_tf.experiments import table1
+
+needs_data = pytest.mark.skipif(
+    not os.path.exists(os.path.join(sources.FASHION_MNIST_DIR, "train-images-idx3-ubyte.gz")),
+    reason="needs Debian's dataset-fashion-mnist")
+
+
+def smoke_base(results_dir):
+    values = flags.FlagValues()
+    config.define_flags(values)
+    values(["prog", "--preset=smoke", f"--results_dir={results_dir}"])
+    config.apply_preset(values)
+    return config.from_flags(values)
+
+
+def test_grid_has_the_papers_19_rows_with_their_regularizers(tmp_path):
+    rows = table1.grid(smoke_base(tmp_path))
+    assert len(rows) == 19 and len({cfg.run_dir for _, cfg in rows}) == 19
+    for row, cfg in rows:
+        assert cfg.random_crop == row.random_crop and (cfg.weight_decay > 0) == row.weight_decay
+        assert cfg.corruption == ("random_labels" if row.random_labels else "true_labels")
+        assert cfg.learning_rate == (0.1 if row.model == "inception_small" else 0.01)
+        assert report.matches(row, cfg.experiment()) and sum(report.matches(r, cfg.experiment()) for r in paper.TABLE1) == 1
+
+
+@needs_data
+def test_smoke_grid_continues_after_interruption_and_reports(tmp_path, monkeypatch):
+    base = smoke_base(tmp_path)
+    original = callbacks.RunRecordWriter.on_epoch_end
+    calls = []
+
+    def interrupt_third_run(self, epoch, logs=None):
+        calls.append(self.record["run_name"])
+        if len({*calls}) == 3 and epoch == 1:
+            raise KeyboardInterrupt
+        original(self, epoch, logs)
+
+    monkeypatch.setattr(callbacks.RunRecordWriter, "on_epoch_end", interrupt_third_run)
+    with pytest.raises(KeyboardInterrupt):
+        table1.run(base)
+    monkeypatch.setattr(callbacks.RunRecordWriter, "on_epoch_end", original)
+
+    rows = table1.grid(base)
+    first_two = [records.read_record(cfg.run_dir) for _, cfg in rows[:2]]
+    third = records.read_record(rows[2][1].run_dir)
+    assert [r["status"] for r in first_two] == [records.FINISHED] * 2
+    assert third["status"] == records.INTERRUPTED and len(third["epochs"]) == 1
+
+    out = table1.run(base)
+    assert [r["status"] for r in out] == [records.FINISHED] * 19
+    assert [r["started"] for r in out[:2]] == [r["started"] for r in first_two]  # not trained again
+    assert "resumed" in out[2] and [e["epoch"] for e in out[2]["epochs"]] == [1, 2]
+
+    text = report.write_table1(str(tmp_path))
+    assert "preset `smoke`" in text and "| Inception, crop+wd | 1,649,402 | 100.00 | 89.05 |" in text
+    with open(tmp_path / "table1.csv") as f:
+        table = list(csv.DictReader(f))
+    assert [r["row"] for r in table] == [row.label for row in paper.TABLE1]
+    assert all(r["status"] == "finished" and r["runs"] == "1" and 0 <= float(r["test"]) <= 100 for r in table)
+    claims = dict(report.table1_claims(report.table1_rows(report.load_records(str(tmp_path)))))
+    assert set(claims.values()) <= {True, False}  # every row has a result, so every claim is decided
+
+
+def test_report_of_partial_results_leaves_claims_open(tmp_path):
+    cfg = table1.grid(smoke_base(tmp_path))[-1][1]
+    os.makedirs(cfg.run_dir)
+    record = records.new_record(cfg)
+    record.update(status=records.FINISHED, model={"paper_param_count": 1209866}, data={"origin": "test"},
+                  final={"train_accuracy": 1.0, "test_accuracy": 0.1, "epochs_run": 3}, wall_time_s=5.0)
+    records.write_json(os.path.join(cfg.run_dir, records.RECORD), record)
+    text = report.write_table1(str(tmp_path))
+    assert "| MLP 1x512, random labels | 1,209,866 | 99.34 | 10.61 | 100.00 | 10.00 | 3 | 5 | finished |" in text
+    assert "| Inception, none | – |" in text and "missing" in text
+    assert "(not every row has run)" in text
