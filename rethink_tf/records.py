@@ -73,7 +73,8 @@ def versions() -> dict[str, str]:
 
     from rethink_tf import __version__
     return {"rethink_tf": __version__, "tensorflow": tf.__version__, "keras": keras.__version__,
-            "numpy": numpy.__version__, "python": sys.version.split()[0], "platform": platform.platform()}
+            "numpy": numpy.__version__, "python": sys.version.split()[0], "platform": platform.platform(),
+            "TF_ENABLE_ONEDNN_OPTS": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "")}
 
 
 def _owner_alive(claim: dict[str, Any]) -> bool:

@@ -143,7 +143,8 @@ def parse_flags(argv: list[str]) -> list[str]:
     try:
         return FLAGS(argv)
     except flags.Error as e:
-        print(f"{os.path.basename(argv[0])}: error: {e}", file=sys.stderr)
+        spec = getattr(sys.modules["__main__"], "__spec__", None)
+        print(f"{spec.name if spec else os.path.basename(argv[0])}: error: {e}", file=sys.stderr)
         sys.exit(2)
 
 
