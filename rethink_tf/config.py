@@ -49,6 +49,7 @@ class RunConfig:
     random_crop: bool = False
     weight_decay: float = 0.0
     batch_norm: bool = True
+    bn_momentum: float = 0.99
     learning_rate: float = 0.1
     lr_decay: float = 0.95
     lr_decay_examples: int = 0
@@ -100,6 +101,7 @@ class RunConfig:
         need(0 < self.lr_decay <= 1, "lr_decay", "a factor in (0, 1]")
         need(self.lr_decay_examples >= 0, "lr_decay_examples", "a number of examples >= 0 (0: decay every epoch)")
         need(0 <= self.momentum < 1, "momentum", "a number in [0, 1)")
+        need(0 <= self.bn_momentum < 1, "bn_momentum", "a number in [0, 1)")
         need(self.weight_decay >= 0, "weight_decay", "an L2 coefficient >= 0 (0 turns it off)")
         need(self.seed >= 0, "seed", "an integer >= 0")
         need(self.batch_norm or models.MODELS[self.model].has_batch_norm, "batch_norm",
@@ -149,6 +151,8 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
     flags.DEFINE_float("weight_decay", d.weight_decay, "L2 coefficient c on every kernel (loss += c * sum(w^2)); 0 = off. "
                        "Table 1 uses each model's default (rethink_tf/models).", **fv)
     flags.DEFINE_bool("batch_norm", d.batch_norm, "Batch normalization, for models that have it (inception_small).", **fv)
+    flags.DEFINE_float("bn_momentum", d.bn_momentum, "Momentum of batch norm's moving statistics (Keras' default "
+                       "0.99 averages over ~100 steps: too slow for a few steps per epoch).", **fv)
     flags.DEFINE_float("learning_rate", None, "Initial SGD learning rate; default: the model's (0.1 Inception, 0.01 others).", **fv)
     flags.DEFINE_float("lr_decay", d.lr_decay, "Learning rate factor applied after every epoch.", **fv)
     flags.DEFINE_integer("lr_decay_examples", d.lr_decay_examples,

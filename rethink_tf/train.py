@@ -8,17 +8,15 @@ finished one is returned as it is.
 from __future__ import annotations
 
 import os
-import sys
 import time
 from typing import Any
 
-from absl import app, flags, logging
+from absl import app, logging
 
+from rethink_tf import cli
 from rethink_tf import config as config_lib
 from rethink_tf import records
 from rethink_tf.data import sources
-
-FLAGS = flags.FLAGS
 
 
 def run(config: config_lib.RunConfig, raw: sources.RawData | None = None, progress: str | None = None) -> dict[str, Any]:
@@ -60,7 +58,8 @@ def _fit(config: config_lib.RunConfig, data, existing: dict[str, Any] | None, pr
 
     with strategy.make_strategy().scope():
         model = models.build_model(config.model, input_shape=data.input_shape, num_classes=data.num_classes,
-                                   batch_norm=config.batch_norm, weight_decay=config.weight_decay, seed=config.seed)
+                                   batch_norm=config.batch_norm, bn_momentum=config.bn_momentum,
+                                   weight_decay=config.weight_decay, seed=config.seed)
         model.compile(optimizer=keras.optimizers.SGD(learning_rate=config.learning_rate, momentum=config.momentum),
                       loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
 
@@ -138,35 +137,14 @@ def summary(record: dict[str, Any]) -> str:
     return f"{record['run_name']}: {record['status']}{numbers} ({record['wall_time_s']:.0f} s)"
 
 
-def parse_flags(argv: list[str]) -> list[str]:
-    """absl's parser, with a bad flag answered by one line and exit status 2."""
-    try:
-        return FLAGS(argv)
-    except flags.Error as e:
-        spec = getattr(sys.modules["__main__"], "__spec__", None)
-        print(f"{spec.name if spec else os.path.basename(argv[0])}: error: {e}", file=sys.stderr)
-        sys.exit(2)
-
-
 def main(argv: list[str]) -> None:
-    prog = "rethink_tf.train"
-    if len(argv) > 1:
-        print(f"{prog}: error: unexpected arguments {argv[1:]}; flags look like --name=value", file=sys.stderr)
-        sys.exit(2)
-    try:
-        config_lib.apply_preset(FLAGS)
-        config = config_lib.from_flags(FLAGS)
+    with cli.one_line_errors():
+        config = cli.run_config(argv)
         record = run(config)
-    except (config_lib.ConfigError, records.RunDirError, flags.Error) as e:
-        print(f"{prog}: error: {e}", file=sys.stderr)
-        sys.exit(2)
-    except sources.DataError as e:
-        print(f"{prog}: error: {e}", file=sys.stderr)
-        sys.exit(1)
     print(summary(record))
     print(f"run directory: {config.run_dir}  (tensorboard --logdir {config.results_dir})")
 
 
 if __name__ == "__main__":
     config_lib.define_flags()
-    app.run(main, flags_parser=parse_flags)
+    app.run(main, flags_parser=cli.parse_flags)

@@ -98,6 +98,12 @@ class ModelsTest(parameterized.TestCase):
         with self.assertRaisesRegex(ValueError, "batch_norm applies only to inception_small"):
             build_model(name, input_shape=(8, 8, 3), num_classes=10, batch_norm=False)
 
+    def test_bn_momentum_reaches_every_batch_norm(self):
+        model = build_model("inception_small", input_shape=(8, 8, 3), num_classes=10, bn_momentum=0.9)
+        bns = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
+        self.assertLen(bns, 19)  # stem + 2 per Inception module (8) + 1 per Downsample (2)
+        self.assertEqual({layer.momentum for layer in bns}, {0.9})
+
     def test_unknown_model_and_negative_weight_decay_raise(self):
         with self.assertRaisesRegex(ValueError, "Unknown model"):
             build_model("resnet", input_shape=(8, 8, 3), num_classes=10)

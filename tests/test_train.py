@@ -168,7 +168,7 @@ def test_cli_bad_flags_exit_2_with_one_line(tmp_path):
                            (["--train_size=-5"], "--train_size")):
         result = run_cli(*args, f"--results_dir={tmp_path}")
         assert result.returncode == 2, result.stderr
-        lines = [line for line in result.stderr.splitlines() if "error" in line]
+        lines = [line for line in result.stderr.splitlines() if ": error:" in line]
         assert len(lines) == 1 and expected in lines[0], result.stderr
     assert os.listdir(tmp_path) == []
 

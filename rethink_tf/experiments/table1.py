@@ -8,15 +8,13 @@ report. Rows differ from the preset's base config only in the fields the paper's
 from __future__ import annotations
 
 import dataclasses
-import sys
 import time
 
-from absl import app, flags, logging
+from absl import app, logging
 
+from rethink_tf import cli
 from rethink_tf import config as config_lib
 from rethink_tf import models, paper, records, report, train
-
-FLAGS = flags.FLAGS
 
 
 def row_config(base: config_lib.RunConfig, row: paper.Table1Row) -> config_lib.RunConfig:
@@ -53,21 +51,13 @@ def run(base: config_lib.RunConfig) -> list[dict]:
 
 
 def main(argv: list[str]) -> None:
-    prog = "rethink_tf.experiments.table1"
-    if len(argv) > 1:
-        print(f"{prog}: error: unexpected arguments {argv[1:]}", file=sys.stderr)
-        sys.exit(2)
-    try:
-        config_lib.apply_preset(FLAGS)
-        base = config_lib.from_flags(FLAGS)
+    with cli.one_line_errors():
+        base = cli.run_config(argv)
         run(base)
-    except (config_lib.ConfigError, records.RunDirError, flags.Error) as e:
-        print(f"{prog}: error: {e}", file=sys.stderr)
-        sys.exit(2)
     print(report.write_table1(base.results_dir))
 
 
 if __name__ == "__main__":
     config_lib.define_flags()
     logging.set_verbosity(logging.WARNING)
-    app.run(main, flags_parser=train.parse_flags)
+    app.run(main, flags_parser=cli.parse_flags)

@@ -45,7 +45,7 @@ MODELS: dict[str, ModelSpec] = {
 }
 
 
-def build_model(name: str, *, input_shape, num_classes: int, batch_norm: bool = True,
+def build_model(name: str, *, input_shape, num_classes: int, batch_norm: bool = True, bn_momentum: float = 0.99,
                 weight_decay: float = 0.0, seed: int = 0) -> keras.Model:
     """Builds registry model `name`; `batch_norm=False` (the paper's "w/o BatchNorm") only for inception_small."""
     if name not in MODELS:
@@ -53,7 +53,7 @@ def build_model(name: str, *, input_shape, num_classes: int, batch_norm: bool = 
     spec = MODELS[name]
     kwargs = dict(weight_decay=weight_decay, seed=seed)
     if spec.has_batch_norm:
-        kwargs["batch_norm"] = batch_norm
+        kwargs.update(batch_norm=batch_norm, bn_momentum=bn_momentum)
     elif not batch_norm:
         raise ValueError(f"--batch_norm applies only to inception_small; {name!r} has no batch norm to remove")
     return spec.build(tuple(input_shape), num_classes, **kwargs)

@@ -2,7 +2,7 @@
 
 Both variants have 1,649,402 trainable parameters at 28x28x3: with BatchNorm the convs have no bias and the
 BN has an offset but no scale (the only convention that gives the paper's count); without it the convs
-keep their biases. BN momentum/epsilon are Keras defaults (the paper does not give them).
+keep their biases. BN epsilon is Keras' default and momentum a parameter (the paper gives neither).
 """
 
 import keras
@@ -16,7 +16,7 @@ _BLOCKS = (("inc", (32, 32)), ("inc", (32, 48)), ("down", 80),
 
 
 def build(input_shape, num_classes: int, *, weight_decay: float = 0.0, seed: int = 0,
-          batch_norm: bool = True) -> keras.Model:
+          batch_norm: bool = True, bn_momentum: float = 0.99) -> keras.Model:
     """ConvModule(96, 3x3) -> the paper's Inception/Downsample stack -> global average pool -> Dense logits."""
     seeds = SeedStream(seed)
     reg = kernel_regularizer(weight_decay)
@@ -27,7 +27,8 @@ def build(input_shape, num_classes: int, *, weight_decay: float = 0.0, seed: int
                                 kernel_initializer=seeds.glorot_uniform(), kernel_regularizer=reg,
                                 name=f"{name}_conv")(x)
         if batch_norm:
-            x = keras.layers.BatchNormalization(center=True, scale=False, name=f"{name}_bn")(x)
+            x = keras.layers.BatchNormalization(center=True, scale=False, momentum=bn_momentum,
+                                                    name=f"{name}_bn")(x)
         return keras.layers.ReLU(name=f"{name}_relu")(x)
 
     inputs = keras.Input(shape=tuple(input_shape), name="images")
