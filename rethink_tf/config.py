@@ -162,7 +162,8 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
     flags.DEFINE_integer("batch_size", d.batch_size, "Global batch size.", **fv)
     flags.DEFINE_integer("epochs", d.epochs, "Maximum number of epochs.", **fv)
     flags.DEFINE_bool("stop_when_fit", d.stop_when_fit, "Stop once an epoch's training accuracy reaches 100%.", **fv)
-    flags.DEFINE_integer("eval_every", d.eval_every, "Test-set metrics in the curves every N epochs; the final numbers are always evaluated.", **fv)
+    flags.DEFINE_integer("eval_every", d.eval_every, "Test-set metrics in the curves every N epochs; "
+                         "the final numbers are always evaluated.", **fv)
     flags.DEFINE_integer("seed", d.seed, "Seed of initialization, corruption, subset and shuffling.", **fv)
     flags.DEFINE_bool("deterministic", d.deterministic, "Deterministic TensorFlow ops (same flags -> same numbers).", **fv)
     flags.DEFINE_string("results_dir", d.results_dir, "Directory holding one subdirectory per run.", **fv)
