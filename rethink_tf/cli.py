@@ -16,10 +16,10 @@ from rethink_tf.data import sources
 FLAGS = flags.FLAGS
 
 
-def prog(argv0: str = "") -> str:
+def prog() -> str:
     """The name the user ran: the module of `python -m`, else the script."""
     spec = getattr(sys.modules["__main__"], "__spec__", None)
-    return spec.name if spec else os.path.basename(argv0 or sys.argv[0])
+    return spec.name if spec else os.path.basename(sys.argv[0])
 
 
 def error(message: str, status: int = 2) -> None:

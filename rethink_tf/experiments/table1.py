@@ -39,12 +39,7 @@ def run(base: config_lib.RunConfig) -> list[dict]:
     out, started = [], time.perf_counter()
     for i, (row, cfg) in enumerate(rows, 1):
         prefix = f"[row {i}/{len(rows)} {row.label}]"
-        existing = records.read_record(cfg.run_dir)
-        if existing is not None and existing["status"] in records.DONE:
-            print(f"{prefix} {existing['status']} already; skipped", flush=True)
-            out.append(existing)
-            continue
-        record = train.run(cfg, progress=prefix)
+        record = train.run(cfg, progress=prefix)  # returns a finished or diverged row's record untouched
         print(f"{prefix} {train.summary(record)}; grid {time.perf_counter() - started:.0f} s so far", flush=True)
         out.append(record)
     return out
