@@ -24,6 +24,10 @@ class SeedStream:
         """Keras' default kernel initializer (the paper does not name one), with this stream's next seed."""
         return keras.initializers.GlorotUniform(seed=self.next())
 
+    def he_normal(self) -> keras.initializers.Initializer:
+        """He et al.'s variance-preserving initializer for ReLU layers, with this stream's next seed."""
+        return keras.initializers.HeNormal(seed=self.next())
+
 
 def kernel_regularizer(weight_decay: float):
     """L2 penalty for a conv/dense kernel: loss += weight_decay * sum(w**2); None when weight_decay is 0."""

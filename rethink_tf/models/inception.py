@@ -2,7 +2,9 @@
 
 Both variants have 1,649,402 trainable parameters at 28x28x3: with BatchNorm the convs have no bias and the
 BN has an offset but no scale (the only convention that gives the paper's count); without it the convs
-keep their biases. BN epsilon is Keras' default and momentum a parameter (the paper gives neither).
+keep their biases. BN epsilon is Keras' default and momentum a parameter (the paper gives neither). The
+convs start from He initialization: with Keras' default (Glorot) the 22 ReLU layers without BatchNorm
+shrink the signal so much that training sits at chance for 15 epochs (measured on 500 Fashion-MNIST images).
 """
 
 import keras
@@ -24,7 +26,7 @@ def build(input_shape, num_classes: int, *, weight_decay: float = 0.0, seed: int
     def conv_module(x, channels, kernel_size, strides, name):
         """The paper's ConvModule: Conv(C, KxK, stride S, 'same') -> BatchNorm -> ReLU."""
         x = keras.layers.Conv2D(channels, kernel_size, strides=strides, padding="same", use_bias=not batch_norm,
-                                kernel_initializer=seeds.glorot_uniform(), kernel_regularizer=reg,
+                                kernel_initializer=seeds.he_normal(), kernel_regularizer=reg,
                                 name=f"{name}_conv")(x)
         if batch_norm:
             x = keras.layers.BatchNormalization(center=True, scale=False, momentum=bn_momentum,
