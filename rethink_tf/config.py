@@ -56,8 +56,10 @@ class RunConfig:
     momentum: float = 0.9
     batch_size: int = 128
     epochs: int = 60
+    crop_epochs: int = 0
     stop_when_fit: bool = False
     eval_every: int = 1
+    curve_test_size: int = 0
     seed: int = 0
     deterministic: bool = True
     results_dir: str = "results"
@@ -68,6 +70,11 @@ class RunConfig:
     def label_noise(self) -> float:
         """The probability p that a training label is replaced by a uniform random class."""
         return 1.0 if self.corruption == "random_labels" else self.corrupt
+
+    @property
+    def max_epochs(self) -> int:
+        """The epoch budget: --crop_epochs for a run with random crop when it is set, else --epochs."""
+        return self.crop_epochs if self.random_crop and self.crop_epochs else self.epochs
 
     @property
     def run_dir(self) -> str:
@@ -93,8 +100,9 @@ class RunConfig:
         need(0.0 <= self.corrupt <= 1.0, "corrupt", "a probability in [0, 1]")
         need(self.corruption != "random_labels" or self.corrupt in (0.0, 1.0), "corrupt",
              "--corruption=random_labels already means --corrupt=1; give one or the other")
-        for flag in ("train_size", "test_size"):
+        for flag in ("train_size", "test_size", "curve_test_size"):
             need(getattr(self, flag) >= 0, flag, "a size >= 0 (0 means the whole split)")
+        need(self.crop_epochs >= 0, "crop_epochs", "an integer >= 0 (0: --epochs)")
         for flag in ("batch_size", "epochs", "crop_size", "eval_every"):
             need(getattr(self, flag) >= 1, flag, "an integer >= 1")
         need(self.learning_rate > 0, "learning_rate", "a number > 0")
@@ -161,9 +169,13 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
     flags.DEFINE_float("momentum", d.momentum, "SGD momentum.", **fv)
     flags.DEFINE_integer("batch_size", d.batch_size, "Global batch size.", **fv)
     flags.DEFINE_integer("epochs", d.epochs, "Maximum number of epochs.", **fv)
+    flags.DEFINE_integer("crop_epochs", d.crop_epochs, "Maximum number of epochs of a run with --random_crop, whose "
+                         "running accuracy on fresh crops never reaches 100%; 0 = --epochs.", **fv)
     flags.DEFINE_bool("stop_when_fit", d.stop_when_fit, "Stop once an epoch's training accuracy reaches 100%.", **fv)
     flags.DEFINE_integer("eval_every", d.eval_every, "Test-set metrics in the curves every N epochs; "
                          "the final numbers are always evaluated.", **fv)
+    flags.DEFINE_integer("curve_test_size", d.curve_test_size, "Test examples behind those curves (a fixed "
+                         "class-stratified subset of the test set); 0 = all. The final numbers use the whole test set.", **fv)
     flags.DEFINE_integer("seed", d.seed, "Seed of initialization, corruption, subset and shuffling.", **fv)
     flags.DEFINE_bool("deterministic", d.deterministic, "Deterministic TensorFlow ops (same flags -> same numbers).", **fv)
     flags.DEFINE_string("results_dir", d.results_dir, "Directory holding one subdirectory per run.", **fv)

@@ -66,7 +66,7 @@ def _fit(config: config_lib.RunConfig, data, existing: dict[str, Any] | None, pr
     record = existing or records.new_record(config)
     record.update(status=records.RUNNING, error=None, data={
         "origin": data.origin, "train_examples": len(data.train.labels), "test_examples": len(data.test.labels),
-        "num_classes": data.num_classes, "input_shape": list(data.input_shape),
+        "curve_test_examples": len(pipeline.curve_split(data.test, config).labels), "num_classes": data.num_classes, "input_shape": list(data.input_shape),
         "train_labels_changed": data.labels_changed, "fingerprints": data.fingerprints,
     }, model={"paper_name": models.MODELS[config.model].paper_name,
               "paper_param_count": models.paper_param_count(model), "keras_count_params": model.count_params()})
@@ -95,12 +95,13 @@ def _fit(config: config_lib.RunConfig, data, existing: dict[str, Any] | None, pr
         callbacks.RunRecordWriter(record, save, wall_time),
         keras.callbacks.BackupAndRestore(os.path.join(config.run_dir, records.BACKUP), double_checkpoint=True),
         keras.callbacks.TensorBoard(logs_dir, write_graph=False, profile_batch=0),
-        *([callbacks.Progress(progress, config.epochs)] if progress else []),
+        *([callbacks.Progress(progress, config.max_epochs)] if progress else []),
     ]
     test_ds = pipeline.eval_dataset(data.test, config)
+    curve_ds = pipeline.eval_dataset(pipeline.curve_split(data.test, config), config) if config.curve_test_size else test_ds
     try:
-        model.fit(pipeline.train_dataset(data.train, config, epoch), epochs=config.epochs, shuffle=False,
-                  validation_data=test_ds, validation_freq=config.eval_every,
+        model.fit(pipeline.train_dataset(data.train, config, epoch), epochs=config.max_epochs, shuffle=False,
+                  validation_data=curve_ds, validation_freq=config.eval_every,
                   callbacks=fit_callbacks, verbose=0 if progress else config.verbose)
     except KeyboardInterrupt:
         record.update(status=records.INTERRUPTED, wall_time_s=wall_time())

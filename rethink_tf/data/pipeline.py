@@ -107,6 +107,13 @@ def prepare(config: RunConfig, raw: sources.RawData | None = None) -> Prepared:
                     fingerprints, changed)
 
 
+def curve_split(test: Split, config: RunConfig) -> Split:
+    """The test examples behind the periodic test curves: a class-stratified subset of --curve_test_size
+    (all when 0), so that testing during training costs less than the final test on the whole split."""
+    positions = stratified_subset(test.labels, config.curve_test_size, config.seed)
+    return Split(test.images[positions], test.labels[positions], test.indices[positions])
+
+
 def _stream_key(seed: int, stream: int) -> int:
     return -(seed * 1000 + stream)
 
