@@ -49,6 +49,7 @@ def table1_rows(recs: list[dict[str, Any]]) -> list[dict[str, Any]]:
         done = [r for r in mine if r["status"] == records.FINISHED]
         rows.append({
             "row": row.label, "params": mine[0]["model"]["paper_param_count"] if mine else None,
+            "lr": ", ".join(sorted({f"{r['config']['learning_rate']:g}" for r in mine})) or None,
             "paper_train": row.train_accuracy, "paper_test": row.test_accuracy,
             "train": _mean([100 * r["final"]["train_accuracy"] for r in done]),
             "test": _mean([100 * r["final"]["test_accuracy"] for r in done]),
@@ -91,22 +92,24 @@ def write_table1(results_dir: str) -> str:
     rows = table1_rows(recs)
     configs = [r["config"] for r in recs if any(matches(row, r["config"]) for row in paper.TABLE1)]
     setups = sorted({(c.get("preset") or "custom", c["dataset"], c["train_size"] or "all", c["test_size"] or "all",
-                      c["epochs"]) for c in configs}, key=str)
+                      c["epochs"], c.get("crop_epochs") or c["epochs"]) for c in configs}, key=str)
     origins = sorted({r["data"]["origin"] for r in recs if r.get("data")})
     md = io.StringIO()
     md.write("# Table 1: train / test accuracy (%), the paper (CIFAR-10) beside this run\n\n")
-    for preset, dataset, n_train, n_test, epochs in setups:
-        md.write(f"- preset `{preset}`: {dataset}, {n_train} training / {n_test} test examples, at most {epochs} epochs\n")
+    for preset, dataset, n_train, n_test, epochs, crop_epochs in setups:
+        crop = "" if crop_epochs == epochs else f" ({crop_epochs} with random crop)"
+        md.write(f"- preset `{preset}`: {dataset}, {n_train} training / {n_test} test examples, "
+                 f"at most {epochs} epochs{crop}\n")
     for origin in origins:
         md.write(f"- data: {origin}\n")
     total = sum(r["wall_s"] for r in rows)
     md.write(f"- total wall time of the runs: {total:.0f} s ({total / 60:.1f} min)\n\n")
-    md.write("| row | params | paper train | paper test | ours train | ours test | epochs | wall s | status |\n")
-    md.write("|---|---:|---:|---:|---:|---:|---:|---:|---|\n")
+    md.write("| row | params | paper train | paper test | ours train | ours test | lr | epochs | wall s | status |\n")
+    md.write("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
     for r in rows:
         params = "–" if r["params"] is None else f"{r['params']:,}"
         md.write(f"| {r['row']} | {params} | {_fmt(r['paper_train'])} | {_fmt(r['paper_test'])} | {_fmt(r['train'])} | "
-                 f"{_fmt(r['test'])} | {_fmt(r['epochs'], 0)} | {r['wall_s']:.0f} | {r['status']} |\n")
+                 f"{_fmt(r['test'])} | {r['lr'] or '–'} | {_fmt(r['epochs'], 0)} | {r['wall_s']:.0f} | {r['status']} |\n")
     md.write("\nThe paper's claims, checked on these numbers:\n\n")
     for claim, ok in table1_claims(rows):
         md.write(f"- [{'x' if ok else ' '}] {claim}{'' if ok is not None else ' (not every row has run)'}\n")
@@ -114,7 +117,7 @@ def write_table1(results_dir: str) -> str:
     with open(os.path.join(results_dir, "table1.md"), "w") as f:
         f.write(text)
     with open(os.path.join(results_dir, "table1.csv"), "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=["row", "params", "paper_train", "paper_test", "train", "test", "runs",
+        writer = csv.DictWriter(f, fieldnames=["row", "params", "paper_train", "paper_test", "train", "test", "lr", "runs",
                                                "epochs", "wall_s", "status"], extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)

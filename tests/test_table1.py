@@ -1,6 +1,7 @@
 """The smoke Table 1 grid end to end on Fashion-MNIST: interrupted, continued, reported."""
 
 import csv
+import dataclasses
 import os
 
 import pytest
@@ -33,6 +34,14 @@ def test_grid_has_the_papers_19_rows_with_their_regularizers(tmp_path):
         assert report.matches(row, cfg.experiment()) and sum(report.matches(r, cfg.experiment()) for r in paper.TABLE1) == 1
 
 
+def test_grid_learning_rate_and_crop_cap_from_the_preset(tmp_path):
+    base = dataclasses.replace(smoke_base(tmp_path), epochs=30, crop_epochs=5)
+    rows = table1.grid(base, learning_rate=0.02)
+    assert {cfg.learning_rate for _, cfg in rows} == {0.02}
+    assert {cfg.max_epochs for row, cfg in rows if row.random_crop} == {5}
+    assert {cfg.max_epochs for row, cfg in rows if not row.random_crop} == {30}
+
+
 @needs_data
 def test_smoke_grid_continues_after_interruption_and_reports(tmp_path, monkeypatch):
     base = smoke_base(tmp_path)
@@ -63,6 +72,7 @@ def test_smoke_grid_continues_after_interruption_and_reports(tmp_path, monkeypat
 
     text = report.write_table1(str(tmp_path))
     assert "preset `smoke`" in text and "| Inception, crop+wd | 1,649,402 | 100.00 | 89.05 |" in text
+    assert "| 0.1 |" in text and "| 0.01 |" in text  # each row's learning rate
     with open(tmp_path / "table1.csv") as f:
         table = list(csv.DictReader(f))
     assert [r["row"] for r in table] == [row.label for row in paper.TABLE1]
@@ -79,6 +89,6 @@ def test_report_of_partial_results_leaves_claims_open(tmp_path):
                   final={"train_accuracy": 1.0, "test_accuracy": 0.1, "epochs_run": 3}, wall_time_s=5.0)
     records.write_json(os.path.join(cfg.run_dir, records.RECORD), record)
     text = report.write_table1(str(tmp_path))
-    assert "| MLP 1x512, random labels | 1,209,866 | 99.34 | 10.61 | 100.00 | 10.00 | 3 | 5 | finished |" in text
+    assert "| MLP 1x512, random labels | 1,209,866 | 99.34 | 10.61 | 100.00 | 10.00 | 0.01 | 3 | 5 | finished |" in text
     assert "| Inception, none | – |" in text and "missing" in text
     assert "(not every row has run)" in text

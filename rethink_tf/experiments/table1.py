@@ -17,23 +17,26 @@ from rethink_tf import config as config_lib
 from rethink_tf import models, paper, records, report, train
 
 
-def row_config(base: config_lib.RunConfig, row: paper.Table1Row) -> config_lib.RunConfig:
-    """The run of one Table 1 row: the model's own learning rate and weight decay, no other change."""
+def row_config(base: config_lib.RunConfig, row: paper.Table1Row,
+               learning_rate: float | None = None) -> config_lib.RunConfig:
+    """The run of one Table 1 row: the model's own weight decay and learning rate (unless
+    `learning_rate` sets one for every row), no other change."""
     spec = models.MODELS[row.model]
     return dataclasses.replace(
         base, model=row.model, batch_norm=row.batch_norm, random_crop=row.random_crop,
         weight_decay=spec.default_weight_decay if row.weight_decay else 0.0,
         corruption="random_labels" if row.random_labels else "true_labels", corrupt=0.0,
-        learning_rate=spec.default_learning_rate, run_name="").validate()
+        learning_rate=learning_rate or spec.default_learning_rate, run_name="").validate()
 
 
-def grid(base: config_lib.RunConfig) -> list[tuple[paper.Table1Row, config_lib.RunConfig]]:
-    return [(row, row_config(base, row)) for row in paper.TABLE1]
+def grid(base: config_lib.RunConfig,
+         learning_rate: float | None = None) -> list[tuple[paper.Table1Row, config_lib.RunConfig]]:
+    return [(row, row_config(base, row, learning_rate)) for row in paper.TABLE1]
 
 
-def run(base: config_lib.RunConfig) -> list[dict]:
+def run(base: config_lib.RunConfig, learning_rate: float | None = None) -> list[dict]:
     """Runs the rows without a finished (or diverged) record, in the paper's order; returns all records."""
-    rows = grid(base)
+    rows = grid(base, learning_rate)
     for cfg in (cfg for _, cfg in rows):
         records.check(cfg)  # a foreign or busy run dir stops the grid before anything trains
     out, started = [], time.perf_counter()
@@ -48,7 +51,7 @@ def run(base: config_lib.RunConfig) -> list[dict]:
 def main(argv: list[str]) -> None:
     with cli.one_line_errors():
         base = cli.run_config(argv)
-        run(base)
+        run(base, learning_rate=cli.FLAGS.learning_rate)  # None unless the command line or preset sets it
     print(report.write_table1(base.results_dir))
 
 
