@@ -8,7 +8,7 @@ RESULTS ?= results/$(PRESET)
 FASHION_MNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: test data reproduce-table1 clean-venv
+.PHONY: test data reproduce-table1 reproduce-theorem1 clean-venv
 
 $(VENV)/stamp: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,3 +37,8 @@ clean-venv:
 # Table 1: every row without a finished record runs (an interrupted grid continues), then the report.
 reproduce-table1: $(VENV)/stamp data
 	$(PY) -m rethink_tf.experiments.table1 --preset=$(PRESET) --results_dir=$(RESULTS)
+
+# Theorem 1: the 2n + d network on every training image of the preset's data set, with random labels.
+reproduce-theorem1: $(VENV)/stamp data
+	$(PY) -m rethink_tf.theory.expressivity --preset=$(PRESET) --train_size=0 --corruption=random_labels \
+	  --results_dir=$(RESULTS)
