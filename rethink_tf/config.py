@@ -98,8 +98,8 @@ class RunConfig:
         need(self.corruption in corrupt.CORRUPTIONS, "corruption", f"one of {', '.join(corrupt.CORRUPTIONS)}")
         need(self.gaussian_stats in corrupt.GAUSSIAN_STATS, "gaussian_stats", f"one of {', '.join(corrupt.GAUSSIAN_STATS)}")
         need(0.0 <= self.corrupt <= 1.0, "corrupt", "a probability in [0, 1]")
-        need(self.corruption != "random_labels" or self.corrupt in (0.0, 1.0), "corrupt",
-             "--corruption=random_labels already means --corrupt=1; give one or the other")
+        need(self.corruption not in ("random_labels", "random_signs") or self.corrupt in (0.0, 1.0), "corrupt",
+             f"--corruption={self.corruption} already means --corrupt=1; give one or the other")
         for flag in ("train_size", "test_size", "curve_test_size"):
             need(getattr(self, flag) >= 0, flag, "a size >= 0 (0 means the whole split)")
         need(self.crop_epochs >= 0, "crop_epochs", "an integer >= 0 (0: --epochs)")
@@ -122,7 +122,7 @@ class RunConfig:
 def default_run_name(config: RunConfig) -> str:
     """A readable directory name from the fields a grid varies."""
     parts = [config.model + ("" if config.batch_norm else "_nobn"), config.dataset, config.corruption]
-    if config.corruption != "random_labels" and config.corrupt:
+    if config.corruption not in ("random_labels", "random_signs") and config.corrupt:
         parts.append(f"p{config.corrupt:g}")
     if config.random_crop:
         parts.append("crop")
@@ -148,7 +148,8 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
     flags.DEFINE_integer("test_size", d.test_size, "Deterministic class-stratified test subset; 0 = all.", **fv)
     flags.DEFINE_bool("rgb", d.rgb, "Repeat grayscale images to 3 channels so every model sees the paper's 28x28x3.", **fv)
     flags.DEFINE_integer("crop_size", d.crop_size, "Side of the (center or random) crop fed to the model (paper: 28).", **fv)
-    flags.DEFINE_enum("corruption", d.corruption, list(corrupt.CORRUPTIONS), "Randomization test of Section 2.1.", **fv)
+    flags.DEFINE_enum("corruption", d.corruption, list(corrupt.CORRUPTIONS), "Randomization test of Section 2.1 "
+                      "(random_signs: every label, train and test, a random bit, for the Rademacher probe).", **fv)
     flags.DEFINE_float("corrupt", d.corrupt, "Label corruption probability p: each training label is replaced by a "
                        "uniform random class with probability p.", **fv)
     flags.DEFINE_bool("corrupt_test_labels", d.corrupt_test_labels, "Corrupt test labels too (the first author's code); "

@@ -1,10 +1,11 @@
 """`python -m rethink_tf.rademacher`: the empirical Rademacher complexity that the randomization test suggests.
 
 Each architecture is trained (the preset's budget, until it fits) on n training images whose labels are
-random signs sigma_i, and the estimate is (1/n) sum_i sigma_i sign(h(x_i)) with h(x) = logit(+1) - logit(-1)
-evaluated on the training images afterwards, i.e. 2 * training accuracy - 1: near 1 when the model class can
-fit any signs. The signs depend only on (seed, example index); the runs are ordinary run directories
-(resumable, in TensorBoard); the table is rebuilt from them each time, written to rademacher.json and printed.
+random signs sigma_i (--corruption=random_signs: class 1 for +1, class 0 for -1). The estimate is
+(1/n) sum_i sigma_i sign(h(x_i)) with h(x) = logit(+1) - logit(-1) on the training images afterwards, i.e.
+2 * training accuracy - 1: near 1 when the model class can fit any signs. The runs are ordinary run
+directories (resumable, in TensorBoard); the table is rebuilt from them each time, written to
+rademacher.json and printed.
 """
 
 from __future__ import annotations
@@ -18,38 +19,24 @@ from absl import app, logging
 from rethink_tf import cli
 from rethink_tf import config as config_lib
 from rethink_tf import models, records, train
-from rethink_tf.data import corrupt, sources
+from rethink_tf.data import sources
 
 # The five architectures of Table 1: (model, batch norm).
 ARCHITECTURES = (("inception_small", True), ("inception_small", False), ("alexnet_small", True),
                  ("mlp_3x512", True), ("mlp_1x512", True))
 
 
-def random_signs(raw: sources.RawData, seed: int) -> sources.RawData:
-    """raw with every label replaced by a random sign, class 1 for +1 and 0 for -1, drawn per (seed, split, index)."""
-    import tensorflow as tf
-
-    def signs(split: sources.Split, which: int) -> sources.Split:
-        bits = tf.data.Dataset.range(len(split.labels)).map(
-            lambda i: corrupt.corrupt_label(0, i, p=1.0, num_classes=2, seed=seed, split=which)).batch(8192)
-        return sources.Split(split.images, tf.concat(list(bits), axis=0).numpy())
-
-    return sources.RawData(raw.name, signs(raw.train, corrupt.TRAIN), signs(raw.test, corrupt.TEST), 2,
-                           f"{raw.origin}, labels replaced by random signs (seed {seed})")
-
-
 def run(base: config_lib.RunConfig, raw: sources.RawData | None = None,
         learning_rate: float | None = None) -> list[dict[str, Any]]:
     """Trains every architecture on the random signs (or returns its finished record); one result each.
     Each model trains at its own learning rate unless `learning_rate` sets one for all, as in Table 1."""
-    raw = random_signs(raw or sources.load(base.dataset, data_dir=base.data_dir, cifar_archive=base.cifar_archive,
-                                           idx_dir=base.idx_dir), base.seed)
+    raw = raw or sources.load(base.dataset, data_dir=base.data_dir, cifar_archive=base.cifar_archive,
+                              idx_dir=base.idx_dir)
     results = []
     for model, batch_norm in ARCHITECTURES:
         name = model + ("" if batch_norm else "_nobn")
-        cfg = dataclasses.replace(base, model=model, batch_norm=batch_norm, corruption="true_labels", corrupt=0.0,
-                                  random_crop=False, weight_decay=0.0,
-                                  run_name=f"rademacher-{name}-{base.dataset}-n{base.train_size or 'all'}-seed{base.seed}",
+        cfg = dataclasses.replace(base, model=model, batch_norm=batch_norm, corruption="random_signs", corrupt=0.0,
+                                  random_crop=False, weight_decay=0.0, run_name="",
                                   learning_rate=learning_rate or models.MODELS[model].default_learning_rate).validate()
         record = train.run(cfg, raw=raw, progress=f"[rademacher {name}]")
         final = record.get("final") or {}

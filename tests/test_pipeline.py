@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from rethink_tf.config import RunConfig
+from rethink_tf.config import ConfigError, RunConfig
 from rethink_tf.data import corrupt, pipeline, sources
 
 NUM_CLASSES = 10
@@ -151,6 +151,20 @@ def test_prepare_random_labels_and_clean_test_labels(raw):
     partial = pipeline.prepare(_config(corrupt=0.4), raw=raw)
     assert abs(partial.labels_changed - 0.36) <= 5 * np.sqrt(0.36 * 0.64 / n)
     np.testing.assert_array_equal(partial.test.labels, raw.test.labels)
+
+
+def test_prepare_random_signs_are_bits_on_both_splits_keyed_by_index(raw):
+    data = pipeline.prepare(_config(corruption="random_signs"), raw=raw)
+    assert data.num_classes == 2
+    for split in (data.train, data.test):
+        assert set(np.unique(split.labels)) == {0, 1} and abs(split.labels.mean() - 0.5) < 0.1
+    sub = pipeline.prepare(_config(corruption="random_signs", train_size=500), raw=raw)
+    np.testing.assert_array_equal(sub.train.labels, data.train.labels[sub.train.indices])
+    np.testing.assert_array_equal(sub.train.images, data.train.images[sub.train.indices])
+    other = pipeline.prepare(_config(corruption="random_signs", seed=1), raw=raw)
+    assert np.mean(other.train.labels != data.train.labels) > 0.3
+    with pytest.raises(ConfigError, match="--corrupt"):
+        _config(corruption="random_signs", corrupt=0.5).validate()
 
 
 def test_prepare_subsets_by_canonical_index(raw):

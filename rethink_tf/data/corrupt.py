@@ -17,7 +17,9 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-CORRUPTIONS = ("true_labels", "random_labels", "shuffled_pixels", "random_pixels", "gaussian")
+CORRUPTIONS = ("true_labels", "random_labels", "shuffled_pixels", "random_pixels", "gaussian", "random_signs")
+# random_signs (the Rademacher probe, Section 2): every label, train and test, becomes a uniform random bit.
+SIGN_CLASSES = 2
 INPUT_CORRUPTIONS = ("shuffled_pixels", "random_pixels", "gaussian")
 GAUSSIAN_STATS = ("global", "per_channel")
 
@@ -87,7 +89,9 @@ def corrupt_split(images: np.ndarray, labels: np.ndarray, indices: np.ndarray, *
         image = tf.cast(image, tf.float32) / 255.0
         if corruption in INPUT_CORRUPTIONS:
             image = corrupt_image(image, index, kind=corruption, seed=seed, split=split, mean=mean, std=std)
-        if label_noise > 0:
+        if corruption == "random_signs":
+            label = corrupt_label(0, index, p=1.0, num_classes=SIGN_CLASSES, seed=seed, split=split)
+        elif label_noise > 0:
             label = corrupt_label(label, index, p=label_noise, num_classes=num_classes, seed=seed, split=split)
         return image, tf.cast(label, tf.int64)
 

@@ -103,7 +103,8 @@ def prepare(config: RunConfig, raw: sources.RawData | None = None) -> Prepared:
         "test_images": sha256(test.images),
     }
     changed = float(np.mean(train.labels != raw.train.labels[train.indices])) if len(train.labels) else 0.0
-    return Prepared(train, test, raw.num_classes, (config.crop_size, config.crop_size, channels), raw.origin,
+    num_classes = corrupt.SIGN_CLASSES if config.corruption == "random_signs" else raw.num_classes
+    return Prepared(train, test, num_classes, (config.crop_size, config.crop_size, channels), raw.origin,
                     fingerprints, changed)
 
 
