@@ -5,10 +5,12 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PRESET ?= laptop
 RESULTS ?= results/$(PRESET)
+# Table 3's training examples: K and its Cholesky factor take 16 n^2 bytes in float64 (0: all).
+TABLE3_N ?= 20000
 FASHION_MNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: test data reproduce-table1 reproduce-theorem1 clean-venv
+.PHONY: test data reproduce-table1 reproduce-theorem1 reproduce-table3 rademacher clean-venv
 
 $(VENV)/stamp: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,3 +44,11 @@ reproduce-table1: $(VENV)/stamp data
 reproduce-theorem1: $(VENV)/stamp data
 	$(PY) -m rethink_tf.theory.expressivity --preset=$(PRESET) --train_size=0 --corruption=random_labels \
 	  --results_dir=$(RESULTS)
+
+# Table 3: minimum-norm kernel interpolation on TABLE3_N training examples and the preset's test set.
+reproduce-table3: $(VENV)/stamp data
+	$(PY) -m rethink_tf.experiments.table3 --preset=$(PRESET) --train_size=$(TABLE3_N) --results_dir=$(RESULTS)
+
+# The Rademacher probe: the five architectures on random signs of the preset's training subset.
+rademacher: $(VENV)/stamp data
+	$(PY) -m rethink_tf.rademacher --preset=$(PRESET) --results_dir=$(RESULTS)

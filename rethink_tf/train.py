@@ -63,10 +63,11 @@ def _fit(config: config_lib.RunConfig, data, existing: dict[str, Any] | None, pr
         model.compile(optimizer=keras.optimizers.SGD(learning_rate=config.learning_rate, momentum=config.momentum),
                       loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
 
+    curve = pipeline.curve_split(data.test, config)
     record = existing or records.new_record(config)
     record.update(status=records.RUNNING, error=None, data={
         "origin": data.origin, "train_examples": len(data.train.labels), "test_examples": len(data.test.labels),
-        "curve_test_examples": len(pipeline.curve_split(data.test, config).labels), "num_classes": data.num_classes, "input_shape": list(data.input_shape),
+        "curve_test_examples": len(curve.labels), "num_classes": data.num_classes, "input_shape": list(data.input_shape),
         "train_labels_changed": data.labels_changed, "fingerprints": data.fingerprints,
     }, model={"paper_name": models.MODELS[config.model].paper_name,
               "paper_param_count": models.paper_param_count(model), "keras_count_params": model.count_params()})
@@ -98,7 +99,7 @@ def _fit(config: config_lib.RunConfig, data, existing: dict[str, Any] | None, pr
         *([callbacks.Progress(progress, config.max_epochs)] if progress else []),
     ]
     test_ds = pipeline.eval_dataset(data.test, config)
-    curve_ds = pipeline.eval_dataset(pipeline.curve_split(data.test, config), config) if config.curve_test_size else test_ds
+    curve_ds = pipeline.eval_dataset(curve, config) if config.curve_test_size else test_ds
     try:
         model.fit(pipeline.train_dataset(data.train, config, epoch), epochs=config.max_epochs, shuffle=False,
                   validation_data=curve_ds, validation_freq=config.eval_every,

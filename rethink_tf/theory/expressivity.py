@@ -16,7 +16,6 @@ from typing import Any
 
 import keras
 import numpy as np
-
 from absl import app
 
 from rethink_tf import cli
@@ -192,7 +191,10 @@ def main(argv: list[str]) -> None:
         path = os.path.join(run_dir(config), records.RECORD)
         record = records.read_json(path)
         if record is None:
-            record = run(config)
+            try:
+                record = run(config)
+            except DuplicatePointsError as e:
+                cli.error(f"{config.dataset}: {e}", status=1)
             os.makedirs(os.path.dirname(path), exist_ok=True)
             records.write_json(path, record)
     print(summary(record))
