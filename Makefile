@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PRESET ?= laptop
 RESULTS ?= results/$(PRESET)
 # Table 3's training examples: K and its Cholesky factor take 16 n^2 bytes in float64 (0: all).
-TABLE3_N ?= 20000
+TABLE3_N ?= 10000
 FASHION_MNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
