@@ -42,6 +42,27 @@ def test_singular_kernel_is_refused_with_the_fix():
         kernels.solve(kernels.gaussian_kernel(x, x, 1.0), np.eye(2)[np.arange(10) % 2])
 
 
+def test_table3_rows_on_cifar_shaped_data_carry_the_papers_numbers():
+    from rethink_tf import config
+    from rethink_tf.experiments import table3
+
+    rng = np.random.default_rng(3)
+
+    def split(n):  # 32x32x3 images whose mean color encodes one of 3 classes
+        labels = np.arange(n) % 3
+        base = np.array([[40, 40, 200], [40, 200, 40], [200, 40, 40]], np.uint8)[labels]
+        images = base[:, None, None, :] + rng.integers(0, 40, (n, 32, 32, 3), dtype=np.uint8)
+        return sources.Split(images, labels.astype(np.int64))
+
+    raw = sources.RawData("cifar10", split(90), split(30), 3, "in memory")
+    cfg = config.RunConfig(dataset="cifar10", crop_size=28, seed=0).validate()
+    rows = table3.run(cfg, l2=1e-3, num_filters=4, raw=raw)
+    assert [r["paper_test_error"] for r in rows] == [46.0, 17.0, 15.0, None]
+    assert rows[0]["dims"] == 32 * 32 * 3 and rows[1]["dims"] == 7 * 7 * 4  # (32 - 4) / 4 = 7
+    assert rows[0]["test_error"] == 0.0 and rows[3]["train_error"] == 0.0
+    assert "| pixels | 46.0 | 0.00 |" in table3.markdown(rows)
+
+
 @pytest.mark.skipif(not os.path.isdir(sources.FASHION_MNIST_DIR), reason="needs dataset-fashion-mnist")
 def test_table3_cli_on_fashion_mnist_and_a_results_dir_of_other_flags(tmp_path):
     cmd = [sys.executable, "-m", "rethink_tf.experiments.table3", "--train_size=300", "--test_size=200",

@@ -16,6 +16,7 @@ from absl import app, flags, logging
 from rethink_tf import cli
 from rethink_tf import config as config_lib
 from rethink_tf import paper, records
+from rethink_tf.data import sources
 
 flags.DEFINE_float("kernel_l2", 1e-3, "The l2 term of the regularized row: (K + l2 I) alpha = Y.")
 flags.DEFINE_integer("random_filters", 64, "Random 5x5 filters of the random-feature rows.")
@@ -37,15 +38,17 @@ ROWS = (Row("pixels", False), Row("random_conv", False), Row("random_conv", True
         Row("pixels", False, random_labels=True))
 
 
-def run(config: config_lib.RunConfig, l2: float, num_filters: int) -> list[dict]:
-    """Solves every row on config's data (its subsets and seed); returns one result per row."""
+def run(config: config_lib.RunConfig, l2: float, num_filters: int, raw: sources.RawData | None = None) -> list[dict]:
+    """Solves every row on config's data (its subsets and seed; `raw` skips loading); one result per row."""
     from rethink_tf.data import pipeline
     from rethink_tf.theory import kernels
 
+    raw = raw or sources.load(config.dataset, data_dir=config.data_dir, cifar_archive=config.cifar_archive,
+                              idx_dir=config.idx_dir)
     results = []
     for corruption in ("true_labels", "random_labels"):
         rows = [row for row in ROWS if row.random_labels == (corruption == "random_labels")]
-        data = pipeline.prepare(dataclasses.replace(config, corruption=corruption, corrupt=0.0))
+        data = pipeline.prepare(dataclasses.replace(config, corruption=corruption, corrupt=0.0), raw)
         flat = {name: split.images.reshape(len(split.labels), -1) for name, split in
                 (("train", data.train), ("test", data.test))}
         conv = None
