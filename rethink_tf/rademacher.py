@@ -30,17 +30,20 @@ def run(base: config_lib.RunConfig, raw: sources.RawData | None = None,
         learning_rate: float | None = None) -> list[dict[str, Any]]:
     """Trains every architecture on the random signs (or returns its finished record); one result each.
     Each model trains at its own learning rate unless `learning_rate` sets one for all, as in Table 1."""
+    configs = [dataclasses.replace(base, model=model, batch_norm=batch_norm, corruption="random_signs", corrupt=0.0,
+                                   random_crop=False, weight_decay=0.0, run_name="",
+                                   learning_rate=learning_rate or models.MODELS[model].default_learning_rate).validate()
+               for model, batch_norm in ARCHITECTURES]
+    for cfg in configs:
+        records.check(cfg)  # a foreign or busy run dir stops the probe before anything trains
     raw = raw or sources.load(base.dataset, data_dir=base.data_dir, cifar_archive=base.cifar_archive,
                               idx_dir=base.idx_dir)
     results = []
-    for model, batch_norm in ARCHITECTURES:
-        name = model + ("" if batch_norm else "_nobn")
-        cfg = dataclasses.replace(base, model=model, batch_norm=batch_norm, corruption="random_signs", corrupt=0.0,
-                                  random_crop=False, weight_decay=0.0, run_name="",
-                                  learning_rate=learning_rate or models.MODELS[model].default_learning_rate).validate()
+    for cfg in configs:
+        name = cfg.model + ("" if cfg.batch_norm else "_nobn")
         record = train.run(cfg, raw=raw, progress=f"[rademacher {name}]")
         final = record.get("final") or {}
-        results.append({"model": models.MODELS[model].paper_name + ("" if batch_norm else " w/o BatchNorm"),
+        results.append({"model": models.MODELS[cfg.model].paper_name + ("" if cfg.batch_norm else " w/o BatchNorm"),
                         "run_name": record["run_name"], "status": record["status"],
                         "n": record["data"]["train_examples"], "epochs": final.get("epochs_run"),
                         "train_accuracy": final.get("train_accuracy"),
