@@ -38,7 +38,7 @@ def test_interpolant_fits_every_label_and_l2_shrinks_its_norm():
 
 def test_singular_kernel_is_refused_with_the_fix():
     x = np.repeat(np.random.default_rng(2).random((5, 3)), 2, axis=0)  # every example twice
-    with pytest.raises(kernels.KernelError, match="--l2"):
+    with pytest.raises(kernels.KernelError, match=r"near-duplicate examples .*\(--kernel_l2"):
         kernels.solve(kernels.gaussian_kernel(x, x, 1.0), np.eye(2)[np.arange(10) % 2])
 
 

@@ -17,6 +17,7 @@ from rethink_tf import cli
 from rethink_tf import config as config_lib
 from rethink_tf import paper, records
 from rethink_tf.data import sources
+from rethink_tf.theory import kernels
 
 flags.DEFINE_float("kernel_l2", 1e-3, "The l2 term of the regularized row: (K + l2 I) alpha = Y.")
 flags.DEFINE_integer("random_filters", 64, "Random 5x5 filters of the random-feature rows.")
@@ -41,7 +42,6 @@ ROWS = (Row("pixels", False), Row("random_conv", False), Row("random_conv", True
 def run(config: config_lib.RunConfig, l2: float, num_filters: int, raw: sources.RawData | None = None) -> list[dict]:
     """Solves every row on config's data (its subsets and seed; `raw` skips loading); one result per row."""
     from rethink_tf.data import pipeline
-    from rethink_tf.theory import kernels
 
     raw = raw or sources.load(config.dataset, data_dir=config.data_dir, cifar_archive=config.cifar_archive,
                               idx_dir=config.idx_dir)
@@ -97,9 +97,12 @@ def main(argv: list[str]) -> None:
                                       "or move that file away")
         if record is None:
             os.makedirs(config.results_dir, exist_ok=True)
-            record = {"experiment": experiment, "versions": records.versions(), "finished": None,
-                      "rows": run(config, flags.FLAGS.kernel_l2, flags.FLAGS.random_filters)}
-            record["finished"] = records.now()
+            try:
+                rows = run(config, flags.FLAGS.kernel_l2, flags.FLAGS.random_filters)
+            except kernels.KernelError as e:
+                cli.error(str(e), status=1)
+            record = {"experiment": experiment, "versions": records.versions(), "rows": rows,
+                      "finished": records.now()}
             records.write_json(path, record)
     text = markdown(record["rows"])
     with open(os.path.join(config.results_dir, "table3.md"), "w") as f:

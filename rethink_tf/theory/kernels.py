@@ -60,11 +60,16 @@ def solve(k: tf.Tensor, y: np.ndarray, l2: float = 0.0) -> tf.Tensor:
     try:
         chol = tf.linalg.cholesky(k)
     except tf.errors.InvalidArgumentError as e:
-        raise KernelError(f"the kernel matrix of {k.shape[0]} examples is numerically singular ({e.message}); "
-                          "pass --l2=1e-6 (or larger)") from None
+        raise KernelError(_singular(k.shape[0], l2, e.message)) from None
     if not bool(tf.reduce_all(tf.math.is_finite(chol))):
-        raise KernelError(f"the kernel matrix of {k.shape[0]} examples is numerically singular; pass --l2=1e-6 (or larger)")
+        raise KernelError(_singular(k.shape[0], l2, "non-finite factor"))
     return tf.linalg.cholesky_solve(chol, tf.convert_to_tensor(y, tf.float64))
+
+
+def _singular(n: int, l2: float, detail: str) -> str:
+    return (f"the kernel matrix of {n} examples{f' plus {l2:g} I' if l2 else ''} is numerically singular ({detail}): "
+            "near-duplicate examples have no exact interpolant; remove them, or solve with a larger l2 term "
+            "(--kernel_l2 for the regularized row)")
 
 
 def interpolate(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray, *,
