@@ -98,7 +98,7 @@ class RunConfig:
         need(self.corruption in corrupt.CORRUPTIONS, "corruption", f"one of {', '.join(corrupt.CORRUPTIONS)}")
         need(self.gaussian_stats in corrupt.GAUSSIAN_STATS, "gaussian_stats", f"one of {', '.join(corrupt.GAUSSIAN_STATS)}")
         need(0.0 <= self.corrupt <= 1.0, "corrupt", "a probability in [0, 1]")
-        need(self.corruption not in ("random_labels", "random_signs") or self.corrupt in (0.0, 1.0), "corrupt",
+        need(self.corruption not in corrupt.ALL_LABELS_CORRUPTIONS or self.corrupt in (0.0, 1.0), "corrupt",
              f"--corruption={self.corruption} already means --corrupt=1; give one or the other")
         for flag in ("train_size", "test_size", "curve_test_size"):
             need(getattr(self, flag) >= 0, flag, "a size >= 0 (0 means the whole split)")
@@ -122,7 +122,7 @@ class RunConfig:
 def default_run_name(config: RunConfig) -> str:
     """A readable directory name from the fields a grid varies."""
     parts = [config.model + ("" if config.batch_norm else "_nobn"), config.dataset, config.corruption]
-    if config.corruption not in ("random_labels", "random_signs") and config.corrupt:
+    if config.corruption not in corrupt.ALL_LABELS_CORRUPTIONS and config.corrupt:
         parts.append(f"p{config.corrupt:g}")
     if config.random_crop:
         parts.append("crop")

@@ -20,6 +20,8 @@ import tensorflow as tf
 CORRUPTIONS = ("true_labels", "random_labels", "shuffled_pixels", "random_pixels", "gaussian", "random_signs")
 # random_signs (the Rademacher probe, Section 2): every label, train and test, becomes a uniform random bit.
 SIGN_CLASSES = 2
+# Corruptions that replace every training label (so --corrupt has nothing to add).
+ALL_LABELS_CORRUPTIONS = ("random_labels", "random_signs")
 INPUT_CORRUPTIONS = ("shuffled_pixels", "random_pixels", "gaussian")
 GAUSSIAN_STATS = ("global", "per_channel")
 
