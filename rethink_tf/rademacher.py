@@ -36,8 +36,9 @@ def run(base: config_lib.RunConfig, raw: sources.RawData | None = None,
                for model, batch_norm in ARCHITECTURES]
     for cfg in configs:
         records.check(cfg)  # a foreign or busy run dir stops the probe before anything trains
-    raw = raw or sources.load(base.dataset, data_dir=base.data_dir, cifar_archive=base.cifar_archive,
-                              idx_dir=base.idx_dir)
+    from rethink_tf.data import pipeline  # deferred like train.run's: flag errors answer without TensorFlow
+
+    raw = raw or pipeline.load_raw(base)
     results = []
     for cfg in configs:
         name = cfg.model + ("" if cfg.batch_norm else "_nobn")

@@ -75,10 +75,15 @@ def stratified_subset(labels: np.ndarray, size: int, seed: int) -> np.ndarray:
     return np.sort(np.concatenate(chosen))
 
 
+def load_raw(config: RunConfig) -> sources.RawData:
+    """The source splits of config's data set, read from where its flags say (never downloading)."""
+    return sources.load(config.dataset, data_dir=config.data_dir, cifar_archive=config.cifar_archive,
+                        idx_dir=config.idx_dir)
+
+
 def prepare(config: RunConfig, raw: sources.RawData | None = None) -> Prepared:
     """Loads (unless given), subsets and corrupts the data of a run, once."""
-    raw = raw or sources.load(config.dataset, data_dir=config.data_dir, cifar_archive=config.cifar_archive,
-                              idx_dir=config.idx_dir)
+    raw = raw or load_raw(config)
     mean = std = None
     if config.corruption == "gaussian":
         mean, std = corrupt.pixel_stats(raw.train.images, config.gaussian_stats)

@@ -43,8 +43,7 @@ def run(config: config_lib.RunConfig, l2: float, num_filters: int, raw: sources.
     """Solves every row on config's data (its subsets and seed; `raw` skips loading); one result per row."""
     from rethink_tf.data import pipeline
 
-    raw = raw or sources.load(config.dataset, data_dir=config.data_dir, cifar_archive=config.cifar_archive,
-                              idx_dir=config.idx_dir)
+    raw = raw or pipeline.load_raw(config)
     results = []
     for corruption in ("true_labels", "random_labels"):
         rows = [row for row in ROWS if row.random_labels == (corruption == "random_labels")]
