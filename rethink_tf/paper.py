@@ -20,7 +20,7 @@ class Table1Row:
     @property
     def label(self) -> str:
         from rethink_tf import models
-        name = models.MODELS[self.model].paper_name + ("" if self.batch_norm else " w/o BatchNorm")
+        name = models.paper_name(self.model, self.batch_norm)
         if self.random_labels:
             return f"{name}, random labels"
         regularizers = [r for r, on in (("crop", self.random_crop), ("wd", self.weight_decay)) if on]

@@ -41,10 +41,10 @@ def run(base: config_lib.RunConfig, raw: sources.RawData | None = None,
     raw = raw or pipeline.load_raw(base)
     results = []
     for cfg in configs:
-        name = cfg.model + ("" if cfg.batch_norm else "_nobn")
+        name = models.paper_name(cfg.model, cfg.batch_norm)
         record = train.run(cfg, raw=raw, progress=f"[rademacher {name}]")
         final = record.get("final") or {}
-        results.append({"model": models.MODELS[cfg.model].paper_name + ("" if cfg.batch_norm else " w/o BatchNorm"),
+        results.append({"model": name,
                         "run_name": record["run_name"], "status": record["status"],
                         "n": record["data"]["train_examples"], "epochs": final.get("epochs_run"),
                         "train_accuracy": final.get("train_accuracy"),

@@ -17,7 +17,7 @@ import keras
 
 from rethink_tf.models import alexnet, inception, mlp
 
-__all__ = ["MODELS", "ModelSpec", "build_model", "paper_param_count"]
+__all__ = ["MODELS", "ModelSpec", "build_model", "paper_name", "paper_param_count"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,6 +57,11 @@ def build_model(name: str, *, input_shape, num_classes: int, batch_norm: bool = 
     elif not batch_norm:
         raise ValueError(f"--batch_norm applies only to inception_small; {name!r} has no batch norm to remove")
     return spec.build(tuple(input_shape), num_classes, **kwargs)
+
+
+def paper_name(name: str, batch_norm: bool = True) -> str:
+    """The architecture's name in the paper's tables, e.g. "Inception w/o BatchNorm"."""
+    return MODELS[name].paper_name + ("" if batch_norm else " w/o BatchNorm")
 
 
 def paper_param_count(model: keras.Model) -> int:
