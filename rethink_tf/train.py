@@ -99,7 +99,7 @@ def _fit(config: config_lib.RunConfig, data, existing: dict[str, Any] | None, pr
         *([callbacks.Progress(progress, config.max_epochs)] if progress else []),
     ]
     test_ds = pipeline.eval_dataset(data.test, config)
-    curve_ds = pipeline.eval_dataset(curve, config) if config.curve_test_size else test_ds
+    curve_ds = test_ds if curve is data.test else pipeline.eval_dataset(curve, config)
     try:
         model.fit(pipeline.train_dataset(data.train, config, epoch), epochs=config.max_epochs, shuffle=False,
                   validation_data=curve_ds, validation_freq=config.eval_every,

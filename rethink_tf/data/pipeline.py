@@ -116,6 +116,8 @@ def prepare(config: RunConfig, raw: sources.RawData | None = None) -> Prepared:
 def curve_split(test: Split, config: RunConfig) -> Split:
     """The test examples behind the periodic test curves: a class-stratified subset of --curve_test_size
     (all when 0), so that testing during training costs less than the final test on the whole split."""
+    if not config.curve_test_size:
+        return test  # no copy of the whole split
     positions = stratified_subset(test.labels, config.curve_test_size, config.seed)
     return Split(test.images[positions], test.labels[positions], test.indices[positions])
 

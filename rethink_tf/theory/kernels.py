@@ -81,8 +81,9 @@ def interpolate(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, te
     k = gaussian_kernel(train_x, train_x, gamma)
     alpha = solve(k, targets, l2)
     solve_s = time.perf_counter() - started
-    train_pred = tf.argmax(tf.matmul(k, alpha), axis=1).numpy()
-    norm = float(tf.sqrt(tf.reduce_sum(alpha * tf.matmul(k, alpha))))
+    fitted = tf.matmul(k, alpha)
+    train_pred = tf.argmax(fitted, axis=1).numpy()
+    norm = float(tf.sqrt(tf.reduce_sum(alpha * fitted)))
     del k
     started = time.perf_counter()
     test_pred = np.concatenate([
