@@ -57,6 +57,7 @@ class RunConfig:
     batch_size: int = 128
     epochs: int = 60
     crop_epochs: int = 0
+    random_label_epochs: int = 0
     stop_when_fit: bool = False
     eval_every: int = 1
     curve_test_size: int = 0
@@ -73,8 +74,13 @@ class RunConfig:
 
     @property
     def max_epochs(self) -> int:
-        """The epoch budget: --crop_epochs for a run with random crop when it is set, else --epochs."""
-        return self.crop_epochs if self.random_crop and self.crop_epochs else self.epochs
+        """The epoch budget: --crop_epochs for a run with random crop, --random_label_epochs for a run whose
+        every training label is random (when set), else --epochs."""
+        if self.random_crop and self.crop_epochs:
+            return self.crop_epochs
+        if self.corruption in corrupt.ALL_LABELS_CORRUPTIONS and self.random_label_epochs:
+            return self.random_label_epochs
+        return self.epochs
 
     @property
     def run_dir(self) -> str:
@@ -102,7 +108,8 @@ class RunConfig:
              f"--corruption={self.corruption} already means --corrupt=1; give one or the other")
         for flag in ("train_size", "test_size", "curve_test_size"):
             need(getattr(self, flag) >= 0, flag, "a size >= 0 (0 means the whole split)")
-        need(self.crop_epochs >= 0, "crop_epochs", "an integer >= 0 (0: --epochs)")
+        for flag in ("crop_epochs", "random_label_epochs"):
+            need(getattr(self, flag) >= 0, flag, "an integer >= 0 (0: --epochs)")
         for flag in ("batch_size", "epochs", "crop_size", "eval_every"):
             need(getattr(self, flag) >= 1, flag, "an integer >= 1")
         need(self.learning_rate > 0, "learning_rate", "a number > 0")
@@ -119,9 +126,18 @@ class RunConfig:
         return self
 
 
+def model_key(model: str, batch_norm: bool = True) -> str:
+    """The architecture as run names write it: the model, "_nobn" appended without batch norm."""
+    return model + ("" if batch_norm else "_nobn")
+
+
+MODEL_KEYS = tuple(model_key(name, bn) for name, spec in models.MODELS.items()
+                   for bn in ((True, False) if spec.has_batch_norm else (True,)))
+
+
 def default_run_name(config: RunConfig) -> str:
     """A readable directory name from the fields a grid varies."""
-    parts = [config.model + ("" if config.batch_norm else "_nobn"), config.dataset, config.corruption]
+    parts = [model_key(config.model, config.batch_norm), config.dataset, config.corruption]
     if config.corruption not in corrupt.ALL_LABELS_CORRUPTIONS and config.corrupt:
         parts.append(f"p{config.corrupt:g}")
     if config.random_crop:
@@ -172,6 +188,14 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
     flags.DEFINE_integer("epochs", d.epochs, "Maximum number of epochs.", **fv)
     flags.DEFINE_integer("crop_epochs", d.crop_epochs, "Maximum number of epochs of a run with --random_crop, whose "
                          "running accuracy on fresh crops never reaches 100%; 0 = --epochs.", **fv)
+    flags.DEFINE_integer("random_label_epochs", d.random_label_epochs, "Maximum number of epochs of a run whose every "
+                         "training label is random (random_labels, random_signs), which takes longer to fit than true "
+                         "labels (the paper's Figure 1a); 0 = --epochs.", **fv)
+    flags.DEFINE_integer("random_label_seeds", 1, "Table 1 grid: seeds of each random-label row (--seed, --seed + 1, "
+                         "...), reported as their mean: on a few hundred examples one draw of random labels moves "
+                         "test accuracy by about 2 points.", lower_bound=1, **fv)
+    flags.DEFINE_multi_enum("single_seed_models", [], MODEL_KEYS, "Table 1 grid: architectures whose random-label "
+                            "row runs once whatever --random_label_seeds says (a run too long to repeat).", **fv)
     flags.DEFINE_bool("stop_when_fit", d.stop_when_fit, "Stop once an epoch's training accuracy reaches 100%.", **fv)
     flags.DEFINE_integer("eval_every", d.eval_every, "Test-set metrics in the curves every N epochs; "
                          "the final numbers are always evaluated.", **fv)

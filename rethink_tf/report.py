@@ -53,6 +53,8 @@ def table1_rows(recs: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "paper_train": row.train_accuracy, "paper_test": row.test_accuracy,
             "train": _mean([100 * r["final"]["train_accuracy"] for r in done]),
             "test": _mean([100 * r["final"]["test_accuracy"] for r in done]),
+            "test_min": min((100 * r["final"]["test_accuracy"] for r in done), default=None),
+            "test_max": max((100 * r["final"]["test_accuracy"] for r in done), default=None),
             "runs": len(done), "status": ", ".join(sorted({r["status"] for r in mine})) or "missing",
             "epochs": _mean([r["final"]["epochs_run"] for r in done]),
             "wall_s": sum(r["wall_time_s"] for r in mine),
@@ -92,24 +94,30 @@ def write_table1(results_dir: str) -> str:
     rows = table1_rows(recs)
     configs = [r["config"] for r in recs if any(matches(row, r["config"]) for row in paper.TABLE1)]
     setups = sorted({(c.get("preset") or "custom", c["dataset"], c["train_size"] or "all", c["test_size"] or "all",
-                      c["epochs"], c.get("crop_epochs") or c["epochs"]) for c in configs}, key=str)
+                      c["epochs"], c.get("crop_epochs") or c["epochs"], c.get("random_label_epochs") or c["epochs"])
+                     for c in configs}, key=str)
     origins = sorted({r["data"]["origin"] for r in recs if r.get("data")})
     md = io.StringIO()
     md.write("# Table 1: train / test accuracy (%), the paper (CIFAR-10) beside this run\n\n")
-    for preset, dataset, n_train, n_test, epochs, crop_epochs in setups:
-        crop = "" if crop_epochs == epochs else f" ({crop_epochs} with random crop)"
+    for preset, dataset, n_train, n_test, epochs, crop_epochs, random_label_epochs in setups:
+        caps = [f"{n} {what}" for n, what in ((crop_epochs, "with random crop"), (random_label_epochs, "on random labels"))
+                if n != epochs]
         md.write(f"- preset `{preset}`: {dataset}, {n_train} training / {n_test} test examples, "
-                 f"at most {epochs} epochs{crop}\n")
+                 f"at most {epochs} epochs{' (' + ', '.join(caps) + ')' if caps else ''}\n")
     for origin in origins:
         md.write(f"- data: {origin}\n")
     total = sum(r["wall_s"] for r in rows)
     md.write(f"- total wall time of the runs: {total:.0f} s ({total / 60:.1f} min)\n\n")
-    md.write("| row | params | paper train | paper test | ours train | ours test | lr | epochs | wall s | status |\n")
-    md.write("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
+    if any(r["runs"] > 1 for r in rows):
+        md.write("Rows with several runs (seeds) show their mean, and the range of test accuracy in brackets.\n\n")
+    md.write("| row | params | paper train | paper test | ours train | ours test | runs | lr | epochs | wall s | status |\n")
+    md.write("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
     for r in rows:
         params = "–" if r["params"] is None else f"{r['params']:,}"
+        spread = f" ({r['test_min']:.2f}–{r['test_max']:.2f})" if r["runs"] > 1 else ""
         md.write(f"| {r['row']} | {params} | {_fmt(r['paper_train'])} | {_fmt(r['paper_test'])} | {_fmt(r['train'])} | "
-                 f"{_fmt(r['test'])} | {r['lr'] or '–'} | {_fmt(r['epochs'], 0)} | {r['wall_s']:.0f} | {r['status']} |\n")
+                 f"{_fmt(r['test'])}{spread} | {r['runs']} | {r['lr'] or '–'} | {_fmt(r['epochs'], 0)} | "
+                 f"{r['wall_s']:.0f} | {r['status']} |\n")
     md.write("\nThe paper's claims, checked on these numbers:\n\n")
     for claim, ok in table1_claims(rows):
         md.write(f"- [{'x' if ok else ' '}] {claim}{'' if ok is not None else ' (not every row has run)'}\n")
@@ -117,7 +125,8 @@ def write_table1(results_dir: str) -> str:
     with open(os.path.join(results_dir, "table1.md"), "w") as f:
         f.write(text)
     with open(os.path.join(results_dir, "table1.csv"), "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=["row", "params", "paper_train", "paper_test", "train", "test", "lr", "runs",
+        writer = csv.DictWriter(f, fieldnames=["row", "params", "paper_train", "paper_test", "train", "test", "test_min",
+                                               "test_max", "lr", "runs",
                                                "epochs", "wall_s", "status"], extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)

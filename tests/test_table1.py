@@ -34,12 +34,26 @@ def test_grid_has_the_papers_19_rows_with_their_regularizers(tmp_path):
         assert report.matches(row, cfg.experiment()) and sum(report.matches(r, cfg.experiment()) for r in paper.TABLE1) == 1
 
 
-def test_grid_learning_rate_and_crop_cap_from_the_preset(tmp_path):
-    base = dataclasses.replace(smoke_base(tmp_path), epochs=30, crop_epochs=5)
+def test_grid_learning_rate_and_epoch_caps_from_the_preset(tmp_path):
+    base = dataclasses.replace(smoke_base(tmp_path), epochs=30, crop_epochs=5, random_label_epochs=40)
     rows = table1.grid(base, learning_rate=0.02)
     assert {cfg.learning_rate for _, cfg in rows} == {0.02}
     assert {cfg.max_epochs for row, cfg in rows if row.random_crop} == {5}
-    assert {cfg.max_epochs for row, cfg in rows if not row.random_crop} == {30}
+    assert {cfg.max_epochs for row, cfg in rows if row.random_labels} == {40}
+    assert {cfg.max_epochs for row, cfg in rows if not (row.random_crop or row.random_labels)} == {30}
+
+
+def test_random_label_rows_run_with_several_seeds(tmp_path):
+    base = dataclasses.replace(smoke_base(tmp_path), seed=4)
+    runs = table1.grid(base, random_label_seeds=3)
+    assert len(runs) == 19 + 5 * 2 and len({cfg.run_dir for _, cfg in runs}) == len(runs)
+    assert [row for row, _ in runs] == sorted((row for row, _ in runs), key=paper.TABLE1.index)
+    for row in paper.TABLE1:
+        seeds = [cfg.seed for r, cfg in runs if r == row]
+        assert seeds == ([4, 5, 6] if row.random_labels else [4])
+    runs = table1.grid(base, random_label_seeds=3, single_seed_models=("inception_small_nobn",))
+    assert len(runs) == 19 + 4 * 2
+    assert [cfg.seed for _, cfg in runs if not cfg.batch_norm and cfg.corruption == "random_labels"] == [4]
 
 
 @needs_data
@@ -82,13 +96,15 @@ def test_smoke_grid_continues_after_interruption_and_reports(tmp_path, monkeypat
 
 
 def test_report_of_partial_results_leaves_claims_open(tmp_path):
-    cfg = table1.grid(smoke_base(tmp_path))[-1][1]
-    os.makedirs(cfg.run_dir)
-    record = records.new_record(cfg)
-    record.update(status=records.FINISHED, model={"paper_param_count": 1209866}, data={"origin": "test"},
-                  final={"train_accuracy": 1.0, "test_accuracy": 0.1, "epochs_run": 3}, wall_time_s=5.0)
-    records.write_json(os.path.join(cfg.run_dir, records.RECORD), record)
+    for _, cfg in table1.grid(smoke_base(tmp_path), random_label_seeds=2)[-2:]:  # MLP 1x512 random labels, 2 seeds
+        os.makedirs(cfg.run_dir)
+        record = records.new_record(cfg)
+        record.update(status=records.FINISHED, model={"paper_param_count": 1209866}, data={"origin": "test"},
+                      final={"train_accuracy": 1.0, "test_accuracy": 0.1 - 0.02 * cfg.seed, "epochs_run": 3},
+                      wall_time_s=5.0)
+        records.write_json(os.path.join(cfg.run_dir, records.RECORD), record)
     text = report.write_table1(str(tmp_path))
-    assert "| MLP 1x512, random labels | 1,209,866 | 99.34 | 10.61 | 100.00 | 10.00 | 0.01 | 3 | 5 | finished |" in text
+    assert ("| MLP 1x512, random labels | 1,209,866 | 99.34 | 10.61 | 100.00 | 9.00 (8.00–10.00) | 2 | 0.01 | 3 | 10 "
+            "| finished |") in text
     assert "| Inception, none | – |" in text and "missing" in text
     assert "(not every row has run)" in text

@@ -75,15 +75,17 @@ def test_run_writes_record_and_tensorboard(tmp_path):
     assert ("_hparams_/session_start_info", "hparams") in tags["logs"]
 
 
-def test_crop_epochs_caps_crop_runs_and_curves_use_a_test_subset(tmp_path):
+def test_epoch_caps_of_crop_and_random_label_runs_and_curves_use_a_test_subset(tmp_path):
     raw = tiny_raw()
     crop = train.run(tiny_config(tmp_path, random_crop=True, crop_epochs=2, curve_test_size=8), raw=raw)
     assert [row["epoch"] for row in crop["epochs"]] == [1, 2]
     assert crop["data"]["curve_test_examples"] == 8 and crop["data"]["test_examples"] == 48
     for row in crop["epochs"]:  # the curves test 8 examples (4 classes x 2) ...
         assert (row["val_accuracy"] * 8) == pytest.approx(round(row["val_accuracy"] * 8))
-    plain = train.run(tiny_config(tmp_path, crop_epochs=2), raw=raw)  # ... and only crop runs are capped
+    plain = train.run(tiny_config(tmp_path, crop_epochs=2, random_label_epochs=3), raw=raw)  # only caps its own runs
     assert len(plain["epochs"]) == 4 and plain["data"]["curve_test_examples"] == 48
+    random = train.run(tiny_config(tmp_path, corruption="random_labels", random_label_epochs=3), raw=raw)
+    assert len(random["epochs"]) == 3
 
 
 def test_same_flags_same_numbers(tmp_path):
@@ -162,7 +164,8 @@ def test_dead_owner_claim_is_taken_over(tmp_path):
     ({"corrupt": 1.5}, "--corrupt"), ({"train_size": -1}, "--train_size"), ({"model": "resnet"}, "--model"),
     ({"corruption": "noise"}, "--corruption"), ({"batch_norm": False, "model": "mlp_1x512"}, "--batch_norm"),
     ({"corruption": "random_labels", "corrupt": 0.5}, "--corrupt"), ({"epochs": 0}, "--epochs"),
-    ({"crop_epochs": -1}, "--crop_epochs"), ({"curve_test_size": -3}, "--curve_test_size"),
+    ({"crop_epochs": -1}, "--crop_epochs"), ({"random_label_epochs": -1}, "--random_label_epochs"),
+    ({"curve_test_size": -3}, "--curve_test_size"),
 ])
 def test_bad_values_name_the_flag(overrides, flag):
     with pytest.raises(config.ConfigError, match=flag):

@@ -29,19 +29,29 @@ def row_config(base: config_lib.RunConfig, row: paper.Table1Row,
         learning_rate=learning_rate or spec.default_learning_rate, run_name="").validate()
 
 
-def grid(base: config_lib.RunConfig,
-         learning_rate: float | None = None) -> list[tuple[paper.Table1Row, config_lib.RunConfig]]:
-    return [(row, row_config(base, row, learning_rate)) for row in paper.TABLE1]
+def grid(base: config_lib.RunConfig, learning_rate: float | None = None, random_label_seeds: int = 1,
+         single_seed_models: tuple[str, ...] = ()) -> list[tuple[paper.Table1Row, config_lib.RunConfig]]:
+    """The grid's runs in the paper's row order; a random-label row runs with seeds --seed, --seed + 1, ...
+    (`random_label_seeds` of them) unless its architecture is in `single_seed_models`, any other row once."""
+    runs = []
+    for row in paper.TABLE1:
+        cfg = row_config(base, row, learning_rate)
+        repeat = row.random_labels and config_lib.model_key(row.model, row.batch_norm) not in single_seed_models
+        seeds = range(base.seed, base.seed + (random_label_seeds if repeat else 1))
+        runs += [(row, dataclasses.replace(cfg, seed=seed)) for seed in seeds]
+    return runs
 
 
-def run(base: config_lib.RunConfig, learning_rate: float | None = None) -> list[dict]:
-    """Runs the rows without a finished (or diverged) record, in the paper's order; returns all records."""
-    rows = grid(base, learning_rate)
+def run(base: config_lib.RunConfig, learning_rate: float | None = None, random_label_seeds: int = 1,
+        single_seed_models: tuple[str, ...] = ()) -> list[dict]:
+    """Runs the grid's runs without a finished (or diverged) record, in the paper's order; returns all records."""
+    rows = grid(base, learning_rate, random_label_seeds, single_seed_models)
     for cfg in (cfg for _, cfg in rows):
         records.check(cfg)  # a foreign or busy run dir stops the grid before anything trains
     out, started = [], time.perf_counter()
-    for i, (row, cfg) in enumerate(rows, 1):
-        prefix = f"[row {i}/{len(rows)} {row.label}]"
+    for row, cfg in rows:
+        seed = f", seed {cfg.seed}" if random_label_seeds > 1 and row.random_labels else ""
+        prefix = f"[row {paper.TABLE1.index(row) + 1}/{len(paper.TABLE1)} {row.label}{seed}]"
         record = train.run(cfg, progress=prefix)  # returns a finished or diverged row's record untouched
         print(f"{prefix} {train.summary(record)}; grid {time.perf_counter() - started:.0f} s so far", flush=True)
         out.append(record)
@@ -51,7 +61,9 @@ def run(base: config_lib.RunConfig, learning_rate: float | None = None) -> list[
 def main(argv: list[str]) -> None:
     with cli.one_line_errors():
         base = cli.run_config(argv)
-        run(base, learning_rate=cli.FLAGS.learning_rate)  # None unless the command line or preset sets it
+        # learning_rate is None unless the command line or the preset sets it
+        run(base, learning_rate=cli.FLAGS.learning_rate, random_label_seeds=cli.FLAGS.random_label_seeds,
+            single_seed_models=tuple(cli.FLAGS.single_seed_models))
     print(report.write_table1(base.results_dir))
 
 
