@@ -1,9 +1,13 @@
 """Keras callbacks for what the standard ones do not log or decide: the generalization gap, the
-paper's stop at 100% training accuracy, the epoch seen by the input pipeline, and the run record."""
+paper's stop at 100% training accuracy, the epoch seen by the input pipeline, the run record, and a
+backup that a kill cannot leave half-written."""
 
 from __future__ import annotations
 
+import json
 import math
+import os
+import shutil
 import time
 from typing import Any, Callable
 
@@ -91,3 +95,32 @@ def exponential_decay(initial: float, decay: float, epochs_per_decay: float = 1.
 
 def is_nan(value: Any) -> bool:
     return value is None or not math.isfinite(float(value))
+
+
+class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
+    """Keras' BackupAndRestore whose backup is replaced whole. Keras overwrites latest.weights.h5 and then
+    training_metadata.json in place, so a kill between the two resumes the new weights at the old epoch;
+    here each backup is written to <dir>.new, then swapped in by two renames, which on_train_begin finishes
+    if a kill fell between them. Keras' own code reads the backup back."""
+
+    def on_train_begin(self, logs=None):
+        new, old = self.backup_dir + ".new", self.backup_dir + ".old"
+        if not os.path.exists(self.backup_dir) and os.path.exists(old):
+            os.rename(new, self.backup_dir)  # <dir>.new was complete: it is renamed only after it is written
+        for leftover in (new, old):
+            shutil.rmtree(leftover, ignore_errors=True)
+        super().on_train_begin(logs)
+
+    def _save_model(self):
+        new, old = self.backup_dir + ".new", self.backup_dir + ".old"
+        shutil.rmtree(new, ignore_errors=True)
+        os.makedirs(new)
+        self.model.save_weights(os.path.join(new, os.path.basename(self._weights_path)))
+        with open(os.path.join(new, os.path.basename(self._training_metadata_path)), "w") as f:
+            json.dump({"epoch": self._current_epoch, "batch": self._last_batch_seen}, f)
+            f.flush()
+            os.fsync(f.fileno())
+        if os.path.exists(self.backup_dir):
+            os.rename(self.backup_dir, old)
+        os.rename(new, self.backup_dir)
+        shutil.rmtree(old, ignore_errors=True)

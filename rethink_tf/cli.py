@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import sys
 from typing import Iterator
 
@@ -35,15 +36,25 @@ def parse_flags(argv: list[str]) -> list[str]:
         error(str(e))
 
 
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
 @contextlib.contextmanager
 def one_line_errors() -> Iterator[None]:
-    """Bad input ends the program with one line: status 2 for flags and run directories, 1 for data."""
+    """Bad input ends the program with one line: status 2 for flags and run directories, 1 for data.
+    SIGINT and SIGTERM stop it the same way (the run's record says "interrupted"), with status 130, also
+    when a shell started it in the background with SIGINT ignored."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         yield
     except (config_lib.ConfigError, records.RunDirError, flags.Error) as e:
         error(str(e))
     except sources.DataError as e:
         error(str(e), status=1)
+    except KeyboardInterrupt as e:
+        error(f"stopped by {str(e) or 'SIGINT'}; run the same command again to continue where it stopped", status=130)
 
 
 def run_config(argv: list[str]) -> config_lib.RunConfig:

@@ -63,6 +63,7 @@ class RunConfig:
     curve_test_size: int = 0
     seed: int = 0
     deterministic: bool = True
+    cpu_devices: int = 1
     results_dir: str = "results"
     run_name: str = ""
     verbose: int = 2
@@ -119,6 +120,7 @@ class RunConfig:
         need(0 <= self.bn_momentum < 1, "bn_momentum", "a number in [0, 1)")
         need(self.weight_decay >= 0, "weight_decay", "an L2 coefficient >= 0 (0 turns it off)")
         need(self.seed >= 0, "seed", "an integer >= 0")
+        need(self.cpu_devices >= 1, "cpu_devices", "an integer >= 1")
         need(self.batch_norm or models.MODELS[self.model].has_batch_norm, "batch_norm",
              f"only models with batch norm can turn it off ({', '.join(n for n, s in models.MODELS.items() if s.has_batch_norm)})")
         need(not self.run_name or (os.sep not in self.run_name and self.run_name not in (".", "..")), "run_name",
@@ -203,6 +205,9 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
                          "class-stratified subset of the test set); 0 = all. The final numbers use the whole test set.", **fv)
     flags.DEFINE_integer("seed", d.seed, "Seed of initialization, corruption, subset and shuffling.", **fv)
     flags.DEFINE_bool("deterministic", d.deterministic, "Deterministic TensorFlow ops (same flags -> same numbers).", **fv)
+    flags.DEFINE_integer("cpu_devices", d.cpu_devices, "Without a GPU: split the CPU into this many logical devices "
+                         "and mirror training over them (tf.distribute.MirroredStrategy; --batch_size stays global). "
+                         "With several GPUs every GPU is used.", **fv)
     flags.DEFINE_string("results_dir", d.results_dir, "Directory holding one subdirectory per run.", **fv)
     flags.DEFINE_string("run_name", d.run_name, "Run subdirectory name; default: built from the config.", **fv)
     flags.DEFINE_integer("verbose", d.verbose, "Keras fit verbosity (0 silent, 1 progress bar, 2 one line per epoch).", **fv)

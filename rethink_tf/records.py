@@ -2,8 +2,10 @@
 
 Layout of results/<run_name>/:
   record.json   the run record (config, versions, data fingerprints, per-epoch and final metrics)
-  claim.json    present while a process trains the run (pid, host); a dead owner's claim is taken over
-  backup/       Keras BackupAndRestore state of an unfinished run
+  claim.json    the claim: a kernel lock (flock) on it, and the pid and host of the process that trains the
+                run; it dies with its process, so the next worker takes the run over
+  backup/       the BackupAndRestore state of an unfinished run (weights, optimizer, epoch)
+  final.weights.h5  the trained model's weights (Keras save_weights), once the run has ended
   logs/         TensorBoard events: train/, validation/ and the hparams session
 """
 
@@ -11,16 +13,20 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import fcntl
 import json
 import os
 import platform
 import socket
 import sys
+import time
 from typing import Any
 
 from rethink_tf.config import RunConfig
 
-RECORD, CLAIM, BACKUP, LOGS = "record.json", "claim.json", "backup", "logs"
+RECORD, CLAIM, BACKUP, LOGS, WEIGHTS = "record.json", "claim.json", "backup", "logs", "final.weights.h5"
+_DEFAULTS = RunConfig().experiment()
+_HELD: dict[str, int] = {}  # run dir -> open claim.json whose lock this process holds
 FORMAT = 1
 RUNNING, FINISHED, DIVERGED, INTERRUPTED, FAILED = "running", "finished", "diverged", "interrupted", "failed"
 # A run in one of these states has its result; running it again would only repeat it.
@@ -29,6 +35,10 @@ DONE = (FINISHED, DIVERGED)
 
 class RunDirError(RuntimeError):
     """The run directory cannot be used: another config's run, a live owner, or a corrupt file."""
+
+
+class RunBusyError(RunDirError):
+    """Another live process trains the run: a grid worker leaves it to that process."""
 
 
 def now() -> str:
@@ -77,16 +87,33 @@ def versions() -> dict[str, str]:
             "TF_ENABLE_ONEDNN_OPTS": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "")}
 
 
-def _owner_alive(claim: dict[str, Any]) -> bool:
-    if claim.get("host") != socket.gethostname():
-        return True  # cannot tell from here: treat as alive
+def claim_holder(run_dir: str) -> dict[str, Any] | None:
+    """The pid and host of the live process that holds run_dir's claim ({} if it has not written them yet),
+    or None when no other process holds it. The claim is a kernel lock on claim.json, so a process that dies,
+    even by SIGKILL, holds nothing."""
+    if run_dir in _HELD:
+        return None
     try:
-        os.kill(int(claim.get("pid", -1)), 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, ValueError, OverflowError):
-        return True
-    return True
+        fd = os.open(os.path.join(run_dir, CLAIM), os.O_RDONLY)
+    except FileNotFoundError:
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            try:
+                return json.loads(os.read(fd, 4096) or b"{}")
+            except ValueError:
+                return {}
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
+
+
+def _busy(run_dir: str, holder: dict[str, Any]) -> RunBusyError:
+    who = f"pid {holder['pid']} on {holder['host']}" if holder else "another process"
+    return RunBusyError(f"{run_dir} is being trained by {who}; wait for it, or stop it first")
 
 
 def check(config: RunConfig) -> dict[str, Any] | None:
@@ -102,44 +129,66 @@ def check(config: RunConfig) -> dict[str, Any] | None:
         if strangers:
             raise RunDirError(f"{run_dir} is not a run directory (it holds {', '.join(strangers[:3])} but no {RECORD}); "
                               "choose another --run_name or --results_dir")
-    elif record.get("experiment") != config.experiment():
-        theirs = record.get("experiment") or {}
+    elif {**_DEFAULTS, **(record.get("experiment") or {})} != config.experiment():
+        # A field added since the record was written counts with its default, which reproduces the old runs.
+        theirs = {**_DEFAULTS, **(record.get("experiment") or {})}
         differ = sorted(k for k in set(theirs) | set(config.experiment()) if theirs.get(k) != config.experiment().get(k))
         raise RunDirError(f"{run_dir} holds a run of a different config (differs in: {', '.join(differ)}); "
                           "choose another --run_name or --results_dir")
-    claim = read_json(os.path.join(run_dir, CLAIM))
-    if claim is not None and _owner_alive(claim) and claim.get("pid") != os.getpid():
-        raise RunDirError(f"{run_dir} is being trained by pid {claim.get('pid')} on {claim.get('host')}; "
-                          "wait for it, or stop it first")
+    holder = claim_holder(run_dir)
+    if holder is not None:
+        raise _busy(run_dir, holder)
+    if record is not None and record["status"] not in DONE:
+        _check_backup(os.path.join(run_dir, BACKUP))
     return record
 
 
+def _check_backup(backup_dir: str) -> None:
+    """RunDirError if the backup a resume would load cannot be read (a damaged disk, or a hand edit)."""
+    import h5py
+
+    weights, metadata = (os.path.join(backup_dir, name) for name in ("latest.weights.h5", "training_metadata.json"))
+    if not os.path.exists(weights):
+        return
+    try:
+        with h5py.File(weights, "r"):
+            pass
+        with open(metadata) as f:
+            epoch = json.load(f)["epoch"]
+        if not isinstance(epoch, int):
+            raise ValueError(f"epoch {epoch!r}")
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise RunDirError(f"{backup_dir} is corrupt ({type(e).__name__}: {e}); move it away to train that run "
+                          "again from epoch 1") from None
+
+
 def claim(config: RunConfig) -> None:
-    """Marks config's run dir as trained by this process; RunDirError if another live process got it first."""
+    """Locks config's run dir for this process until release(); RunBusyError if a live process holds it.
+    A few short retries let a concurrent claim_holder() probe of another worker pass."""
     run_dir = config.run_dir
     os.makedirs(run_dir, exist_ok=True)
-    path = os.path.join(run_dir, CLAIM)
-    mine = {"pid": os.getpid(), "host": socket.gethostname(), "since": now()}
-    for _ in range(2):
+    fd = os.open(os.path.join(run_dir, CLAIM), os.O_RDWR | os.O_CREAT, 0o644)
+    for _ in range(5):
         try:
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
-            other = read_json(path) or {}
-            if _owner_alive(other) and other.get("pid") != os.getpid():
-                raise RunDirError(f"{run_dir} is being trained by pid {other.get('pid')} on {other.get('host')}") from None
-            os.remove(path)  # a dead owner's claim
-            continue
-        with os.fdopen(fd, "w") as f:
-            json.dump(mine, f)
-        return
-    raise RunDirError(f"could not claim {run_dir}")
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except BlockingIOError:
+            time.sleep(0.05)
+    else:
+        os.close(fd)
+        raise _busy(run_dir, claim_holder(run_dir) or {})
+    os.ftruncate(fd, 0)
+    os.write(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "since": now()}).encode())
+    _HELD[run_dir] = fd
 
 
 def release(config: RunConfig) -> None:
-    try:
-        os.remove(os.path.join(config.run_dir, CLAIM))
-    except FileNotFoundError:
-        pass
+    """Unlocks the run dir. claim.json stays (emptied): removing it would let two later workers lock two
+    different files of one name."""
+    fd = _HELD.pop(config.run_dir, None)
+    if fd is not None:
+        os.ftruncate(fd, 0)
+        os.close(fd)
 
 
 def new_record(config: RunConfig, **fields: Any) -> dict[str, Any]:

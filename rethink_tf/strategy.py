@@ -1,14 +1,48 @@
-"""The one place that chooses the tf.distribute strategy a run trains under."""
+"""The one place that chooses the tf.distribute strategy a run trains under.
+
+--batch_size is the global batch: each of the strategy's N replicas computes the loss of batch_size / N
+examples and the gradients are summed across replicas, so an optimizer step and the learning rate mean
+the same as on one device, whatever N is.
+"""
 
 from __future__ import annotations
 
+import os
+
 import tensorflow as tf
 
+from rethink_tf.config import ConfigError, RunConfig
 
-def make_strategy() -> tf.distribute.Strategy:
-    """MirroredStrategy over every local GPU when there are several; otherwise the default strategy
-    (the one GPU if present, else the CPU)."""
-    gpus = tf.config.list_logical_devices("GPU")
-    if len(gpus) > 1:
-        return tf.distribute.MirroredStrategy([d.name for d in gpus])
-    return tf.distribute.get_strategy()
+# Keras 3 (3.15.1 measured, with TF 2.21) cannot fit under MultiWorkerMirroredStrategy: its train step
+# reduces each scalar metric with strategy.reduce("MEAN", v, axis=0), which raises "Invalid reduction
+# dimension 0 for input with 0 dimensions" (keras-team/keras#20585, open).
+MULTI_WORKER_UNSUPPORTED = (
+    "TF_CONFIG is set, but Keras {keras} cannot train under MultiWorkerMirroredStrategy (keras-team/keras#20585: "
+    "Model.fit reduces scalar metrics along axis 0); unset TF_CONFIG and run several workers on one results "
+    "directory instead (README, 'Scaling out')")
+
+
+def make_strategy(config: RunConfig) -> tf.distribute.Strategy:
+    """MirroredStrategy over every local GPU when there are several, or over --cpu_devices logical CPU
+    devices when there is no GPU; otherwise the default strategy (the one GPU if present, else the CPU).
+    Call before TensorFlow runs its first op: logical devices cannot be changed afterwards."""
+    if os.environ.get("TF_CONFIG"):
+        import keras
+        raise ConfigError(MULTI_WORKER_UNSUPPORTED.format(keras=keras.__version__))
+    gpus = tf.config.list_physical_devices("GPU")
+    if not gpus and config.cpu_devices > 1:
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        wanted = [tf.config.LogicalDeviceConfiguration()] * config.cpu_devices
+        if tf.config.get_logical_device_configuration(cpu) != wanted:
+            try:
+                tf.config.set_logical_device_configuration(cpu, wanted)
+            except RuntimeError as e:
+                raise ConfigError(f"--cpu_devices={config.cpu_devices}: TensorFlow's devices are already set up in "
+                                  f"this process ({e}); start a new process") from None
+    devices = [d.name for d in tf.config.list_logical_devices("GPU" if gpus else "CPU")]
+    if len(devices) < 2:
+        return tf.distribute.get_strategy()
+    if config.batch_size % len(devices):
+        raise ConfigError(f"--batch_size={config.batch_size} is not allowed: the global batch must split evenly "
+                          f"over the {len(devices)} replicas ({', '.join(devices)})")
+    return tf.distribute.MirroredStrategy(devices)

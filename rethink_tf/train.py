@@ -8,6 +8,7 @@ finished one is returned as it is.
 from __future__ import annotations
 
 import os
+import socket
 import time
 from typing import Any
 
@@ -29,25 +30,32 @@ def run(config: config_lib.RunConfig, raw: sources.RawData | None = None, progre
 
     import tensorflow as tf  # deferred: flag errors above answer without loading TensorFlow
     import keras
+    from rethink_tf import strategy
     from rethink_tf.data import pipeline
 
+    distribution = strategy.make_strategy(config)  # before any op: it may split the CPU into logical devices
     if config.deterministic:
         tf.config.experimental.enable_op_determinism()
     keras.utils.set_random_seed(config.seed)
     data = pipeline.prepare(config, raw)
     records.claim(config)
     try:
-        return _fit(config, data, existing, progress)
+        # Read again under the claim: another worker may have finished the run since the check above.
+        existing = records.read_record(config.run_dir)
+        if existing is not None and existing["status"] in records.DONE:
+            return existing
+        return _fit(config, data, existing, progress, distribution)
     finally:
         records.release(config)
 
 
-def _fit(config: config_lib.RunConfig, data, existing: dict[str, Any] | None, progress: str | None) -> dict[str, Any]:
+def _fit(config: config_lib.RunConfig, data, existing: dict[str, Any] | None, progress: str | None,
+         distribution) -> dict[str, Any]:
     import keras
     import tensorflow as tf
     from tensorboard.plugins.hparams import api as hp
 
-    from rethink_tf import callbacks, models, strategy
+    from rethink_tf import callbacks, models
     from rethink_tf.data import pipeline
 
     started = time.perf_counter()
@@ -56,20 +64,21 @@ def _fit(config: config_lib.RunConfig, data, existing: dict[str, Any] | None, pr
     def wall_time() -> float:
         return wall_before + time.perf_counter() - started
 
-    with strategy.make_strategy().scope():
+    with distribution.scope():
         model = models.build_model(config.model, input_shape=data.input_shape, num_classes=data.num_classes,
                                    batch_norm=config.batch_norm, bn_momentum=config.bn_momentum,
+                                   sync_batch_norm=distribution.num_replicas_in_sync > 1,
                                    weight_decay=config.weight_decay, seed=config.seed)
         model.compile(optimizer=keras.optimizers.SGD(learning_rate=config.learning_rate, momentum=config.momentum),
                       loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
 
     curve = pipeline.curve_split(data.test, config)
     record = existing or records.new_record(config)
-    record.update(status=records.RUNNING, error=None, data={
+    record.update(status=records.RUNNING, error=None, pid=os.getpid(), host=socket.gethostname(), data={
         "origin": data.origin, "train_examples": len(data.train.labels), "test_examples": len(data.test.labels),
         "curve_test_examples": len(curve.labels), "num_classes": data.num_classes, "input_shape": list(data.input_shape),
         "train_labels_changed": data.labels_changed, "fingerprints": data.fingerprints,
-    }, model={"paper_name": models.MODELS[config.model].paper_name,
+    }, replicas=distribution.num_replicas_in_sync, model={"paper_name": models.MODELS[config.model].paper_name,
               "paper_param_count": models.paper_param_count(model), "keras_count_params": model.count_params()})
     if existing is not None:
         record.setdefault("resumed", []).append(records.now())
@@ -94,7 +103,7 @@ def _fit(config: config_lib.RunConfig, data, existing: dict[str, Any] | None, pr
         *([callbacks.StopWhenFit()] if config.stop_when_fit else []),
         # The record is saved before the backup, so on resume it is never behind the checkpoint.
         callbacks.RunRecordWriter(record, save, wall_time),
-        keras.callbacks.BackupAndRestore(os.path.join(config.run_dir, records.BACKUP), double_checkpoint=True),
+        callbacks.AtomicBackupAndRestore(os.path.join(config.run_dir, records.BACKUP)),
         keras.callbacks.TensorBoard(logs_dir, write_graph=False, profile_batch=0),
         *([callbacks.Progress(progress, config.max_epochs)] if progress else []),
     ]
@@ -104,7 +113,9 @@ def _fit(config: config_lib.RunConfig, data, existing: dict[str, Any] | None, pr
         model.fit(pipeline.train_dataset(data.train, config, epoch), epochs=config.max_epochs, shuffle=False,
                   validation_data=curve_ds, validation_freq=config.eval_every,
                   callbacks=fit_callbacks, verbose=0 if progress else config.verbose)
+        _finish(config, model, data, test_ds, record)
     except KeyboardInterrupt:
+        # Stopped after fit deleted its backup, the run trains again from epoch 1 (to the same numbers).
         record.update(status=records.INTERRUPTED, wall_time_s=wall_time())
         save()
         raise
@@ -112,6 +123,15 @@ def _fit(config: config_lib.RunConfig, data, existing: dict[str, Any] | None, pr
         record.update(status=records.FAILED, error=f"{type(e).__name__}: {e}", wall_time_s=wall_time())
         save()
         raise
+    record["wall_time_s"] = wall_time()
+    save()
+    return record
+
+
+def _finish(config: config_lib.RunConfig, model, data, test_ds, record: dict[str, Any]) -> None:
+    """The run's end: its final numbers (or "diverged") into the record, its weights into the run dir."""
+    from rethink_tf import callbacks
+    from rethink_tf.data import pipeline
 
     epochs = record["epochs"]
     if epochs and callbacks.is_nan(epochs[-1].get("loss")):
@@ -126,9 +146,9 @@ def _fit(config: config_lib.RunConfig, data, existing: dict[str, Any] | None, pr
             "generalization_gap": float(train_eval["accuracy"]) - float(test_eval["accuracy"]),
             "epochs_run": len(epochs), "fit_epoch": fit_epoch,
         })
-    record["wall_time_s"] = wall_time()
-    save()
-    return record
+    weights = os.path.join(config.run_dir, records.WEIGHTS)
+    model.save_weights(weights + ".tmp.weights.h5")  # Keras wants the suffix; the rename makes it atomic
+    os.replace(weights + ".tmp.weights.h5", weights)
 
 
 def summary(record: dict[str, Any]) -> str:

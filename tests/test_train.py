@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 
+import h5py
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -60,7 +61,7 @@ def test_run_writes_record_and_tensorboard(tmp_path):
     assert set(on_disk["data"]["fingerprints"]) >= {"source", "train_labels", "train_images"}
     assert on_disk["model"]["paper_param_count"] == 8 * 8 * 3 * 512 + 512 + 512 * 4 + 4
     assert on_disk["versions"]["tensorflow"] == tf.__version__
-    assert not os.path.exists(os.path.join(cfg.run_dir, records.CLAIM))
+    assert records.claim_holder(cfg.run_dir) is None
     assert not os.path.exists(os.path.join(cfg.run_dir, records.BACKUP))
 
     tags = {}
@@ -88,11 +89,20 @@ def test_epoch_caps_of_crop_and_random_label_runs_and_curves_use_a_test_subset(t
     assert len(random["epochs"]) == 3
 
 
+def final_weights(cfg):
+    arrays = []
+    with h5py.File(os.path.join(cfg.run_dir, records.WEIGHTS), "r") as f:
+        f.visititems(lambda name, obj: arrays.append((name, obj[()])) if isinstance(obj, h5py.Dataset) else None)
+    return arrays
+
+
 def test_same_flags_same_numbers(tmp_path):
-    a = train.run(tiny_config(tmp_path / "a", random_crop=True, corrupt=0.5), raw=tiny_raw())
-    b = train.run(tiny_config(tmp_path / "b", random_crop=True, corrupt=0.5), raw=tiny_raw())
-    c = train.run(tiny_config(tmp_path / "c", random_crop=True, corrupt=0.5, seed=1), raw=tiny_raw())
+    cfgs = [tiny_config(tmp_path / d, random_crop=True, corrupt=0.5, seed=s) for d, s in (("a", 0), ("b", 0), ("c", 1))]
+    a, b, c = (train.run(cfg, raw=tiny_raw()) for cfg in cfgs)
     assert final_and_losses(a) == final_and_losses(b)
+    wa, wb = final_weights(cfgs[0]), final_weights(cfgs[1])
+    assert len(wa) >= 4 and [n for n, _ in wa] == [n for n, _ in wb]
+    assert all(np.array_equal(x, y) for (_, x), (_, y) in zip(wa, wb))  # bit-identical
     assert a["data"]["fingerprints"] == b["data"]["fingerprints"]
     assert final_and_losses(a) != final_and_losses(c)
 
@@ -120,13 +130,38 @@ def test_interrupted_run_resumes_where_it_stopped(tmp_path, monkeypatch):
         train.run(cfg, raw=tiny_raw())
     cut = records.read_record(cfg.run_dir)
     assert cut["status"] == records.INTERRUPTED and len(cut["epochs"]) == 2
-    assert not os.path.exists(os.path.join(cfg.run_dir, records.CLAIM))
+    assert records.claim_holder(cfg.run_dir) is None
     monkeypatch.setattr(callbacks.GeneralizationGap, "on_epoch_end", original)
 
     resumed = train.run(cfg, raw=tiny_raw())
     assert resumed["status"] == records.FINISHED and len(resumed["resumed"]) == 1
     assert [row["epoch"] for row in resumed["epochs"]] == [1, 2, 3, 4]
     assert final_and_losses(resumed) == final_and_losses(whole)
+
+
+def test_a_kill_between_the_backup_renames_resumes_from_the_complete_new_backup(tmp_path, monkeypatch):
+    whole = train.run(tiny_config(tmp_path / "whole"), raw=tiny_raw())
+    cfg = tiny_config(tmp_path / "cut")
+    original = callbacks.RunRecordWriter.on_epoch_begin
+
+    def interrupt_epoch_three(self, epoch, logs=None):
+        if epoch == 2:
+            raise KeyboardInterrupt
+        original(self, epoch, logs)
+
+    monkeypatch.setattr(callbacks.RunRecordWriter, "on_epoch_begin", interrupt_epoch_three)
+    with pytest.raises(KeyboardInterrupt):
+        train.run(cfg, raw=tiny_raw())
+    monkeypatch.setattr(callbacks.RunRecordWriter, "on_epoch_begin", original)
+    backup = os.path.join(cfg.run_dir, records.BACKUP)
+    os.rename(backup, backup + ".new")  # epoch 2's backup, complete; the old one moved aside, not yet deleted
+    os.makedirs(backup + ".old")
+    cut = records.read_record(cfg.run_dir)
+    resumed = train.run(cfg, raw=tiny_raw())
+    assert resumed["epochs"][:2] == cut["epochs"]  # epochs 1-2 not trained again (their timings kept)
+    assert [row["epoch"] for row in resumed["epochs"]] == [1, 2, 3, 4]
+    assert final_and_losses(resumed) == final_and_losses(whole)
+    assert not os.path.exists(backup + ".new") and not os.path.exists(backup + ".old")
 
 
 def test_run_dir_of_another_config_is_refused_untouched(tmp_path):
@@ -139,25 +174,38 @@ def test_run_dir_of_another_config_is_refused_untouched(tmp_path):
     assert open(path, "rb").read() == before
 
 
-def test_live_claim_and_corrupt_record_are_refused(tmp_path):
+def hold_claim(run_dir):
+    """A live process that holds run_dir's claim (the lock on claim.json) until it is killed."""
+    code = ("import fcntl, json, os, sys, time; fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT); "
+            "fcntl.flock(fd, fcntl.LOCK_EX); os.write(fd, json.dumps({'pid': os.getpid(), 'host': 'elsewhere'}).encode()); "
+            "print('held', flush=True); time.sleep(600)")
+    holder = subprocess.Popen([sys.executable, "-c", code, os.path.join(run_dir, records.CLAIM)],
+                              stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline() == "held\n"
+    return holder
+
+
+def test_live_claim_is_refused_and_a_killed_owners_claim_taken_over(tmp_path):
     cfg = tiny_config(tmp_path, epochs=1)
     os.makedirs(cfg.run_dir)
-    records.write_json(os.path.join(cfg.run_dir, records.RECORD), records.new_record(cfg))
-    records.write_json(os.path.join(cfg.run_dir, records.CLAIM), {"pid": os.getppid(), "host": records.socket.gethostname()})
-    with pytest.raises(records.RunDirError, match="being trained by pid"):
-        train.run(cfg, raw=tiny_raw())
+    holder = hold_claim(cfg.run_dir)
+    try:
+        with pytest.raises(records.RunBusyError, match=f"being trained by pid {holder.pid} on elsewhere"):
+            train.run(cfg, raw=tiny_raw())
+    finally:
+        holder.kill()  # SIGKILL: no clean-up, the kernel drops the lock
+        holder.wait()
+    assert train.run(cfg, raw=tiny_raw())["status"] == records.FINISHED
+    assert records.claim_holder(cfg.run_dir) is None
+
+
+def test_corrupt_record_is_refused(tmp_path):
+    cfg = tiny_config(tmp_path, epochs=1)
+    os.makedirs(cfg.run_dir)
     with open(os.path.join(cfg.run_dir, records.RECORD), "w") as f:
         f.write('{"format": 1, "sta')
     with pytest.raises(records.RunDirError, match="record.json is corrupt"):
         train.run(cfg, raw=tiny_raw())
-
-
-def test_dead_owner_claim_is_taken_over(tmp_path):
-    cfg = tiny_config(tmp_path, epochs=1)
-    os.makedirs(cfg.run_dir)
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    records.write_json(os.path.join(cfg.run_dir, records.CLAIM), {"pid": int(dead.stdout), "host": records.socket.gethostname()})
-    assert train.run(cfg, raw=tiny_raw())["status"] == records.FINISHED
 
 
 @pytest.mark.parametrize("overrides, flag", [

@@ -44,15 +44,25 @@ def grid(base: config_lib.RunConfig, learning_rate: float | None = None, random_
 
 def run(base: config_lib.RunConfig, learning_rate: float | None = None, random_label_seeds: int = 1,
         single_seed_models: tuple[str, ...] = ()) -> list[dict]:
-    """Runs the grid's runs without a finished (or diverged) record, in the paper's order; returns all records."""
+    """Runs the grid's runs without a finished (or diverged) record, in the paper's order, and returns every
+    run's record. Runs another live process trains are left to it, so several workers (`make
+    reproduce-table1` started more than once on one results directory) share the grid."""
     rows = grid(base, learning_rate, random_label_seeds, single_seed_models)
     for cfg in (cfg for _, cfg in rows):
-        records.check(cfg)  # a foreign or busy run dir stops the grid before anything trains
+        try:
+            records.check(cfg)  # a foreign or corrupt run dir stops the grid before anything trains
+        except records.RunBusyError:
+            pass
     out, started = [], time.perf_counter()
     for row, cfg in rows:
         seed = f", seed {cfg.seed}" if random_label_seeds > 1 and row.random_labels else ""
         prefix = f"[row {paper.TABLE1.index(row) + 1}/{len(paper.TABLE1)} {row.label}{seed}]"
-        record = train.run(cfg, progress=prefix)  # returns a finished or diverged row's record untouched
+        try:
+            record = train.run(cfg, progress=prefix)  # returns a finished or diverged run's record untouched
+        except records.RunBusyError as e:
+            print(f"{prefix} left to its worker: {e}", flush=True)
+            out.append(records.read_record(cfg.run_dir))
+            continue
         print(f"{prefix} {train.summary(record)}; grid {time.perf_counter() - started:.0f} s so far", flush=True)
         out.append(record)
     return out

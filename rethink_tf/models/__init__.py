@@ -46,14 +46,15 @@ MODELS: dict[str, ModelSpec] = {
 
 
 def build_model(name: str, *, input_shape, num_classes: int, batch_norm: bool = True, bn_momentum: float = 0.99,
-                weight_decay: float = 0.0, seed: int = 0) -> keras.Model:
-    """Builds registry model `name`; `batch_norm=False` (the paper's "w/o BatchNorm") only for inception_small."""
+                sync_batch_norm: bool = False, weight_decay: float = 0.0, seed: int = 0) -> keras.Model:
+    """Builds registry model `name`; `batch_norm=False` (the paper's "w/o BatchNorm") only for inception_small;
+    `sync_batch_norm` computes batch statistics over the global batch of all replicas of a tf.distribute strategy."""
     if name not in MODELS:
         raise ValueError(f"Unknown model {name!r}; choose one of {sorted(MODELS)}")
     spec = MODELS[name]
     kwargs = dict(weight_decay=weight_decay, seed=seed)
     if spec.has_batch_norm:
-        kwargs.update(batch_norm=batch_norm, bn_momentum=bn_momentum)
+        kwargs.update(batch_norm=batch_norm, bn_momentum=bn_momentum, sync_batch_norm=sync_batch_norm)
     elif not batch_norm:
         raise ValueError(f"--batch_norm applies only to inception_small; {name!r} has no batch norm to remove")
     return spec.build(tuple(input_shape), num_classes, **kwargs)

@@ -18,7 +18,7 @@ _BLOCKS = (("inc", (32, 32)), ("inc", (32, 48)), ("down", 80),
 
 
 def build(input_shape, num_classes: int, *, weight_decay: float = 0.0, seed: int = 0,
-          batch_norm: bool = True, bn_momentum: float = 0.99) -> keras.Model:
+          batch_norm: bool = True, bn_momentum: float = 0.99, sync_batch_norm: bool = False) -> keras.Model:
     """ConvModule(96, 3x3) -> the paper's Inception/Downsample stack -> global average pool -> Dense logits."""
     seeds = SeedStream(seed)
     reg = kernel_regularizer(weight_decay)
@@ -30,7 +30,7 @@ def build(input_shape, num_classes: int, *, weight_decay: float = 0.0, seed: int
                                 name=f"{name}_conv")(x)
         if batch_norm:
             x = keras.layers.BatchNormalization(center=True, scale=False, momentum=bn_momentum,
-                                                    name=f"{name}_bn")(x)
+                                                synchronized=sync_batch_norm, name=f"{name}_bn")(x)
         return keras.layers.ReLU(name=f"{name}_relu")(x)
 
     inputs = keras.Input(shape=tuple(input_shape), name="images")

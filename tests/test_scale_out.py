@@ -1,0 +1,155 @@
+"""Scaling out without losing a run: mirrored replicas, grid workers sharing a results directory, and
+runs killed (SIGKILL, SIGTERM, SIGINT) then continued, all through the command line on Fashion-MNIST."""
+
+import glob
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import h5py
+import numpy as np
+import pytest
+
+from rethink_tf import records
+from rethink_tf.data import sources
+
+needs_data = pytest.mark.skipif(
+    not os.path.exists(os.path.join(sources.FASHION_MNIST_DIR, "train-images-idx3-ubyte.gz")),
+    reason="needs Debian's dataset-fashion-mnist")
+pytestmark = needs_data
+
+ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+SMALL = ["--preset=smoke", "--model=mlp_1x512", "--train_size=256", "--test_size=128", "--epochs=2", "--batch_size=32"]
+# About a second per epoch for an MLP on 2 cores, so a signal sent after epoch 2 lands inside epoch 3.
+SLOW = ["--preset=smoke", "--model=mlp_1x512", "--train_size=6000", "--test_size=500", "--epochs=4",
+        "--batch_size=16"]
+
+
+def train_cli(results_dir, *flags, **kwargs):
+    return subprocess.run([sys.executable, "-m", "rethink_tf.train", f"--results_dir={results_dir}", *flags],
+                          capture_output=True, text=True, env=ENV, timeout=600, **kwargs)
+
+
+def only_record(results_dir):
+    (path,) = glob.glob(os.path.join(str(results_dir), "*", records.RECORD))
+    with open(path) as f:
+        return json.load(f)
+
+
+def weights(results_dir):
+    (path,) = glob.glob(os.path.join(str(results_dir), "*", records.WEIGHTS))
+    arrays = []
+    with h5py.File(path, "r") as f:
+        f.visititems(lambda name, obj: arrays.append((name, obj[()])) if isinstance(obj, h5py.Dataset) else None)
+    return arrays
+
+
+def same_weights(a, b):
+    return [n for n, _ in a] == [n for n, _ in b] and all(np.array_equal(x, y) for (_, x), (_, y) in zip(a, b))
+
+
+def test_mirrored_over_two_cpu_devices_matches_one_device(tmp_path):
+    one = train_cli(tmp_path / "one", *SMALL)
+    two = train_cli(tmp_path / "two", *SMALL, "--cpu_devices=2")
+    assert one.returncode == 0 and two.returncode == 0, one.stderr[-2000:] + two.stderr[-2000:]
+    a, b = only_record(tmp_path / "one"), only_record(tmp_path / "two")
+    assert (a["replicas"], b["replicas"]) == (1, 2)
+    # The same global batch and learning rate: only the order of float sums differs.
+    np.testing.assert_allclose([e["loss"] for e in b["epochs"]], [e["loss"] for e in a["epochs"]], rtol=1e-5)
+    assert b["final"]["train_accuracy"] == pytest.approx(a["final"]["train_accuracy"], abs=1 / 256)
+    assert b["final"]["test_loss"] == pytest.approx(a["final"]["test_loss"], rel=1e-4)
+
+
+def test_replicas_need_a_global_batch_they_can_split_and_multi_worker_is_refused(tmp_path):
+    odd = train_cli(tmp_path, *SMALL, "--cpu_devices=3", "--batch_size=32")
+    assert odd.returncode == 2 and "--batch_size=32 is not allowed: the global batch must split evenly over the 3" in odd.stderr
+    cluster = {"cluster": {"worker": ["127.0.0.1:1", "127.0.0.1:2"]}, "task": {"type": "worker", "index": 0}}
+    multi = subprocess.run([sys.executable, "-m", "rethink_tf.train", f"--results_dir={tmp_path}", *SMALL],
+                           capture_output=True, text=True, env={**ENV, "TF_CONFIG": json.dumps(cluster)}, timeout=600)
+    assert multi.returncode == 2 and "keras-team/keras#20585" in multi.stderr
+    assert not glob.glob(os.path.join(str(tmp_path), "*", records.RECORD))  # nothing started
+
+
+def wait_for_epochs(results_dir, n, proc):
+    """Polls the run record until it lists n epochs (the record is saved just before each epoch's backup)."""
+    while proc.poll() is None:
+        paths = glob.glob(os.path.join(str(results_dir), "*", records.RECORD))
+        if paths:
+            with open(paths[0]) as f:
+                if len(json.load(f)["epochs"]) >= n:
+                    return
+        time.sleep(0.05)
+    pytest.fail(f"the run ended before epoch {n}: {proc.stderr.read()[-2000:]}")
+
+
+def test_sigkill_mid_epoch_then_the_same_command_ends_bit_identical(tmp_path):
+    whole = train_cli(tmp_path / "whole", *SLOW)
+    assert whole.returncode == 0, whole.stderr[-2000:]
+
+    cut_dir = tmp_path / "cut"
+    proc = subprocess.Popen([sys.executable, "-m", "rethink_tf.train", f"--results_dir={cut_dir}", *SLOW],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+    wait_for_epochs(cut_dir, 2, proc)
+    time.sleep(0.3)  # into epoch 3
+    proc.kill()
+    proc.wait()
+    killed = only_record(cut_dir)
+    assert killed["status"] == records.RUNNING and len(killed["epochs"]) in (2, 3)
+
+    again = train_cli(cut_dir, *SLOW)
+    assert again.returncode == 0, again.stderr[-2000:]
+    a, b = only_record(tmp_path / "whole"), only_record(cut_dir)
+    assert b["status"] == records.FINISHED and len(b["resumed"]) == 1
+    assert b["epochs"][:2] == killed["epochs"][:2]  # resumed from the backup: epochs 1-2 not trained again
+    assert [e["loss"] for e in b["epochs"]] == [e["loss"] for e in a["epochs"]]
+    assert b["final"] == a["final"]
+    assert same_weights(weights(cut_dir), weights(tmp_path / "whole"))
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_sigterm_and_sigint_stop_cleanly_with_the_record_interrupted(tmp_path, sig):
+    # SIGINT ignored at start, as for a job a non-interactive shell puts in the background.
+    proc = subprocess.Popen([sys.executable, "-m", "rethink_tf.train", f"--results_dir={tmp_path}", *SLOW],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    wait_for_epochs(tmp_path, 1, proc)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-2000:]
+    assert f"stopped by {sig.name}; run the same command again to continue" in err
+    record = only_record(tmp_path)
+    assert record["status"] == records.INTERRUPTED and records.claim_holder(os.path.dirname(
+        glob.glob(os.path.join(str(tmp_path), "*", records.RECORD))[0])) is None
+
+
+def test_corrupt_backup_is_reported_not_used(tmp_path):
+    proc = subprocess.Popen([sys.executable, "-m", "rethink_tf.train", f"--results_dir={tmp_path}", *SLOW],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+    wait_for_epochs(tmp_path, 2, proc)
+    proc.kill()
+    proc.wait()
+    (backup,) = glob.glob(os.path.join(str(tmp_path), "*", records.BACKUP))
+    with open(os.path.join(backup, "latest.weights.h5"), "r+b") as f:
+        f.truncate(100)
+    again = train_cli(tmp_path, *SLOW)
+    assert again.returncode == 2
+    assert re.search(r"backup is corrupt \(OSError: .*\); move it away to train that run again from epoch 1", again.stderr)
+
+
+def test_two_workers_share_the_smoke_grid_and_every_run_trains_once(tmp_path):
+    cmd = [sys.executable, "-m", "rethink_tf.experiments.table1", "--preset=smoke", f"--results_dir={tmp_path}",
+           "--train_size=64", "--test_size=64", "--epochs=1"]
+    workers = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+               for _ in range(2)]
+    outputs = [w.communicate(timeout=900) for w in workers]
+    assert [w.returncode for w in workers] == [0, 0], [err[-2000:] for _, err in outputs]
+    # A worker prints an epoch line only for a run it trains itself.
+    trained = [set(re.findall(r"^\[row (\d+)/19 [^]]*\] epoch 1/", out, re.M)) for out, _ in outputs]
+    assert trained[0].isdisjoint(trained[1]) and trained[0] | trained[1] == {str(i) for i in range(1, 20)}
+    recs = [json.load(open(p)) for p in glob.glob(os.path.join(str(tmp_path), "*", records.RECORD))]
+    assert len(recs) == 19 and all(r["status"] == records.FINISHED and "resumed" not in r for r in recs)
+    assert {r["pid"] for r in recs} == {w.pid for w in workers}
