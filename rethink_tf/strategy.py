@@ -30,7 +30,9 @@ def make_strategy(config: RunConfig) -> tf.distribute.Strategy:
         import keras
         raise ConfigError(MULTI_WORKER_UNSUPPORTED.format(keras=keras.__version__))
     gpus = tf.config.list_physical_devices("GPU")
-    if not gpus and config.cpu_devices > 1:
+    if gpus:
+        devices = [d.name for d in tf.config.list_logical_devices("GPU")]
+    elif config.cpu_devices > 1:
         cpu = tf.config.list_physical_devices("CPU")[0]
         wanted = [tf.config.LogicalDeviceConfiguration()] * config.cpu_devices
         if tf.config.get_logical_device_configuration(cpu) != wanted:
@@ -39,7 +41,9 @@ def make_strategy(config: RunConfig) -> tf.distribute.Strategy:
             except RuntimeError as e:
                 raise ConfigError(f"--cpu_devices={config.cpu_devices}: TensorFlow's devices are already set up in "
                                   f"this process ({e}); start a new process") from None
-    devices = [d.name for d in tf.config.list_logical_devices("GPU" if gpus else "CPU")]
+        devices = [d.name for d in tf.config.list_logical_devices("CPU")]
+    else:
+        devices = []
     if len(devices) < 2:
         return tf.distribute.get_strategy()
     if config.batch_size % len(devices):

@@ -115,7 +115,8 @@ def _fit(config: config_lib.RunConfig, data, existing: dict[str, Any] | None, pr
                   callbacks=fit_callbacks, verbose=0 if progress else config.verbose)
         _finish(config, model, data, test_ds, record)
     except KeyboardInterrupt:
-        # Stopped after fit deleted its backup, the run trains again from epoch 1 (to the same numbers).
+        # Stopped in the final evaluation, after fit deleted its backup: the next start trains the run again
+        # from epoch 1, to the same numbers.
         record.update(status=records.INTERRUPTED, wall_time_s=wall_time())
         save()
         raise
