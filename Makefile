@@ -10,7 +10,7 @@ TABLE3_N ?= 10000
 FASHION_MNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: test data reproduce-table1 reproduce-theorem1 reproduce-table3 rademacher clean-venv
+.PHONY: test data reproduce-table1 reproduce-theorem1 reproduce-table3 rademacher benchmark clean-venv
 
 $(VENV)/stamp: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -52,3 +52,7 @@ reproduce-table3: $(VENV)/stamp data
 # The Rademacher probe: the five architectures on random signs of the preset's training subset.
 rademacher: $(VENV)/stamp data
 	$(PY) -m rethink_tf.rademacher --preset=$(PRESET) --results_dir=$(RESULTS)
+
+# Training and input-pipeline throughput of this machine (tools/benchmark.py); run it on a quiet machine.
+benchmark: $(VENV)/stamp data
+	$(PY) tools/benchmark.py --out=results/benchmark.json

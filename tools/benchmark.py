@@ -1,0 +1,188 @@
+"""Training and input-pipeline throughput of this machine, measured in one process so that ratios compare.
+
+    python tools/benchmark.py [--models=mlp_1x512,...] [--batch_size=128] [--seconds=10] [--out=FILE.json]
+
+For every model: images/s of Model.fit on the real pipeline (Fashion-MNIST through rethink_tf.data), of a
+bare compiled train step on one batch already in memory (what fit could reach if nothing else cost time),
+their ratio, the achieved GFLOP/s (3x the forward multiply-adds of the convs and dense layers, x2 FLOPs
+each) and its fraction of a float32 matmul peak measured in the same process. Then the input pipeline
+alone, per corruption, with and without random crop, and the process's peak memory. Prints a table and
+writes JSON. Run on a quiet machine: every number here is a rate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import platform
+import resource
+import sys
+import time
+
+import tensorflow as tf
+import keras
+
+from rethink_tf import config as config_lib
+from rethink_tf import models
+from rethink_tf.data import corrupt, pipeline
+
+
+def matmul_peak_gflops(n: int = 2048, seconds: float = 3.0) -> float:
+    """Best float32 GFLOP/s of an n x n matmul over a few timed bursts."""
+    a = tf.random.stateless_normal([n, n], seed=[1, 2])
+    b = tf.random.stateless_normal([n, n], seed=[3, 4])
+
+    @tf.function
+    def burst(k):
+        c = a
+        for _ in tf.range(k):
+            c = tf.matmul(a, b) + c * 0.0  # depends on the previous result, so no iteration is skipped
+        return c[0, 0]
+
+    burst(tf.constant(1)).numpy()
+    best, deadline = 0.0, time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        start = time.perf_counter()
+        burst(tf.constant(8)).numpy()
+        best = max(best, 8 * 2 * n ** 3 / (time.perf_counter() - start) / 1e9)
+    return best
+
+
+def forward_flops(model: keras.Model) -> int:
+    """FLOPs of one forward pass per image: 2 x the multiply-adds of every Conv2D and Dense layer."""
+    total = 0
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.Conv2D):
+            _, h, w, _ = layer.output.shape
+            kh, kw, cin, cout = layer.kernel.shape
+            total += 2 * h * w * kh * kw * cin * cout
+        elif isinstance(layer, keras.layers.Dense):
+            cin, cout = layer.kernel.shape
+            total += 2 * cin * cout
+    return int(total)
+
+
+def build(name: str, input_shape, batch_norm: bool = True) -> keras.Model:
+    model = models.build_model(name, input_shape=input_shape, num_classes=10, batch_norm=batch_norm, bn_momentum=0.9)
+    model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+    return model
+
+
+def fit_images_per_s(model: keras.Model, data, cfg: config_lib.RunConfig, seconds: float) -> float:
+    """Model.fit on the real training pipeline; the first epoch (tracing) is not timed."""
+    epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
+    ds = pipeline.train_dataset(data.train, cfg, epoch)
+    model.fit(ds, epochs=1, verbose=0)
+    images, elapsed = 0, 0.0
+    while elapsed < seconds:
+        start = time.perf_counter()
+        model.fit(ds, epochs=1, verbose=0)
+        elapsed += time.perf_counter() - start
+        images += len(data.train.labels)
+    return images / elapsed
+
+
+def bare_step_images_per_s(model: keras.Model, batch_size: int, seconds: float) -> float:
+    """A compiled train step (forward, loss, gradients, SGD update) on one batch held in memory."""
+    x = tf.random.stateless_normal([batch_size, *model.input_shape[1:]], seed=[5, 6])
+    y = tf.random.stateless_uniform([batch_size], seed=[7, 8], maxval=10, dtype=tf.int64)
+    loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    variables = model.trainable_variables
+
+    @tf.function
+    def step():
+        with tf.GradientTape() as tape:
+            loss = loss_fn(y, model(x, training=True)) + sum(model.losses)
+        model.optimizer.apply(tape.gradient(loss, variables), variables)
+        return loss
+
+    step().numpy()
+    steps, elapsed = 0, 0.0
+    while elapsed < seconds:
+        start = time.perf_counter()
+        for _ in range(5):
+            loss = step()
+        loss.numpy()
+        elapsed += time.perf_counter() - start
+        steps += 5
+    return steps * batch_size / elapsed
+
+
+def pipeline_images_per_s(cfg: config_lib.RunConfig, seconds: float) -> float:
+    """The training input pipeline alone (corruption already applied once, as in a run), one epoch at a time."""
+    data = pipeline.prepare(cfg)
+    epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
+    ds = pipeline.train_dataset(data.train, cfg, epoch)
+    for _ in ds:
+        pass
+    images, elapsed = 0, 0.0
+    while elapsed < seconds:
+        start = time.perf_counter()
+        for _ in ds:
+            pass
+        elapsed += time.perf_counter() - start
+        images += len(data.train.labels)
+    return images / elapsed
+
+
+# Training images per model, so that one timed epoch takes a second or more on 2 CPU cores.
+TRAIN_IMAGES = {"inception_small": 1024, "inception_small_nobn": 1024, "alexnet_small": 4096,
+                "mlp_1x512": 30000, "mlp_3x512": 30000}
+
+
+def main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", default=",".join(TRAIN_IMAGES), help="comma-separated: " + ", ".join(TRAIN_IMAGES))
+    parser.add_argument("--batch_size", type=int, default=128)
+    parser.add_argument("--seconds", type=float, default=10.0, help="timed seconds per measurement")
+    parser.add_argument("--out", default="results/benchmark.json")
+    parser.add_argument("--no_pipeline", action="store_true", help="skip the input-pipeline measurements")
+    args = parser.parse_args(argv)
+    unknown = set(args.models.split(",")) - set(TRAIN_IMAGES)
+    if unknown:
+        parser.error(f"--models: unknown {', '.join(sorted(unknown))}; choose from {', '.join(TRAIN_IMAGES)}")
+
+    tf.config.experimental.enable_op_determinism()
+    base = config_lib.RunConfig(batch_size=args.batch_size, test_size=100)
+    peak = matmul_peak_gflops()
+    result = {"host": platform.node(), "cpu_count": os.cpu_count(), "tensorflow": tf.__version__,
+              "keras": keras.__version__, "TF_ENABLE_ONEDNN_OPTS": os.environ.get("TF_ENABLE_ONEDNN_OPTS", ""),
+              "batch_size": args.batch_size, "matmul_peak_gflops": peak, "models": {}, "pipeline": {}}
+    print(f"float32 matmul peak: {peak:.1f} GFLOP/s")
+    print(f"{'model':22} {'fit img/s':>10} {'bare img/s':>11} {'fit/bare':>9} {'GFLOP/s':>8} {'of peak':>8}")
+    for key in args.models.split(","):
+        name, batch_norm = key.removesuffix("_nobn"), not key.endswith("_nobn")
+        cfg = dataclasses.replace(base, model=name, batch_norm=batch_norm, train_size=TRAIN_IMAGES[key])
+        data = pipeline.prepare(cfg)
+        model = build(name, data.input_shape, batch_norm)
+        fit = fit_images_per_s(model, data, cfg, args.seconds)
+        bare = bare_step_images_per_s(model, args.batch_size, args.seconds)
+        gflops = 3 * forward_flops(model) * fit / 1e9
+        result["models"][key] = {"fit_images_per_s": fit, "bare_step_images_per_s": bare, "fit_over_bare": fit / bare,
+                                 "forward_flops_per_image": forward_flops(model), "achieved_gflops": gflops,
+                                 "fraction_of_matmul_peak": gflops / peak}
+        print(f"{key:22} {fit:10.0f} {bare:11.0f} {fit / bare:9.2f} {gflops:8.1f} {gflops / peak:8.0%}", flush=True)
+    if not args.no_pipeline:
+        print(f"\n{'input pipeline':32} {'img/s':>8}")
+        for corruption in corrupt.CORRUPTIONS:
+            if corruption == "random_signs":
+                continue
+            for crop in (False, True):
+                cfg = dataclasses.replace(base, corruption=corruption, random_crop=crop, train_size=30000)
+                rate = pipeline_images_per_s(cfg, args.seconds / 2)
+                label = corruption + (" + random crop" if crop else "")
+                result["pipeline"][label] = rate
+                print(f"{label:32} {rate:8.0f}", flush=True)
+    result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"\npeak memory (max RSS): {result['peak_rss_mb']:.0f} MB")
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    with open(args.out, "w") as f:
+        json.dump(result, f, indent=1)
+    print(f"written: {args.out}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
