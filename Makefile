@@ -31,7 +31,7 @@ data:
 	fi
 
 test: $(VENV)/stamp data
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2
 
 clean-venv:
 	rm -rf $(VENV)
