@@ -56,6 +56,17 @@ def test_random_label_rows_run_with_several_seeds(tmp_path):
     assert [cfg.seed for _, cfg in runs if not cfg.batch_norm and cfg.corruption == "random_labels"] == [4]
 
 
+def test_laptop_preset_grid_is_27_runs():
+    values = flags.FlagValues()
+    config.define_flags(values)
+    values(["prog", "--preset=laptop"])
+    config.apply_preset(values)
+    runs = table1.grid(config.from_flags(values), values.learning_rate, values.random_label_seeds,
+                       tuple(values.single_seed_models))
+    assert len(runs) == 19 + 4 * 2  # 3 seeds per random-label row, Inception w/o BatchNorm's once
+    assert {cfg.max_epochs for _, cfg in runs if cfg.corruption == "random_labels"} == {150}
+
+
 @needs_data
 def test_smoke_grid_continues_after_interruption_and_reports(tmp_path, monkeypatch):
     base = smoke_base(tmp_path)
