@@ -139,6 +139,9 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--batch_size", type=int, default=128)
     parser.add_argument("--seconds", type=float, default=10.0, help="timed seconds per measurement")
     parser.add_argument("--out", default="results/benchmark.json")
+    parser.add_argument("--train_images", type=int, default=0,
+                        help="training images per model (0: enough for a second or more per epoch on 2 cores)")
+    parser.add_argument("--pipeline_images", type=int, default=30000, help="images per input-pipeline epoch")
     parser.add_argument("--no_pipeline", action="store_true", help="skip the input-pipeline measurements")
     args = parser.parse_args(argv)
     unknown = set(args.models.split(",")) - set(TRAIN_IMAGES)
@@ -147,7 +150,7 @@ def main(argv: list[str]) -> None:
 
     tf.config.experimental.enable_op_determinism()
     base = config_lib.RunConfig(batch_size=args.batch_size, test_size=100)
-    peak = matmul_peak_gflops()
+    peak = matmul_peak_gflops(seconds=max(args.seconds / 3, 0.5))
     result = {"host": platform.node(), "cpu_count": os.cpu_count(), "tensorflow": tf.__version__,
               "keras": keras.__version__, "TF_ENABLE_ONEDNN_OPTS": os.environ.get("TF_ENABLE_ONEDNN_OPTS", ""),
               "batch_size": args.batch_size, "matmul_peak_gflops": peak, "models": {}, "pipeline": {}}
@@ -155,7 +158,8 @@ def main(argv: list[str]) -> None:
     print(f"{'model':22} {'fit img/s':>10} {'bare img/s':>11} {'fit/bare':>9} {'GFLOP/s':>8} {'of peak':>8}")
     for key in args.models.split(","):
         name, batch_norm = key.removesuffix("_nobn"), not key.endswith("_nobn")
-        cfg = dataclasses.replace(base, model=name, batch_norm=batch_norm, train_size=TRAIN_IMAGES[key])
+        cfg = dataclasses.replace(base, model=name, batch_norm=batch_norm,
+                                  train_size=args.train_images or TRAIN_IMAGES[key])
         data = pipeline.prepare(cfg)
         model = build(name, data.input_shape, batch_norm)
         fit = fit_images_per_s(model, data, cfg, args.seconds)
@@ -171,7 +175,7 @@ def main(argv: list[str]) -> None:
             if corruption == "random_signs":
                 continue
             for crop in (False, True):
-                cfg = dataclasses.replace(base, corruption=corruption, random_crop=crop, train_size=30000)
+                cfg = dataclasses.replace(base, corruption=corruption, random_crop=crop, train_size=args.pipeline_images)
                 rate = pipeline_images_per_s(cfg, args.seconds / 2)
                 label = corruption + (" + random crop" if crop else "")
                 result["pipeline"][label] = rate

@@ -1,0 +1,33 @@
+"""tools/benchmark.py runs end to end on a small setting and writes the numbers it prints (not timed here)."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from rethink_tf.data import sources
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.mark.skipif(not os.path.exists(os.path.join(sources.FASHION_MNIST_DIR, "train-images-idx3-ubyte.gz")),
+                    reason="needs Debian's dataset-fashion-mnist")
+def test_benchmark_writes_rates_for_the_models_and_pipelines_asked(tmp_path):
+    out = tmp_path / "bench.json"
+    done = subprocess.run([sys.executable, os.path.join(REPO, "tools", "benchmark.py"), "--models=mlp_1x512",
+                           "--seconds=0.2", "--train_images=512", "--pipeline_images=512", f"--out={out}"], capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(out.read_text())
+    mlp = result["models"]["mlp_1x512"]
+    assert set(result["models"]) == {"mlp_1x512"} and result["matmul_peak_gflops"] > 0
+    assert mlp["fit_images_per_s"] > 0 and mlp["bare_step_images_per_s"] > 0
+    assert mlp["forward_flops_per_image"] == 2 * (28 * 28 * 3 * 512 + 512 * 10)  # the two Dense layers
+    assert set(result["pipeline"]) == {c + s for c in ("true_labels", "random_labels", "shuffled_pixels",
+                                                       "random_pixels", "gaussian") for s in ("", " + random crop")}
+    assert "mlp_1x512" in done.stdout and "written:" in done.stdout
+    bad = subprocess.run([sys.executable, os.path.join(REPO, "tools", "benchmark.py"), "--models=resnet"],
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "unknown resnet" in bad.stderr
