@@ -119,13 +119,18 @@ def _busy(run_dir: str, holder: dict[str, Any]) -> RunBusyError:
 def check(config: RunConfig) -> dict[str, Any] | None:
     """The existing record of config's run dir, after checking it may be resumed or skipped.
 
-    Raises RunDirError if the directory holds a run of a different experiment or one that a live
-    process is training. Writes nothing.
+    Raises RunBusyError if a live process trains the run, RunDirError if the directory holds a run of
+    a different experiment or a file that cannot be read. Writes nothing.
     """
     run_dir = config.run_dir
+    holder = claim_holder(run_dir)
+    if holder is not None:
+        raise _busy(run_dir, holder)
     record = read_record(run_dir)
     if record is None:
-        strangers = sorted(set(os.listdir(run_dir)) - {CLAIM, BACKUP, LOGS}) if os.path.isdir(run_dir) else []
+        # Ours, temporary names included (another worker may be writing its first record right now).
+        strangers = sorted(name for name in (os.listdir(run_dir) if os.path.isdir(run_dir) else [])
+                           if not name.startswith((RECORD, CLAIM, BACKUP, LOGS, WEIGHTS)))
         if strangers:
             raise RunDirError(f"{run_dir} is not a run directory (it holds {', '.join(strangers[:3])} but no {RECORD}); "
                               "choose another --run_name or --results_dir")
@@ -135,10 +140,7 @@ def check(config: RunConfig) -> dict[str, Any] | None:
         differ = sorted(k for k in set(theirs) | set(config.experiment()) if theirs.get(k) != config.experiment().get(k))
         raise RunDirError(f"{run_dir} holds a run of a different config (differs in: {', '.join(differ)}); "
                           "choose another --run_name or --results_dir")
-    holder = claim_holder(run_dir)
-    if holder is not None:
-        raise _busy(run_dir, holder)
-    if record is not None and record["status"] not in DONE:
+    elif record["status"] not in DONE:
         _check_backup(os.path.join(run_dir, BACKUP))
     return record
 

@@ -45,8 +45,9 @@ def grid(base: config_lib.RunConfig, learning_rate: float | None = None, random_
 def run(base: config_lib.RunConfig, learning_rate: float | None = None, random_label_seeds: int = 1,
         single_seed_models: tuple[str, ...] = ()) -> list[dict]:
     """Runs the grid's runs without a finished (or diverged) record, in the paper's order, and returns every
-    run's record. Runs another live process trains are left to it, so several workers (`make
-    reproduce-table1` started more than once on one results directory) share the grid."""
+    run's record (None for one another worker has only just claimed). Runs another live process trains are
+    left to it, so several workers (`make reproduce-table1` started more than once on one results
+    directory) share the grid."""
     rows = grid(base, learning_rate, random_label_seeds, single_seed_models)
     for cfg in (cfg for _, cfg in rows):
         try:
