@@ -199,6 +199,16 @@ def test_live_claim_is_refused_and_a_killed_owners_claim_taken_over(tmp_path):
     assert records.claim_holder(cfg.run_dir) is None
 
 
+def test_foreign_files_are_refused_but_another_workers_half_written_record_is_not(tmp_path):
+    cfg = tiny_config(tmp_path, epochs=1)
+    os.makedirs(cfg.run_dir)
+    open(os.path.join(cfg.run_dir, records.RECORD + ".tmp.123"), "w").close()  # write_json between write and rename
+    assert records.check(cfg) is None
+    open(os.path.join(cfg.run_dir, "notes.txt"), "w").close()
+    with pytest.raises(records.RunDirError, match="is not a run directory \\(it holds notes.txt but no record.json\\)"):
+        records.check(cfg)
+
+
 def test_corrupt_record_is_refused(tmp_path):
     cfg = tiny_config(tmp_path, epochs=1)
     os.makedirs(cfg.run_dir)
