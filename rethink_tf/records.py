@@ -134,14 +134,15 @@ def check(config: RunConfig) -> dict[str, Any] | None:
         if strangers:
             raise RunDirError(f"{run_dir} is not a run directory (it holds {', '.join(strangers[:3])} but no {RECORD}); "
                               "choose another --run_name or --results_dir")
-    elif {**_DEFAULTS, **(record.get("experiment") or {})} != config.experiment():
+    else:
         # A field added since the record was written counts with its default, which reproduces the old runs.
-        theirs = {**_DEFAULTS, **(record.get("experiment") or {})}
-        differ = sorted(k for k in set(theirs) | set(config.experiment()) if theirs.get(k) != config.experiment().get(k))
-        raise RunDirError(f"{run_dir} holds a run of a different config (differs in: {', '.join(differ)}); "
-                          "choose another --run_name or --results_dir")
-    elif record["status"] not in DONE:
-        _check_backup(os.path.join(run_dir, BACKUP))
+        theirs, mine = {**_DEFAULTS, **(record.get("experiment") or {})}, config.experiment()
+        if theirs != mine:
+            differ = sorted(k for k in set(theirs) | set(mine) if theirs.get(k) != mine.get(k))
+            raise RunDirError(f"{run_dir} holds a run of a different config (differs in: {', '.join(differ)}); "
+                              "choose another --run_name or --results_dir")
+        if record["status"] not in DONE:
+            _check_backup(os.path.join(run_dir, BACKUP))
     return record
 
 

@@ -10,12 +10,12 @@ import subprocess
 import sys
 import time
 
-import h5py
 import numpy as np
 import pytest
 
 from rethink_tf import records
 from rethink_tf.data import sources
+from test_train import weight_arrays
 
 needs_data = pytest.mark.skipif(
     not os.path.exists(os.path.join(sources.FASHION_MNIST_DIR, "train-images-idx3-ubyte.gz")),
@@ -42,10 +42,7 @@ def only_record(results_dir):
 
 def weights(results_dir):
     (path,) = glob.glob(os.path.join(str(results_dir), "*", records.WEIGHTS))
-    arrays = []
-    with h5py.File(path, "r") as f:
-        f.visititems(lambda name, obj: arrays.append((name, obj[()])) if isinstance(obj, h5py.Dataset) else None)
-    return arrays
+    return weight_arrays(path)
 
 
 def same_weights(a, b):

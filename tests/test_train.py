@@ -89,11 +89,16 @@ def test_epoch_caps_of_crop_and_random_label_runs_and_curves_use_a_test_subset(t
     assert len(random["epochs"]) == 3
 
 
-def final_weights(cfg):
+def weight_arrays(path):
+    """(name, array) of every dataset in a Keras weights file, in file order."""
     arrays = []
-    with h5py.File(os.path.join(cfg.run_dir, records.WEIGHTS), "r") as f:
+    with h5py.File(path, "r") as f:
         f.visititems(lambda name, obj: arrays.append((name, obj[()])) if isinstance(obj, h5py.Dataset) else None)
     return arrays
+
+
+def final_weights(cfg):
+    return weight_arrays(os.path.join(cfg.run_dir, records.WEIGHTS))
 
 
 def test_same_flags_same_numbers(tmp_path):
