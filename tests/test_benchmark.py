@@ -5,15 +5,10 @@ import os
 import subprocess
 import sys
 
-import pytest
-
-from rethink_tf.data import sources
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from test_train import REPO, needs_data
 
 
-@pytest.mark.skipif(not os.path.exists(os.path.join(sources.FASHION_MNIST_DIR, "train-images-idx3-ubyte.gz")),
-                    reason="needs Debian's dataset-fashion-mnist")
+@needs_data
 def test_benchmark_writes_rates_for_the_models_and_pipelines_asked(tmp_path):
     out = tmp_path / "bench.json"
     done = subprocess.run([sys.executable, os.path.join(REPO, "tools", "benchmark.py"), "--models=mlp_1x512",

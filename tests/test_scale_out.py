@@ -14,12 +14,8 @@ import numpy as np
 import pytest
 
 from rethink_tf import records
-from rethink_tf.data import sources
-from test_train import weight_arrays
+from test_train import needs_data, weight_arrays
 
-needs_data = pytest.mark.skipif(
-    not os.path.exists(os.path.join(sources.FASHION_MNIST_DIR, "train-images-idx3-ubyte.gz")),
-    reason="needs Debian's dataset-fashion-mnist")
 pytestmark = needs_data
 
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}

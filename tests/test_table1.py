@@ -8,12 +8,8 @@ import pytest
 from absl import flags
 
 from rethink_tf import callbacks, config, paper, records, report
-from rethink_tf.data import sources
 from rethink_tf.experiments import table1
-
-needs_data = pytest.mark.skipif(
-    not os.path.exists(os.path.join(sources.FASHION_MNIST_DIR, "train-images-idx3-ubyte.gz")),
-    reason="needs Debian's dataset-fashion-mnist")
+from test_train import needs_data
 
 
 def smoke_base(results_dir):

@@ -16,6 +16,10 @@ from rethink_tf import callbacks, config, records, train
 from rethink_tf.data import sources
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# Tests that read the real Fashion-MNIST files (Debian's package); the others build their data in memory.
+needs_data = pytest.mark.skipif(
+    not os.path.exists(os.path.join(sources.FASHION_MNIST_DIR, "train-images-idx3-ubyte.gz")),
+    reason="needs Debian's dataset-fashion-mnist")
 
 
 def tiny_raw(n_train=96, n_test=48, classes=4, size=8):
@@ -251,8 +255,7 @@ def test_cli_bad_flags_exit_2_with_one_line(tmp_path):
     assert os.listdir(tmp_path) == []
 
 
-@pytest.mark.skipif(not os.path.exists(os.path.join(sources.FASHION_MNIST_DIR, "train-images-idx3-ubyte.gz")),
-                    reason="needs Debian's dataset-fashion-mnist")
+@needs_data
 def test_cli_smoke_run_on_fashion_mnist_then_conflict(tmp_path):
     result = run_cli("--preset=smoke", "--model=mlp_1x512", "--corrupt=0.5", f"--results_dir={tmp_path}")
     assert result.returncode == 0, result.stderr
