@@ -20,8 +20,11 @@ pytestmark = needs_data
 
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
 SMALL = ["--preset=smoke", "--model=mlp_1x512", "--train_size=256", "--test_size=128", "--epochs=2", "--batch_size=32"]
-# About a second per epoch for an MLP on 2 cores, so a signal sent after epoch 2 lands inside epoch 3.
+# About 2 s per epoch for an MLP on 2 cores, so a kill sent just after epoch 2 lands inside epoch 3.
 SLOW = ["--preset=smoke", "--model=mlp_1x512", "--train_size=6000", "--test_size=500", "--epochs=4",
+        "--batch_size=16"]
+# The same run with far more epochs than a test waits for: it is still training whenever the signal comes.
+LONG = ["--preset=smoke", "--model=mlp_1x512", "--train_size=6000", "--test_size=500", "--epochs=50",
         "--batch_size=16"]
 
 
@@ -106,7 +109,7 @@ def test_sigkill_mid_epoch_then_the_same_command_ends_bit_identical(tmp_path):
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_sigterm_and_sigint_stop_cleanly_with_the_record_interrupted(tmp_path, sig):
     # SIGINT ignored at start, as for a job a non-interactive shell puts in the background.
-    proc = subprocess.Popen([sys.executable, "-m", "rethink_tf.train", f"--results_dir={tmp_path}", *SLOW],
+    proc = subprocess.Popen([sys.executable, "-m", "rethink_tf.train", f"--results_dir={tmp_path}", *LONG],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     wait_for_epochs(tmp_path, 1, proc)
@@ -120,7 +123,7 @@ def test_sigterm_and_sigint_stop_cleanly_with_the_record_interrupted(tmp_path, s
 
 
 def test_corrupt_backup_is_reported_not_used(tmp_path):
-    proc = subprocess.Popen([sys.executable, "-m", "rethink_tf.train", f"--results_dir={tmp_path}", *SLOW],
+    proc = subprocess.Popen([sys.executable, "-m", "rethink_tf.train", f"--results_dir={tmp_path}", *LONG],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
     wait_for_epochs(tmp_path, 2, proc)
     proc.kill()
@@ -128,7 +131,7 @@ def test_corrupt_backup_is_reported_not_used(tmp_path):
     (backup,) = glob.glob(os.path.join(str(tmp_path), "*", records.BACKUP))
     with open(os.path.join(backup, "latest.weights.h5"), "r+b") as f:
         f.truncate(100)
-    again = train_cli(tmp_path, *SLOW)
+    again = train_cli(tmp_path, *LONG)
     assert again.returncode == 2
     assert re.search(r"backup is corrupt \(OSError: .*\); move it away to train that run again from epoch 1", again.stderr)
 
