@@ -47,6 +47,7 @@ class RunConfig:
     corrupt_test_labels: bool = False
     gaussian_stats: str = "global"
     random_crop: bool = False
+    augment: bool = False
     weight_decay: float = 0.0
     batch_norm: bool = True
     bn_momentum: float = 0.99
@@ -144,6 +145,8 @@ def default_run_name(config: RunConfig) -> str:
         parts.append(f"p{config.corrupt:g}")
     if config.random_crop:
         parts.append("crop")
+    if config.augment:
+        parts.append("augment")
     if config.weight_decay:
         parts.append(f"wd{config.weight_decay:g}")
     parts.append(f"seed{config.seed}")
@@ -175,6 +178,8 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
     flags.DEFINE_enum("gaussian_stats", d.gaussian_stats, list(corrupt.GAUSSIAN_STATS),
                       "Gaussian corruption: one mean/variance over all pixels, or one per channel.", **fv)
     flags.DEFINE_bool("random_crop", d.random_crop, "Random crop augmentation (Table 1) instead of the center crop.", **fv)
+    flags.DEFINE_bool("augment", d.augment, "Random horizontal flip and rotation by up to 25 degrees of each training "
+                      "image (the paper's Table 4 augmentation), after the crop.", **fv)
     flags.DEFINE_float("weight_decay", d.weight_decay, "L2 coefficient c on every kernel (loss += c * sum(w^2)); 0 = off. "
                        "Table 1 uses each model's default (rethink_tf/models).", **fv)
     flags.DEFINE_bool("batch_norm", d.batch_norm, "Batch normalization, for models that have it (inception_small).", **fv)
@@ -198,6 +203,8 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
                          "test accuracy by about 2 points.", lower_bound=1, **fv)
     flags.DEFINE_multi_enum("single_seed_models", [], MODEL_KEYS, "Table 1 grid: architectures whose random-label "
                             "row runs once whatever --random_label_seeds says (a run too long to repeat).", **fv)
+    flags.DEFINE_multi_float("corrupt_levels", [k / 10 for k in range(11)], "Figure 1 (b, c): the label corruption "
+                             "levels p of the sweep (repeat the flag for each).", lower_bound=0.0, upper_bound=1.0, **fv)
     flags.DEFINE_bool("stop_when_fit", d.stop_when_fit, "Stop once an epoch's training accuracy reaches 100%.", **fv)
     flags.DEFINE_integer("eval_every", d.eval_every, "Test-set metrics in the curves every N epochs; "
                          "the final numbers are always evaluated.", **fv)

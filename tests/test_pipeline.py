@@ -361,3 +361,43 @@ def test_end_to_end_prepare_then_datasets(raw):
     test_x, test_y = zip(*[(x.numpy(), y.numpy()) for x, y in pipeline.eval_dataset(data.test, config)])
     np.testing.assert_array_equal(np.concatenate(test_y), data.test.labels)
     assert np.concatenate(test_x).shape == (40,) + data.input_shape
+
+
+def test_augment_flips_half_and_rotates_within_25_degrees():
+    # One bright dot right of the center of a 21x21 image: after the augmentation it sits at the same distance
+    # from the center, on the left for about half the images (the flip), within 25 degrees of where it was.
+    n, size, r = 400, 21, 6
+    images = np.zeros((n, size, size, 1), np.float32)
+    images[:, size // 2, size // 2 + r] = 1.0
+    out = pipeline._flip_and_rotate(tf.constant(images), tf.constant([7, 3], tf.int64)).numpy()[..., 0]
+    ys, xs = np.mgrid[:size, :size] - size // 2
+    mass = out.sum(axis=(1, 2))
+    cy, cx = (out * ys).sum(axis=(1, 2)) / mass, (out * xs).sum(axis=(1, 2)) / mass
+    np.testing.assert_allclose(np.hypot(cy, cx), r, atol=0.35)
+    flipped = cx < 0
+    assert 0.4 < flipped.mean() < 0.6
+    angles = np.degrees(np.arctan2(cy, np.where(flipped, -cx, cx)))
+    assert np.abs(angles).max() <= 25.5 and np.abs(angles).max() > 20 and angles.std() > 10
+    again = pipeline._flip_and_rotate(tf.constant(images), tf.constant([7, 3], tf.int64)).numpy()[..., 0]
+    other = pipeline._flip_and_rotate(tf.constant(images), tf.constant([7, 4], tf.int64)).numpy()[..., 0]
+    np.testing.assert_array_equal(out, again)
+    assert not np.array_equal(out, other)
+
+
+def test_augmented_epochs_are_redrawn_and_repeatable(id_split):
+    def by_id(ds):
+        xs, ys = _epoch(ds)
+        return {int(y): x for xb, yb in zip(xs, ys) for x, y in zip(xb, yb)}
+
+    config = _config(augment=True)
+    epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
+    ds = pipeline.train_dataset(id_split, config, epoch)
+    first = by_id(ds)
+    epoch.assign(1)
+    second = by_id(ds)
+    epoch.assign(0)
+    again = by_id(pipeline.train_dataset(id_split, config, epoch))
+    plain = by_id(pipeline.train_dataset(id_split, _config(), tf.Variable(0, dtype=tf.int64)))
+    assert all(np.array_equal(first[i], again[i]) for i in range(N_DS))
+    assert sum(not np.allclose(first[i], second[i]) for i in range(N_DS)) > N_DS * 0.9
+    assert sum(not np.allclose(first[i], plain[i]) for i in range(N_DS)) > N_DS * 0.9

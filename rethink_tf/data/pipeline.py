@@ -18,10 +18,12 @@ from rethink_tf.data import corrupt, sources
 
 # Streams of the training-time randomness. Their keys (_stream_key) are negative, so they never meet
 # the non-negative keys of corrupt.py.
-_SUBSET, _SHUFFLE, _CROP = 101, 102, 103
+_SUBSET, _SHUFFLE, _CROP, _AUGMENT = 101, 102, 103, 104
 # A source image no larger than the crop is zero-padded so that a random crop moves up to two pixels
 # each way, as a 28x28 crop does inside a 32x32 CIFAR-10 image.
 _CROP_SLACK = 4
+# --augment: the paper's Table 4 augmentation, a horizontal flip and a rotation within this many degrees.
+MAX_ROTATION_DEGREES = 25.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -147,6 +149,24 @@ def _random_crop(images: tf.Tensor, size: int, seed: tf.Tensor) -> tf.Tensor:
     return tf.gather(images, left + tf.range(size), axis=2, batch_dims=1)
 
 
+def _flip_and_rotate(images: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
+    """Each image of a batch flipped left-right with probability 1/2, then rotated about its center by a
+    uniform angle within +-MAX_ROTATION_DEGREES (corners filled with zeros)."""
+    u = tf.random.stateless_uniform([tf.shape(images)[0], 2], seed=seed)
+    images = tf.where(u[:, 0, None, None, None] < 0.5, tf.reverse(images, axis=[2]), images)
+    angle = (2.0 * u[:, 1] - 1.0) * MAX_ROTATION_DEGREES * np.pi / 180.0
+    height, width = float(images.shape[1]), float(images.shape[2])
+    cos, sin = tf.cos(angle), tf.sin(angle)
+    # The projective transform maps each output pixel to the input pixel it reads: a rotation about the center.
+    x_offset = ((width - 1) - (cos * (width - 1) - sin * (height - 1))) / 2.0
+    y_offset = ((height - 1) - (sin * (width - 1) + cos * (height - 1))) / 2.0
+    zeros = tf.zeros_like(angle)
+    transforms = tf.stack([cos, -sin, x_offset, sin, cos, y_offset, zeros, zeros], axis=1)
+    return tf.raw_ops.ImageProjectiveTransformV3(
+        images=images, transforms=transforms, output_shape=tf.shape(images)[1:3], fill_value=0.0,
+        interpolation="BILINEAR", fill_mode="CONSTANT")
+
+
 def _on_cpu(array: np.ndarray) -> tf.Variable:
     # A variable, not a constant: tf.data functions capture it by reference instead of copying
     # hundreds of megabytes of pixels into every function graph.
@@ -160,6 +180,7 @@ def train_dataset(split: Split, config: RunConfig, epoch: tf.Variable) -> tf.dat
     steps = -(-n // config.batch_size)
     images, labels = _on_cpu(split.images), _on_cpu(split.labels)
     shuffle_key, crop_key = _stream_key(config.seed, _SHUFFLE), _stream_key(config.seed, _CROP)
+    augment_key = _stream_key(config.seed, _AUGMENT)
 
     def epoch_order(_):
         e = tf.cast(epoch.read_value(), tf.int64)
@@ -174,6 +195,8 @@ def train_dataset(split: Split, config: RunConfig, epoch: tf.Variable) -> tf.dat
             x = _random_crop(x, config.crop_size, tf.stack([tf.constant(crop_key, tf.int64), e * 1_000_000 + step]))
         else:
             x = tf.image.resize_with_crop_or_pad(x, config.crop_size, config.crop_size)
+        if config.augment:
+            x = _flip_and_rotate(x, tf.stack([tf.constant(augment_key, tf.int64), e * 1_000_000 + step]))
         return _finish(x, config.rgb), tf.gather(labels, positions)
 
     return (tf.data.Dataset.from_tensors(0).flat_map(epoch_order)
