@@ -8,13 +8,13 @@ report. Rows differ from the preset's base config only in the fields the paper's
 from __future__ import annotations
 
 import dataclasses
-import time
 
 from absl import app, logging
 
 from rethink_tf import cli
 from rethink_tf import config as config_lib
-from rethink_tf import models, paper, records, report, train
+from rethink_tf import models, paper, report
+from rethink_tf.experiments import grid as experiment_grid
 
 
 def row_config(base: config_lib.RunConfig, row: paper.Table1Row,
@@ -49,24 +49,11 @@ def run(base: config_lib.RunConfig, learning_rate: float | None = None, random_l
     left to it, so several workers (`make reproduce-table1` started more than once on one results
     directory) share the grid."""
     rows = grid(base, learning_rate, random_label_seeds, single_seed_models)
-    for cfg in (cfg for _, cfg in rows):
-        try:
-            records.check(cfg)  # a foreign or corrupt run dir stops the grid before anything trains
-        except records.RunBusyError:
-            pass
-    out, started = [], time.perf_counter()
+    labelled = []
     for row, cfg in rows:
         seed = f", seed {cfg.seed}" if random_label_seeds > 1 and row.random_labels else ""
-        prefix = f"[row {paper.TABLE1.index(row) + 1}/{len(paper.TABLE1)} {row.label}{seed}]"
-        try:
-            record = train.run(cfg, progress=prefix)  # returns a finished or diverged run's record untouched
-        except records.RunBusyError as e:
-            print(f"{prefix} left to its worker: {e}", flush=True)
-            out.append(records.read_record(cfg.run_dir))
-            continue
-        print(f"{prefix} {train.summary(record)}; grid {time.perf_counter() - started:.0f} s so far", flush=True)
-        out.append(record)
-    return out
+        labelled.append((f"[row {paper.TABLE1.index(row) + 1}/{len(paper.TABLE1)} {row.label}{seed}]", cfg))
+    return experiment_grid.run(labelled)
 
 
 def main(argv: list[str]) -> None:
