@@ -50,3 +50,39 @@ TABLE3: dict[tuple[str, str, bool], float] = {
     ("mnist", "pixels", False): 1.2, ("mnist", "gabor", False): 0.6,
     ("cifar10", "pixels", False): 46.0, ("cifar10", "random_conv", False): 17.0, ("cifar10", "random_conv", True): 15.0,
 }
+
+# Figure 1a (Inception, CIFAR-10): the first step at which the average training loss is below 0.01, read
+# off the plot, per corruption.
+FIGURE1A_STEPS_BELOW_LOSS_001: dict[str, float] = {
+    "true_labels": 4_700, "shuffled_pixels": 6_300, "gaussian": 8_600, "random_pixels": 9_400, "random_labels": 14_500}
+# Figure 1b: time to overfit at p = 1 relative to p = 0; Figure 1c: test error at p = 0 (at p = 1 about 0.90).
+FIGURE1B_SLOWDOWN_AT_P1: dict[str, float] = {"inception_small": 3.6, "alexnet_small": 1.55, "mlp_1x512": 1.96}
+FIGURE1C_TEST_ERROR_AT_P0: dict[str, float] = {"inception_small": 0.128, "alexnet_small": 0.301, "mlp_1x512": 0.495}
+FIGURE1C_TEST_ERROR_AT_P1 = 0.90
+
+
+@dataclasses.dataclass(frozen=True)
+class Table4Row:
+    """One row of Table 4: a model trained on random labels with one explicit regularizer, and the paper's
+    training accuracy (%; None: "failed to converge")."""
+
+    model: str
+    regularizer: str  # "weight_decay", "random_crop" or "augment"
+    train_accuracy: float | None
+
+    @property
+    def label(self) -> str:
+        from rethink_tf import models
+        name = {"weight_decay": "weight decay", "random_crop": "random crop",
+                "augment": "augmentation (flip, rotation)"}[self.regularizer]
+        return f"{models.paper_name(self.model, True)} + {name}"
+
+
+# Random labels with regularizers, CIFAR-10 training accuracy (%). The crop and augmentation rows decay the
+# learning rate by 0.999 per epoch instead of 0.95.
+TABLE4: tuple[Table4Row, ...] = (
+    Table4Row("inception_small", "weight_decay", 100.0), Table4Row("alexnet_small", "weight_decay", None),
+    Table4Row("mlp_3x512", "weight_decay", 100.0), Table4Row("mlp_1x512", "weight_decay", 99.21),
+    Table4Row("inception_small", "random_crop", 99.93), Table4Row("inception_small", "augment", 99.28),
+)
+TABLE4_SLOW_LR_DECAY = 0.999
