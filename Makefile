@@ -10,7 +10,7 @@ TABLE3_N ?= 10000
 FASHION_MNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: test data reproduce-table1 reproduce-theorem1 reproduce-table3 rademacher benchmark clean-venv
+.PHONY: test data reproduce-table1 reproduce-figure1 reproduce-figure2 reproduce-table4 reproduce-theorem1 reproduce-table3 rademacher benchmark clean-venv
 
 $(VENV)/stamp: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,18 @@ clean-venv:
 # Table 1: every row without a finished record runs (an interrupted grid continues), then the report.
 reproduce-table1: $(VENV)/stamp data
 	$(PY) -m rethink_tf.experiments.table1 --preset=$(PRESET) --results_dir=$(RESULTS)
+
+# Figures 1 and 2 and Table 4, drawn from the run records as PNG with the CSV of the series beside it.
+# Figure 1's runs are Table 1's kind and share its results dir (and its true- and random-label runs);
+# Figure 2 (trained past 100%, tested every epoch) and Table 4 (random labels with regularizers) have their own.
+reproduce-figure1: $(VENV)/stamp data
+	$(PY) -m rethink_tf.experiments.figure1 --preset=$(PRESET) --results_dir=$(RESULTS)
+
+reproduce-figure2: $(VENV)/stamp data
+	$(PY) -m rethink_tf.experiments.figure2 --preset=$(PRESET) --results_dir=$(RESULTS)/figure2
+
+reproduce-table4: $(VENV)/stamp data
+	$(PY) -m rethink_tf.experiments.table4 --preset=$(PRESET) --results_dir=$(RESULTS)/table4
 
 # Theorem 1: the 2n + d network on every training image of the preset's data set, with random labels.
 reproduce-theorem1: $(VENV)/stamp data

@@ -1,0 +1,120 @@
+"""Figure 2b: Inception with and without BatchNorm on true labels, training and test accuracy vs steps, with
+the cumulative best test accuracy shaded (what early stopping could gain over the last epoch).
+
+`python -m rethink_tf.experiments.figure2 --preset=laptop --results_dir=results/laptop/figure2` trains both
+runs for the preset's --epochs, testing after every epoch (the preset's --curve_test_size examples), and
+draws figure2.png and figure2.csv from their records.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import os
+
+from absl import app, logging
+
+from rethink_tf import cli
+from rethink_tf import config as config_lib
+from rethink_tf import models, paper, plots, records
+from rethink_tf.experiments import grid as experiment_grid
+
+MODEL = "inception_small"
+COLORS = {True: "C0", False: "C3"}
+
+
+def run_config(base: config_lib.RunConfig, batch_norm: bool, learning_rate: float | None = None) -> config_lib.RunConfig:
+    """Inception with or without BatchNorm, no explicit regularizer, tested every epoch and trained for the
+    whole budget (the curves go on after 100% training accuracy, as the paper's do)."""
+    return dataclasses.replace(
+        base, model=MODEL, batch_norm=batch_norm, random_crop=False, augment=False, weight_decay=0.0,
+        corruption="true_labels", corrupt=0.0, learning_rate=learning_rate or models.MODELS[MODEL].default_learning_rate,
+        stop_when_fit=False, eval_every=1, run_name="").validate()
+
+
+def grid(base: config_lib.RunConfig, learning_rate: float | None = None) -> list[tuple[str, config_lib.RunConfig]]:
+    return [(f"[figure 2 {i + 1}/2 {models.paper_name(MODEL, bn)}]", run_config(base, bn, learning_rate))
+            for i, bn in enumerate((True, False))]
+
+
+def series(base: config_lib.RunConfig, learning_rate: float | None = None) -> list[tuple[str, str, float, float]]:
+    """(panel, series, step, accuracy) rows: "<model> train" (the running accuracy of each epoch),
+    "<model> test" and "<model> best test" (the best test accuracy so far) for both finished runs."""
+    rows = []
+    for _, cfg in grid(base, learning_rate):
+        rec = records.read_record(cfg.run_dir)
+        if rec is None or rec["status"] != records.FINISHED:
+            continue
+        name = config_lib.model_key(cfg.model, cfg.batch_norm)
+        test = plots.curve(rec, "val_accuracy")
+        rows += [("b", f"{name} train", x, y) for x, y in plots.curve(rec, "accuracy")]
+        rows += [("b", f"{name} test", x, y) for x, y in test]
+        best = itertools.accumulate((y for _, y in test), max)
+        rows += [("b", f"{name} best test", x, y) for (x, _), y in zip(test, best, strict=True)]
+    return rows
+
+
+def draw(rows: list[tuple[str, str, float, float]], path: str) -> None:
+    fig, (ax,) = plots.new_figure(1, width=7.0, height=4.5)
+    by = {}
+    for _, name, x, y in rows:
+        by.setdefault(name, []).append((x, y))
+    for bn in (True, False):
+        key, label, color = config_lib.model_key(MODEL, bn), models.paper_name(MODEL, bn), COLORS[bn]
+        if f"{key} train" not in by:
+            continue
+        ax.plot(*zip(*by[f"{key} train"]), color=color, linestyle="--", label=f"{label} train")
+        steps, test = zip(*by[f"{key} test"])
+        best = [y for _, y in by[f"{key} best test"]]
+        ax.plot(steps, test, color=color, label=f"{label} test")
+        ax.fill_between(steps, test, best, color=color, alpha=0.25, label=f"{label}: best test so far - test")
+        paper_test = next(r.test_accuracy for r in paper.TABLE1 if r.model == MODEL and r.batch_norm == bn
+                          and not (r.random_crop or r.weight_decay or r.random_labels)) / 100
+        ax.axhline(paper_test, color=color, linestyle=":", linewidth=1, label=f"{label}: paper's test (CIFAR-10)")
+    ax.set(xlabel="step", ylabel="accuracy", ylim=(0.0, 1.02),
+           title="Figure 2b: train (running, per epoch) and test accuracy;\n"
+                 "shaded: what early stopping at the best test accuracy would gain")
+    ax.legend(fontsize=7, loc="lower right")
+    plots.save(fig, path)
+
+
+def summary(rows: list[tuple[str, str, float, float]]) -> str:
+    """Per model: the last and the best test accuracy, and the steps of each."""
+    by = {}
+    for _, name, x, y in rows:
+        by.setdefault(name, []).append((x, y))
+    lines = ["| model | final train (running) | final test | best test | best at step | steps |",
+             "|---|---:|---:|---:|---:|---:|"]
+    for bn in (True, False):
+        key = config_lib.model_key(MODEL, bn)
+        if f"{key} test" not in by:
+            continue
+        (last_step, last), (best_step, best) = by[f"{key} test"][-1], max(by[f"{key} test"], key=lambda p: (p[1], -p[0]))
+        lines.append(f"| {models.paper_name(MODEL, bn)} | {by[f'{key} train'][-1][1]:.2%} | {last:.2%} | {best:.2%} | "
+                     f"{best_step:g} | {last_step:g} |")
+    return "\n".join(lines) + "\n"
+
+
+def write(base: config_lib.RunConfig, learning_rate: float | None = None) -> str:
+    rows = series(base, learning_rate)
+    os.makedirs(base.results_dir, exist_ok=True)
+    plots.write_series(os.path.join(base.results_dir, "figure2.csv"), rows)
+    draw(rows, os.path.join(base.results_dir, "figure2.png"))
+    text = summary(rows)
+    with open(os.path.join(base.results_dir, "figure2.md"), "w") as f:
+        f.write(text)
+    return text
+
+
+def main(argv: list[str]) -> None:
+    with cli.one_line_errors():
+        base = cli.run_config(argv)
+        experiment_grid.run(grid(base, cli.FLAGS.learning_rate))
+    print(write(base, cli.FLAGS.learning_rate))
+    print(f"figure: {os.path.join(base.results_dir, 'figure2.png')}")
+
+
+if __name__ == "__main__":
+    config_lib.define_flags()
+    logging.set_verbosity(logging.WARNING)
+    app.run(main, flags_parser=cli.parse_flags)

@@ -1,0 +1,65 @@
+"""What the figures share: the curves a run record holds, in steps, and PNG + CSV output.
+
+matplotlib draws with its Agg backend (no display needed); every figure is saved as a PNG with a CSV of
+the series behind it (columns panel, series, x, y), both written atomically.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+from typing import Any, Iterable
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402  (after the backend is chosen)
+
+SERIES_FIELDS = ("panel", "series", "x", "y")
+
+
+def steps_per_epoch(record: dict[str, Any]) -> int:
+    """Optimizer steps in one epoch of the run: its training examples over the batch size, rounded up."""
+    return -(-record["data"]["train_examples"] // record["config"]["batch_size"])
+
+
+def curve(record: dict[str, Any], key: str) -> list[tuple[int, float]]:
+    """(step at the epoch's end, value) for every epoch whose metrics hold `key` (test metrics are only in
+    the epochs that tested)."""
+    per_epoch = steps_per_epoch(record)
+    return [(row["epoch"] * per_epoch, float(row[key])) for row in record["epochs"] if key in row]
+
+
+def first_epoch(record: dict[str, Any], key: str, passes) -> int | None:
+    """The first epoch whose `key` passes the test, or None."""
+    return next((row["epoch"] for row in record["epochs"] if key in row and passes(float(row[key]))), None)
+
+
+def write_series(path: str, rows: Iterable[tuple[str, str, float, float]]) -> None:
+    tmp = f"{path}.tmp.{os.getpid()}"
+    with open(tmp, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(SERIES_FIELDS)
+        writer.writerows((panel, series, x, "nan" if y is None or math.isnan(y) else y) for panel, series, x, y in rows)
+    os.replace(tmp, path)
+
+
+def read_series(path: str) -> list[dict[str, Any]]:
+    """The rows of a figure's CSV, x and y as floats."""
+    with open(path, newline="") as f:
+        return [{**row, "x": float(row["x"]), "y": float(row["y"])} for row in csv.DictReader(f)]
+
+
+def new_figure(panels: int, width: float = 5.0, height: float = 4.0):
+    fig, axes = plt.subplots(1, panels, figsize=(width * panels, height), squeeze=False)
+    return fig, list(axes[0])
+
+
+def save(fig, path: str) -> None:
+    """Writes the figure as a PNG (via a temporary name, so a reader never sees half a file) and closes it."""
+    tmp = f"{path}.tmp.{os.getpid()}.png"
+    fig.tight_layout()
+    fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    os.replace(tmp, path)

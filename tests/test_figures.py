@@ -1,0 +1,138 @@
+"""Figures 1 and 2 and Table 4: their grids, the series drawn from records, and the smoke presets end to end."""
+
+import csv
+import dataclasses
+import math
+import os
+import subprocess
+import sys
+
+import pytest
+
+from rethink_tf import config, paper, plots, records
+from rethink_tf.experiments import figure1, figure2, table1, table4
+from test_table1 import smoke_base
+from test_train import REPO, needs_data
+
+
+def laptop_base():
+    from absl import flags
+    values = flags.FlagValues()
+    config.define_flags(values)
+    values(["prog", "--preset=laptop"])
+    config.apply_preset(values)
+    return config.from_flags(values)
+
+
+def test_figure1_grid_shares_table1s_runs_and_gives_randomized_data_the_random_label_budget():
+    base = laptop_base()
+    runs = figure1.grid(base, learning_rate=0.01)
+    assert len(runs) == 5 + 3 * 11 - 2 and len({cfg.run_dir for _, cfg in runs}) == len(runs)
+    table1_dirs = {cfg.run_dir for _, cfg in table1.grid(base, learning_rate=0.01)}
+    shared = {cfg.run_dir for _, cfg in runs} & table1_dirs
+    assert len(shared) == 6  # true and random labels of Inception, AlexNet and MLP 1x512
+    for _, cfg in runs:
+        randomized = cfg.corruption != "true_labels" or cfg.corrupt > 0
+        assert cfg.max_epochs == (150 if randomized else 60) and cfg.stop_when_fit and cfg.weight_decay == 0
+    assert figure1.run_config(base, "mlp_1x512", p=1.0).corruption == "random_labels"
+
+
+def fake_record(cfg, fit_epoch, test_accuracy, epochs=None, status=records.FINISHED):
+    """A run record as train.run writes it, with the given curve and final numbers."""
+    epochs = epochs or [{"epoch": e, "loss": 2.0 / e, "accuracy": min(1.0, e / (fit_epoch or 99))}
+                        for e in range(1, (fit_epoch or 5) + 1)]
+    record = records.new_record(cfg, status=status, epochs=epochs, data={"train_examples": 100, "num_classes": 10},
+                                final={"fit_epoch": fit_epoch, "test_accuracy": test_accuracy, "epochs_run": len(epochs)})
+    os.makedirs(cfg.run_dir, exist_ok=True)
+    records.save(cfg, record)
+
+
+def test_figure1_series_time_to_overfit_is_relative_to_p0(tmp_path):
+    base = dataclasses.replace(smoke_base(tmp_path), batch_size=32, stop_when_fit=True)
+    levels = (0.0, 0.5, 1.0)
+    for model, fits in (("inception_small", (10, 20, 36)), ("alexnet_small", (4, 6, None)), ("mlp_1x512", (5, 5, 10))):
+        for p, fit in zip(levels, fits):
+            fake_record(figure1.run_config(base, model, p=p), fit, 0.9 - 0.8 * p)
+    rows = figure1.series(base, levels)
+    b = {(name, x): y for panel, name, x, y in rows if panel == "b"}
+    assert b[("inception_small", 0.5)] == 2.0 and b[("inception_small", 1.0)] == 3.6
+    assert math.isnan(b[("alexnet_small", 1.0)]) and b[("mlp_1x512", 1.0)] == 2.0
+    c = {(name, x): y for panel, name, x, y in rows if panel == "c"}
+    assert c[("alexnet_small", 0.5)] == pytest.approx(0.5)
+    a = [(x, y) for panel, name, x, y in rows if panel == "a" and name == "random_labels"]
+    assert [x for x, _ in a] == [4 * e for e in range(1, 37)]  # steps: 100 examples in batches of 32
+    assert {name for panel, name, *_ in rows if panel == "a"} == {"true_labels", "true_labels accuracy",
+                                                                  "random_labels", "random_labels accuracy"}
+    assert "| 1 | 3.60x / 0.900 | not fitted / 0.900 | 2.00x / 0.900 |" in figure1.write(base, levels)
+    assert os.path.getsize(os.path.join(base.results_dir, "figure1.png")) > 10_000
+
+
+def test_figure2_best_test_is_the_running_maximum(tmp_path):
+    base = smoke_base(tmp_path)
+    tests = [0.5, 0.7, 0.6, 0.8, 0.75]
+    for bn in (True, False):
+        fake_record(figure2.run_config(base, bn), None, tests[-1],
+                    epochs=[{"epoch": i + 1, "accuracy": 0.2 * (i + 1), "val_accuracy": t} for i, t in enumerate(tests)])
+    rows = figure2.series(base)
+    best = [y for _, name, _, y in rows if name == "inception_small_nobn best test"]
+    assert best == [0.5, 0.7, 0.7, 0.8, 0.8]
+    assert {name for _, name, _, _ in rows} == {f"{m} {s}" for m in ("inception_small", "inception_small_nobn")
+                                                for s in ("train", "test", "best test")}
+
+
+def test_table4_rows_are_random_labels_with_one_regularizer(tmp_path):
+    base = laptop_base()
+    runs = table4.grid(base)
+    assert len(runs) == len(paper.TABLE4) == 6
+    for row, (_, cfg) in zip(paper.TABLE4, runs):
+        assert cfg.corruption == "random_labels" and cfg.max_epochs == 150
+        assert (cfg.weight_decay > 0, cfg.random_crop, cfg.augment) == (
+            row.regularizer == "weight_decay", row.regularizer == "random_crop", row.regularizer == "augment")
+        assert cfg.lr_decay == (0.999 if row.regularizer != "weight_decay" else 0.95)
+
+
+def run_module(module, *args):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    return subprocess.run([sys.executable, "-m", f"rethink_tf.experiments.{module}", *args], capture_output=True,
+                          text=True, cwd=REPO, env=env, timeout=600)
+
+
+# Smaller than the smoke preset: 12x12 crops of 64 images, so each of these runs takes a few seconds.
+TINY = ("--preset=smoke", "--crop_size=12", "--train_size=64", "--test_size=64")
+
+
+@needs_data
+def test_smoke_figure1_png_and_its_series(tmp_path):
+    result = run_module("figure1", *TINY, "--corrupt_levels=0", "--corrupt_levels=1", f"--results_dir={tmp_path}")
+    assert result.returncode == 0, result.stderr
+    assert open(tmp_path / "figure1.png", "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+    rows = plots.read_series(tmp_path / "figure1.csv")
+    names = {(r["panel"], r["series"]) for r in rows}
+    assert {("a", c) for c in figure1.PANEL_A_CORRUPTIONS} <= names
+    assert {(panel, m) for panel in "bc" for m in figure1.SWEEP_MODELS} <= names
+    assert sorted(r["x"] for r in rows if r["panel"] == "c" and r["series"] == "mlp_1x512") == [0.0, 1.0]
+    assert len(os.listdir(tmp_path)) == 9 + 3  # 9 runs, figure1.png/.csv/.md
+    again = run_module("figure1", *TINY, "--corrupt_levels=0", "--corrupt_levels=1", f"--results_dir={tmp_path}")
+    assert again.returncode == 0 and "epoch 1/" not in again.stdout  # finished runs are not trained again
+
+
+def test_figure1_needs_p0():
+    result = run_module("figure1", *TINY, "--corrupt_levels=0.5", "--corrupt_levels=1", "--results_dir=/nonexistent")
+    assert result.returncode == 2 and "--corrupt_levels=0.5,1 needs 0" in result.stderr
+
+
+@needs_data
+def test_smoke_figure2_and_table4(tmp_path):
+    result = run_module("figure2", *TINY, "--epochs=3", f"--results_dir={tmp_path / 'figure2'}")
+    assert result.returncode == 0, result.stderr
+    rows = plots.read_series(tmp_path / "figure2" / "figure2.csv")
+    assert [r["x"] for r in rows if r["series"] == "inception_small test"] == [1.0, 2.0, 3.0]
+    assert os.path.getsize(tmp_path / "figure2" / "figure2.png") > 10_000
+
+    result = run_module("table4", *TINY, "--epochs=1", f"--results_dir={tmp_path / 'table4'}")
+    assert result.returncode == 0, result.stderr
+    with open(tmp_path / "table4" / "table4.csv", newline="") as f:
+        table = list(csv.DictReader(f))
+    assert [r["row"] for r in table] == [row.label for row in paper.TABLE4]
+    assert all(r["status"] == "finished" and 0 <= float(r["train"]) <= 100 for r in table)
+    assert "| AlexNet + weight decay | failed to converge |" in result.stdout
