@@ -13,7 +13,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-from typing import Any
 
 from absl import app, logging
 
@@ -161,13 +160,7 @@ def write(base: config_lib.RunConfig, levels: tuple[float, ...] = LEVELS, learni
     rows = series(base, levels, learning_rate)
     finished = [records.read_record(cfg.run_dir) for _, cfg in grid(base, levels, learning_rate)]
     num_classes = next((r["data"]["num_classes"] for r in finished if r and r.get("data")), 10)
-    os.makedirs(base.results_dir, exist_ok=True)
-    plots.write_series(os.path.join(base.results_dir, "figure1.csv"), rows)
-    draw(rows, num_classes, os.path.join(base.results_dir, "figure1.png"))
-    text = summary(rows)
-    with open(os.path.join(base.results_dir, "figure1.md"), "w") as f:
-        f.write(text)
-    return text
+    return plots.write_figure(base.results_dir, "figure1", rows, lambda r, path: draw(r, num_classes, path), summary(rows))
 
 
 def main(argv: list[str]) -> None:

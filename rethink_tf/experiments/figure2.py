@@ -96,22 +96,14 @@ def summary(rows: list[tuple[str, str, float, float]]) -> str:
 
 
 def write(base: config_lib.RunConfig, learning_rate: float | None = None) -> str:
+    """figure2.png, figure2.csv and figure2.md in the results dir, from the records; returns the Markdown."""
     rows = series(base, learning_rate)
-    os.makedirs(base.results_dir, exist_ok=True)
-    plots.write_series(os.path.join(base.results_dir, "figure2.csv"), rows)
-    draw(rows, os.path.join(base.results_dir, "figure2.png"))
-    text = summary(rows)
-    with open(os.path.join(base.results_dir, "figure2.md"), "w") as f:
-        f.write(text)
-    return text
+    text = plots.write_figure(base.results_dir, "figure2", rows, draw, summary(rows))
+    return f"{text}\nfigure: {os.path.join(base.results_dir, 'figure2.png')}"
 
 
 def main(argv: list[str]) -> None:
-    with cli.one_line_errors():
-        base = cli.run_config(argv)
-        experiment_grid.run(grid(base, cli.FLAGS.learning_rate))
-    print(write(base, cli.FLAGS.learning_rate))
-    print(f"figure: {os.path.join(base.results_dir, 'figure2.png')}")
+    experiment_grid.main(argv, grid, write)
 
 
 if __name__ == "__main__":

@@ -8,8 +8,9 @@ so an interrupted experiment continues where it stopped and several workers can 
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Callable
 
+from rethink_tf import cli
 from rethink_tf import config as config_lib
 from rethink_tf import records, train
 from rethink_tf.data import sources
@@ -35,3 +36,13 @@ def run(runs: list[tuple[str, config_lib.RunConfig]], raw: sources.RawData | Non
         print(f"{prefix} {train.summary(record)}; {time.perf_counter() - started:.0f} s so far", flush=True)
         out.append(record)
     return out
+
+
+def main(argv: list[str], grid: Callable[..., list[tuple[str, config_lib.RunConfig]]],
+         write: Callable[..., str]) -> None:
+    """An experiment's entry point: `grid(base, learning_rate)`'s runs, then `write(base, learning_rate)`'s
+    report printed. The learning rate is None unless the command line or the preset sets one for all runs."""
+    with cli.one_line_errors():
+        base = cli.run_config(argv)
+        run(grid(base, cli.FLAGS.learning_rate))
+    print(write(base, cli.FLAGS.learning_rate))

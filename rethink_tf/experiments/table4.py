@@ -92,10 +92,7 @@ def write(base: config_lib.RunConfig, learning_rate: float | None = None) -> str
 
 
 def main(argv: list[str]) -> None:
-    with cli.one_line_errors():
-        base = cli.run_config(argv)
-        experiment_grid.run(grid(base, cli.FLAGS.learning_rate))
-    print(write(base, cli.FLAGS.learning_rate))
+    experiment_grid.main(argv, grid, write)
 
 
 if __name__ == "__main__":
