@@ -61,9 +61,9 @@ def grid(base: config_lib.RunConfig, levels: tuple[float, ...] = LEVELS,
 
 def series(base: config_lib.RunConfig, levels: tuple[float, ...] = LEVELS,
            learning_rate: float | None = None) -> list[tuple[str, str, float, float]]:
-    """The figure's data from the finished run records: (panel, series, x, y) rows.
-    a: loss ("<corruption>") and running accuracy ("<corruption> accuracy") vs step per corruption; b: steps to 100% training accuracy relative to p = 0 (nan: not fitted
-    within the budget); c: test error vs p."""
+    """The figure's data from the finished run records: (panel, series, x, y) rows. a: training loss
+    ("<corruption>") and running accuracy ("<corruption> accuracy") vs step; b: steps to 100% training
+    accuracy relative to p = 0 (nan: not fitted within the budget); c: test error vs p."""
     def record(cfg):
         rec = records.read_record(cfg.run_dir)
         return rec if rec is not None and rec["status"] == records.FINISHED else None
@@ -171,7 +171,7 @@ def main(argv: list[str]) -> None:
             raise config_lib.ConfigError(f"--corrupt_levels={','.join(f'{p:g}' for p in levels)} needs 0: panel (b) "
                                          "is relative to the time at p = 0")
         experiment_grid.run(grid(base, levels, cli.FLAGS.learning_rate))
-    print(write(base, levels, cli.FLAGS.learning_rate))
+        print(write(base, levels, cli.FLAGS.learning_rate))  # inside: a corrupt record is one line too
     print(f"figure: {os.path.join(base.results_dir, 'figure1.png')}")
 
 

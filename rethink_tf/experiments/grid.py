@@ -45,4 +45,4 @@ def main(argv: list[str], grid: Callable[..., list[tuple[str, config_lib.RunConf
     with cli.one_line_errors():
         base = cli.run_config(argv)
         run(grid(base, cli.FLAGS.learning_rate))
-    print(write(base, cli.FLAGS.learning_rate))
+        print(write(base, cli.FLAGS.learning_rate))  # inside: a corrupt record is one line too
