@@ -5,6 +5,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from test_train import REPO, needs_data
 
 
@@ -26,3 +28,18 @@ def test_benchmark_writes_rates_for_the_models_and_pipelines_asked(tmp_path):
     bad = subprocess.run([sys.executable, os.path.join(REPO, "tools", "benchmark.py"), "--models=resnet"],
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "unknown resnet" in bad.stderr
+
+
+@needs_data
+def test_benchmark_torch_reports_pytorch_rate_and_ratio(tmp_path):
+    pytest.importorskip("torch")
+    out = tmp_path / "b.json"
+    done = subprocess.run([sys.executable, os.path.join(REPO, "tools", "benchmark.py"), "--models=mlp_1x512",
+                           "--seconds=0.5", "--no_pipeline", "--torch", "--train_images=2048", f"--out={out}"],
+                          capture_output=True, text=True, timeout=600, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(out.read_text())
+    mlp = result["models"]["mlp_1x512"]
+    assert result["torch"] and mlp["torch_images_per_s"] > 0
+    assert mlp["fit_over_torch"] == pytest.approx(mlp["fit_images_per_s"] / mlp["torch_images_per_s"])
+    assert "torch img/s" in done.stdout

@@ -1,13 +1,14 @@
 """Training and input-pipeline throughput of this machine, measured in one process so that ratios compare.
 
-    python tools/benchmark.py [--models=mlp_1x512,...] [--batch_size=128] [--seconds=10] [--out=FILE.json]
+    python tools/benchmark.py [--models=mlp_1x512,...] [--batch_size=128] [--seconds=10] [--torch] [--out=FILE.json]
 
 For every model: images/s of Model.fit on the real pipeline (Fashion-MNIST through rethink_tf.data), of a
 bare compiled train step on one batch already in memory (what fit could reach if nothing else cost time),
 their ratio, the achieved GFLOP/s (3x the forward multiply-adds of the convs and dense layers, x2 FLOPs
 each) and its fraction of a float32 matmul peak measured in the same process. Then the input pipeline
-alone, per corruption, with and without random crop, and the process's peak memory. Prints a table and
-writes JSON. Run on a quiet machine: every number here is a rate.
+alone, per corruption, with and without random crop, and the process's peak memory. With --torch, also
+PyTorch's eager train step of the same architecture on one batch in memory (tools/torch_reference.py) and
+the ratio fit / PyTorch. Prints a table and writes JSON. Run on a quiet machine: every number here is a rate.
 """
 
 from __future__ import annotations
@@ -143,10 +144,20 @@ def main(argv: list[str]) -> None:
                         help="training images per model (0: enough for a second or more per epoch on 2 cores)")
     parser.add_argument("--pipeline_images", type=int, default=30000, help="images per input-pipeline epoch")
     parser.add_argument("--no_pipeline", action="store_true", help="skip the input-pipeline measurements")
+    parser.add_argument("--torch", action="store_true",
+                        help="also time PyTorch's train step of each architecture (needs torch, CPU build)")
     args = parser.parse_args(argv)
     unknown = set(args.models.split(",")) - set(TRAIN_IMAGES)
     if unknown:
         parser.error(f"--models: unknown {', '.join(sorted(unknown))}; choose from {', '.join(TRAIN_IMAGES)}")
+    torch_reference = None
+    if args.torch:
+        try:
+            import torch
+        except ImportError:
+            parser.error("--torch needs PyTorch: pip install torch==2.13.0 (the CPU build)")
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # torch_reference.py sits next to this file
+        import torch_reference
 
     tf.config.experimental.enable_op_determinism()
     base = config_lib.RunConfig(batch_size=args.batch_size, test_size=100)
@@ -154,8 +165,11 @@ def main(argv: list[str]) -> None:
     result = {"host": platform.node(), "cpu_count": os.cpu_count(), "tensorflow": tf.__version__,
               "keras": keras.__version__, "TF_ENABLE_ONEDNN_OPTS": os.environ.get("TF_ENABLE_ONEDNN_OPTS", ""),
               "batch_size": args.batch_size, "matmul_peak_gflops": peak, "models": {}, "pipeline": {}}
+    if torch_reference:
+        result["torch"] = torch.__version__
     print(f"float32 matmul peak: {peak:.1f} GFLOP/s")
-    print(f"{'model':22} {'fit img/s':>10} {'bare img/s':>11} {'fit/bare':>9} {'GFLOP/s':>8} {'of peak':>8}")
+    print(f"{'model':22} {'fit img/s':>10} {'bare img/s':>11} {'fit/bare':>9} {'GFLOP/s':>8} {'of peak':>8}"
+          + (f" {'torch img/s':>12} {'fit/torch':>10}" if torch_reference else ""))
     for key in args.models.split(","):
         name, batch_norm = key.removesuffix("_nobn"), not key.endswith("_nobn")
         cfg = dataclasses.replace(base, model=name, batch_norm=batch_norm,
@@ -165,10 +179,16 @@ def main(argv: list[str]) -> None:
         fit = fit_images_per_s(model, data, cfg, args.seconds)
         bare = bare_step_images_per_s(model, args.batch_size, args.seconds)
         gflops = 3 * forward_flops(model) * fit / 1e9
-        result["models"][key] = {"fit_images_per_s": fit, "bare_step_images_per_s": bare, "fit_over_bare": fit / bare,
-                                 "forward_flops_per_image": forward_flops(model), "achieved_gflops": gflops,
-                                 "fraction_of_matmul_peak": gflops / peak}
-        print(f"{key:22} {fit:10.0f} {bare:11.0f} {fit / bare:9.2f} {gflops:8.1f} {gflops / peak:8.0%}", flush=True)
+        row = {"fit_images_per_s": fit, "bare_step_images_per_s": bare, "fit_over_bare": fit / bare,
+               "forward_flops_per_image": forward_flops(model), "achieved_gflops": gflops,
+               "fraction_of_matmul_peak": gflops / peak}
+        line = f"{key:22} {fit:10.0f} {bare:11.0f} {fit / bare:9.2f} {gflops:8.1f} {gflops / peak:8.0%}"
+        if torch_reference:
+            ref = torch_reference.train_step_images_per_s(key, args.batch_size, args.seconds)
+            row.update(torch_images_per_s=ref, fit_over_torch=fit / ref)
+            line += f" {ref:12.0f} {fit / ref:10.2f}"
+        result["models"][key] = row
+        print(line, flush=True)
     if not args.no_pipeline:
         print(f"\n{'input pipeline':32} {'img/s':>8}")
         for corruption in corrupt.CORRUPTIONS:
