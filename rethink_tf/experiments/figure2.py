@@ -79,11 +79,12 @@ def draw(rows: list[tuple[str, str, float, float]], path: str) -> None:
 
 
 def summary(rows: list[tuple[str, str, float, float]]) -> str:
-    """Per model: the last and the best test accuracy, and the steps of each."""
+    """Per model: the last and the best test accuracy of the curve (the --curve_test_size test images), and
+    the steps of each."""
     by = {}
     for _, name, x, y in rows:
         by.setdefault(name, []).append((x, y))
-    lines = ["| model | final train (running) | final test | best test | best at step | steps |",
+    lines = ["| model | last train (running) | last test | best test | best at step | steps |",
              "|---|---:|---:|---:|---:|---:|"]
     for bn in (True, False):
         key = config_lib.model_key(MODEL, bn)
