@@ -12,9 +12,6 @@ import dataclasses
 import itertools
 import os
 
-from absl import app, logging
-
-from rethink_tf import cli
 from rethink_tf import config as config_lib
 from rethink_tf import models, paper, plots, records
 from rethink_tf.experiments import grid as experiment_grid
@@ -103,11 +100,5 @@ def write(base: config_lib.RunConfig, learning_rate: float | None = None) -> str
     return f"{text}\nfigure: {os.path.join(base.results_dir, 'figure2.png')}"
 
 
-def main(argv: list[str]) -> None:
-    experiment_grid.main(argv, grid, write)
-
-
 if __name__ == "__main__":
-    config_lib.define_flags()
-    logging.set_verbosity(logging.WARNING)
-    app.run(main, flags_parser=cli.parse_flags)
+    experiment_grid.entry_point(grid, write)

@@ -10,6 +10,8 @@ from __future__ import annotations
 import time
 from typing import Any, Callable
 
+from absl import app, logging
+
 from rethink_tf import cli
 from rethink_tf import config as config_lib
 from rethink_tf import records, train
@@ -38,11 +40,16 @@ def run(runs: list[tuple[str, config_lib.RunConfig]], raw: sources.RawData | Non
     return out
 
 
-def main(argv: list[str], grid: Callable[..., list[tuple[str, config_lib.RunConfig]]],
-         write: Callable[..., str]) -> None:
-    """An experiment's entry point: `grid(base, learning_rate)`'s runs, then `write(base, learning_rate)`'s
-    report printed. The learning rate is None unless the command line or the preset sets one for all runs."""
-    with cli.one_line_errors():
-        base = cli.run_config(argv)
-        run(grid(base, cli.FLAGS.learning_rate))
-        print(write(base, cli.FLAGS.learning_rate))  # inside: a corrupt record is one line too
+def entry_point(grid: Callable[..., list[tuple[str, config_lib.RunConfig]]], write: Callable[..., str]) -> None:
+    """`python -m` of an experiment: the flags, `grid(base, learning_rate)`'s runs, then the report that
+    `write(base, learning_rate)` returns, printed. The learning rate is None unless the command line or the
+    preset sets one for every run."""
+    def main(argv: list[str]) -> None:
+        with cli.one_line_errors():
+            base = cli.run_config(argv)
+            run(grid(base, cli.FLAGS.learning_rate))
+            print(write(base, cli.FLAGS.learning_rate))  # inside: a corrupt record is one line too
+
+    config_lib.define_flags()
+    logging.set_verbosity(logging.WARNING)
+    app.run(main, flags_parser=cli.parse_flags)
