@@ -16,6 +16,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after the backend is chosen)
 
+from rethink_tf import records  # noqa: E402
+
 SERIES_FIELDS = ("panel", "series", "x", "y")
 
 
@@ -31,9 +33,18 @@ def curve(record: dict[str, Any], key: str) -> list[tuple[int, float]]:
     return [(row["epoch"] * per_epoch, float(row[key])) for row in record["epochs"] if key in row]
 
 
-def first_epoch(record: dict[str, Any], key: str, passes) -> int | None:
-    """The first epoch whose `key` passes the test, or None."""
-    return next((row["epoch"] for row in record["epochs"] if key in row and passes(float(row[key]))), None)
+def finished_record(run_dir: str) -> dict[str, Any] | None:
+    """The run's record if the run has finished, else None (a figure draws finished runs only)."""
+    record = records.read_record(run_dir)
+    return record if record is not None and record["status"] == records.FINISHED else None
+
+
+def group(rows: Iterable[tuple[str, str, float, float]]) -> dict[tuple[str, str], list[tuple[float, float]]]:
+    """The rows as {(panel, series): [(x, y), ...]}, in row order."""
+    out: dict[tuple[str, str], list[tuple[float, float]]] = {}
+    for panel, series, x, y in rows:
+        out.setdefault((panel, series), []).append((x, y))
+    return out
 
 
 def write_series(path: str, rows: Iterable[tuple[str, str, float, float]]) -> None:

@@ -84,7 +84,8 @@ def table1_claims(rows: list[dict[str, Any]]) -> list[tuple[str, bool | None]]:
     ]
 
 
-def _fmt(value, digits=2) -> str:
+def fmt(value, digits=2) -> str:
+    """A number with `digits` decimals, or a dash for a missing one."""
     return "–" if value is None else f"{value:.{digits}f}"
 
 
@@ -115,8 +116,8 @@ def write_table1(results_dir: str) -> str:
     for r in rows:
         params = "–" if r["params"] is None else f"{r['params']:,}"
         spread = f" ({r['test_min']:.2f}–{r['test_max']:.2f})" if r["runs"] > 1 else ""
-        md.write(f"| {r['row']} | {params} | {_fmt(r['paper_train'])} | {_fmt(r['paper_test'])} | {_fmt(r['train'])} | "
-                 f"{_fmt(r['test'])}{spread} | {r['runs']} | {r['lr'] or '–'} | {_fmt(r['epochs'], 0)} | "
+        md.write(f"| {r['row']} | {params} | {fmt(r['paper_train'])} | {fmt(r['paper_test'])} | {fmt(r['train'])} | "
+                 f"{fmt(r['test'])}{spread} | {r['runs']} | {r['lr'] or '–'} | {fmt(r['epochs'], 0)} | "
                  f"{r['wall_s']:.0f} | {r['status']} |\n")
     md.write("\nThe paper's claims, checked on these numbers:\n\n")
     for claim, ok in table1_claims(rows):

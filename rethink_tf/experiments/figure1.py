@@ -18,7 +18,7 @@ from absl import app, logging
 
 from rethink_tf import cli
 from rethink_tf import config as config_lib
-from rethink_tf import models, paper, plots, records
+from rethink_tf import models, paper, plots
 from rethink_tf.data import corrupt
 from rethink_tf.experiments import grid as experiment_grid
 
@@ -63,19 +63,17 @@ def series(base: config_lib.RunConfig, levels: tuple[float, ...] = LEVELS,
            learning_rate: float | None = None) -> list[tuple[str, str, float, float]]:
     """The figure's data from the finished run records: (panel, series, x, y) rows. a: training loss
     ("<corruption>") and running accuracy ("<corruption> accuracy") vs step; b: steps to 100% training
-    accuracy relative to p = 0 (nan: not fitted within the budget); c: test error vs p."""
-    def record(cfg):
-        rec = records.read_record(cfg.run_dir)
-        return rec if rec is not None and rec["status"] == records.FINISHED else None
-
-    rows = []
+    accuracy relative to p = 0 (nan: not fitted within the budget); c: test error vs p, and "chance",
+    1 - 1 / classes."""
+    rows, num_classes = [], None
     for corruption in PANEL_A_CORRUPTIONS:
-        rec = record(run_config(base, PANEL_A_MODEL, corruption, 0.0, learning_rate))
+        rec = plots.finished_record(run_config(base, PANEL_A_MODEL, corruption, 0.0, learning_rate).run_dir)
         if rec:
             rows += [("a", corruption, step, loss) for step, loss in plots.curve(rec, "loss")]
             rows += [("a", f"{corruption} accuracy", step, acc) for step, acc in plots.curve(rec, "accuracy")]
     for model in SWEEP_MODELS:
-        recs = {p: record(run_config(base, model, "true_labels", p, learning_rate)) for p in levels}
+        recs = {p: plots.finished_record(run_config(base, model, "true_labels", p, learning_rate).run_dir)
+                for p in levels}
         base_fit = recs.get(0.0) and recs[0.0]["final"]["fit_epoch"]
         for p, rec in recs.items():
             if rec is None:
@@ -83,15 +81,16 @@ def series(base: config_lib.RunConfig, levels: tuple[float, ...] = LEVELS,
             fit = rec["final"]["fit_epoch"]
             rows.append(("b", model, p, fit / base_fit if fit and base_fit else math.nan))
             rows.append(("c", model, p, 1.0 - rec["final"]["test_accuracy"]))
+            num_classes = rec["data"]["num_classes"]
+    if num_classes:
+        rows += [("c", "chance", p, 1.0 - 1.0 / num_classes) for p in (min(levels), max(levels))]
     return rows
 
 
-def draw(rows: list[tuple[str, str, float, float]], num_classes: int, path: str) -> None:
+def draw(rows: list[tuple[str, str, float, float]], path: str) -> None:
     """The three panels, with the paper's reference values on the same axes."""
     fig, (ax_a, ax_b, ax_c) = plots.new_figure(3)
-    by = {}
-    for panel, name, x, y in rows:
-        by.setdefault((panel, name), []).append((x, y))
+    by = plots.group(rows)
 
     def fit_step(corruption):
         return next((x for x, y in by.get(("a", f"{corruption} accuracy"), []) if y >= 1.0), None)
@@ -133,7 +132,8 @@ def draw(rows: list[tuple[str, str, float, float]], num_classes: int, path: str)
     ax_b.set(xlabel="label corruption p", ylabel="time to overfit / time at p = 0",
              title="(b) time to overfit = steps until an epoch\nat 100% training accuracy; * paper at p = 1")
     ax_b.legend(fontsize=8)
-    ax_c.axhline(1.0 - 1.0 / num_classes, color="gray", linestyle="--", linewidth=1, label="chance")
+    if ("c", "chance") in by:
+        ax_c.plot(*zip(*by[("c", "chance")]), color="gray", linestyle="--", linewidth=1, label="chance")
     ax_c.set(xlabel="label corruption p", ylabel="test error", ylim=(0.0, 1.0),
              title="(c) test error (whole test set); * paper (CIFAR-10)")
     ax_c.legend(fontsize=8)
@@ -142,7 +142,7 @@ def draw(rows: list[tuple[str, str, float, float]], num_classes: int, path: str)
 
 def summary(rows: list[tuple[str, str, float, float]]) -> str:
     """Panels (b) and (c) as a Markdown table: one row per p, relative time to overfit / test error per model."""
-    values = {(panel, name, x): y for panel, name, x, y in rows if panel in "bc"}
+    values = {(panel, name, x): y for panel, name, x, y in rows if panel in "bc" and name in SWEEP_MODELS}
     levels = sorted({x for panel, _, x in values})
     head = " | ".join(f"{models.paper_name(m, True)} time / test error" for m in SWEEP_MODELS)
     lines = [f"| p | {head} |", "|---:|" + "---:|" * len(SWEEP_MODELS)]
@@ -158,9 +158,7 @@ def summary(rows: list[tuple[str, str, float, float]]) -> str:
 def write(base: config_lib.RunConfig, levels: tuple[float, ...] = LEVELS, learning_rate: float | None = None) -> str:
     """figure1.png, figure1.csv and figure1.md in the results dir, from the records; returns the Markdown."""
     rows = series(base, levels, learning_rate)
-    finished = [records.read_record(cfg.run_dir) for _, cfg in grid(base, levels, learning_rate)]
-    num_classes = next((r["data"]["num_classes"] for r in finished if r and r.get("data")), 10)
-    return plots.write_figure(base.results_dir, "figure1", rows, lambda r, path: draw(r, num_classes, path), summary(rows))
+    return plots.write_figure(base.results_dir, "figure1", rows, draw, summary(rows))
 
 
 def main(argv: list[str]) -> None:

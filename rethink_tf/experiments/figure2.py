@@ -13,7 +13,7 @@ import itertools
 import os
 
 from rethink_tf import config as config_lib
-from rethink_tf import models, paper, plots, records
+from rethink_tf import models, paper, plots
 from rethink_tf.experiments import grid as experiment_grid
 
 MODEL = "inception_small"
@@ -39,8 +39,8 @@ def series(base: config_lib.RunConfig, learning_rate: float | None = None) -> li
     "<model> test" and "<model> best test" (the best test accuracy so far) for both finished runs."""
     rows = []
     for _, cfg in grid(base, learning_rate):
-        rec = records.read_record(cfg.run_dir)
-        if rec is None or rec["status"] != records.FINISHED:
+        rec = plots.finished_record(cfg.run_dir)
+        if rec is None:
             continue
         name = config_lib.model_key(cfg.model, cfg.batch_norm)
         test = plots.curve(rec, "val_accuracy")
@@ -53,9 +53,7 @@ def series(base: config_lib.RunConfig, learning_rate: float | None = None) -> li
 
 def draw(rows: list[tuple[str, str, float, float]], path: str) -> None:
     fig, (ax,) = plots.new_figure(1, width=7.0, height=4.5)
-    by = {}
-    for _, name, x, y in rows:
-        by.setdefault(name, []).append((x, y))
+    by = {name: points for (_, name), points in plots.group(rows).items()}
     for bn in (True, False):
         key, label, color = config_lib.model_key(MODEL, bn), models.paper_name(MODEL, bn), COLORS[bn]
         if f"{key} train" not in by:
@@ -78,9 +76,7 @@ def draw(rows: list[tuple[str, str, float, float]], path: str) -> None:
 def summary(rows: list[tuple[str, str, float, float]]) -> str:
     """Per model: the last and the best test accuracy of the curve (the --curve_test_size test images), and
     the steps of each."""
-    by = {}
-    for _, name, x, y in rows:
-        by.setdefault(name, []).append((x, y))
+    by = {name: points for (_, name), points in plots.group(rows).items()}
     lines = ["| model | last train (running) | last test | best test | best at step | steps |",
              "|---|---:|---:|---:|---:|---:|"]
     for bn in (True, False):

@@ -16,7 +16,7 @@ import os
 from typing import Any
 
 from rethink_tf import config as config_lib
-from rethink_tf import models, paper, records
+from rethink_tf import models, paper, records, report
 from rethink_tf.experiments import grid as experiment_grid
 
 
@@ -56,10 +56,6 @@ def rows(base: config_lib.RunConfig, learning_rate: float | None = None) -> list
     return out
 
 
-def _fmt(value, digits=2) -> str:
-    return "–" if value is None else f"{value:.{digits}f}"
-
-
 def write(base: config_lib.RunConfig, learning_rate: float | None = None) -> str:
     """table4.md and table4.csv in the results dir, from the records; returns the Markdown."""
     table = rows(base, learning_rate)
@@ -72,10 +68,10 @@ def write(base: config_lib.RunConfig, learning_rate: float | None = None) -> str
     md.write("| row | paper train | ours train | ours running | fit at epoch | epochs (max) | test | lr decay | wall s | status |\n")
     md.write("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
     for r in table:
-        paper_train = "failed to converge" if r["paper_train"] is None else _fmt(r["paper_train"])
-        wall = _fmt(r["wall_s"], 0)
-        md.write(f"| {r['row']} | {paper_train} | {_fmt(r['train'])} | {_fmt(r['running_train'])} | "
-                 f"{r['fit_epoch'] or '–'} | {r['epochs'] or '–'} ({r['max_epochs']}) | {_fmt(r['test'])} | "
+        paper_train = "failed to converge" if r["paper_train"] is None else report.fmt(r["paper_train"])
+        wall = report.fmt(r["wall_s"], 0)
+        md.write(f"| {r['row']} | {paper_train} | {report.fmt(r['train'])} | {report.fmt(r['running_train'])} | "
+                 f"{r['fit_epoch'] or '–'} | {r['epochs'] or '–'} ({r['max_epochs']}) | {report.fmt(r['test'])} | "
                  f"{r['lr_decay']:g} | {wall} | {r['status']} |\n")
     text = md.getvalue()
     os.makedirs(base.results_dir, exist_ok=True)
