@@ -19,9 +19,9 @@ from rethink_tf.data import corrupt, sources
 PRESETS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "flags", "presets")
 PRESETS = ("laptop", "paper", "smoke")
 
-# Fields that name where a run lives or how it reports, not what it computes: two configs that
-# differ only in these describe the same experiment.
-PLACEMENT_FIELDS = ("preset", "results_dir", "run_name", "verbose")
+# Fields that name where a run lives, how it reports or how its steps are dispatched, not what it
+# computes: two configs that differ only in these describe the same experiment (and the same numbers).
+PLACEMENT_FIELDS = ("preset", "results_dir", "run_name", "verbose", "steps_per_execution")
 
 
 class ConfigError(ValueError):
@@ -65,6 +65,7 @@ class RunConfig:
     seed: int = 0
     deterministic: bool = True
     cpu_devices: int = 1
+    steps_per_execution: int = 16
     results_dir: str = "results"
     run_name: str = ""
     verbose: int = 2
@@ -112,7 +113,7 @@ class RunConfig:
             need(getattr(self, flag) >= 0, flag, "a size >= 0 (0 means the whole split)")
         for flag in ("crop_epochs", "random_label_epochs"):
             need(getattr(self, flag) >= 0, flag, "an integer >= 0 (0: --epochs)")
-        for flag in ("batch_size", "epochs", "crop_size", "eval_every"):
+        for flag in ("batch_size", "epochs", "crop_size", "eval_every", "steps_per_execution"):
             need(getattr(self, flag) >= 1, flag, "an integer >= 1")
         need(self.learning_rate > 0, "learning_rate", "a number > 0")
         need(0 < self.lr_decay <= 1, "lr_decay", "a factor in (0, 1]")
@@ -215,6 +216,9 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
     flags.DEFINE_integer("cpu_devices", d.cpu_devices, "Without a GPU: split the CPU into this many logical devices "
                          "and mirror training over them (tf.distribute.MirroredStrategy; --batch_size stays global). "
                          "With several GPUs every GPU is used.", **fv)
+    flags.DEFINE_integer("steps_per_execution", d.steps_per_execution, "Train steps per call into TensorFlow "
+                         "(Keras' steps_per_execution): fewer calls cost less Python time per step; the numbers are "
+                         "the same whatever it is. The progress bar (--verbose=1) moves this many steps at a time.", **fv)
     flags.DEFINE_string("results_dir", d.results_dir, "Directory holding one subdirectory per run.", **fv)
     flags.DEFINE_string("run_name", d.run_name, "Run subdirectory name; default: built from the config.", **fv)
     flags.DEFINE_integer("verbose", d.verbose, "Keras fit verbosity (0 silent, 1 progress bar, 2 one line per epoch).", **fv)

@@ -116,6 +116,19 @@ def test_same_flags_same_numbers(tmp_path):
     assert final_and_losses(a) != final_and_losses(c)
 
 
+def test_steps_per_execution_changes_no_number(tmp_path):
+    # 3 steps an epoch: one call per step, two calls of 2 and 1 steps, one call of all 3
+    runs = {spe: tiny_config(tmp_path / str(spe), corrupt=0.5, steps_per_execution=spe) for spe in (1, 2, 16)}
+    results = {spe: train.run(cfg, raw=tiny_raw()) for spe, cfg in runs.items()}
+    weights = {spe: final_weights(cfg) for spe, cfg in runs.items()}
+    for spe in (2, 16):
+        assert final_and_losses(results[spe]) == final_and_losses(results[1])
+        assert all(np.array_equal(x, y) for (_, x), (_, y) in zip(weights[spe], weights[1]))
+    # so it is not part of the experiment: the run is the same run whatever it is set to
+    again = dataclasses.replace(runs[1], steps_per_execution=16)
+    assert train.run(again, raw=tiny_raw())["started"] == results[1]["started"]
+
+
 def test_finished_run_is_not_repeated(tmp_path):
     cfg = tiny_config(tmp_path, epochs=1)
     first = train.run(cfg, raw=tiny_raw())
@@ -232,7 +245,7 @@ def test_corrupt_record_is_refused(tmp_path):
     ({"corruption": "noise"}, "--corruption"), ({"batch_norm": False, "model": "mlp_1x512"}, "--batch_norm"),
     ({"corruption": "random_labels", "corrupt": 0.5}, "--corrupt"), ({"epochs": 0}, "--epochs"),
     ({"crop_epochs": -1}, "--crop_epochs"), ({"random_label_epochs": -1}, "--random_label_epochs"),
-    ({"curve_test_size": -3}, "--curve_test_size"),
+    ({"curve_test_size": -3}, "--curve_test_size"), ({"steps_per_execution": 0}, "--steps_per_execution"),
 ])
 def test_bad_values_name_the_flag(overrides, flag):
     with pytest.raises(config.ConfigError, match=flag):
