@@ -14,7 +14,8 @@ from test_train import REPO, needs_data
 def test_benchmark_writes_rates_for_the_models_and_pipelines_asked(tmp_path):
     out = tmp_path / "bench.json"
     done = subprocess.run([sys.executable, os.path.join(REPO, "tools", "benchmark.py"), "--models=mlp_1x512",
-                           "--seconds=0.2", "--train_images=512", "--pipeline_images=512", f"--out={out}"], capture_output=True, text=True, timeout=600,
+                           "--seconds=0.2", "--train_images=512", "--pipeline_images=512", "--settings", f"--out={out}"],
+                          capture_output=True, text=True, timeout=600,
                           env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
     assert done.returncode == 0, done.stderr[-2000:]
     result = json.loads(out.read_text())
@@ -22,6 +23,10 @@ def test_benchmark_writes_rates_for_the_models_and_pipelines_asked(tmp_path):
     assert set(result["models"]) == {"mlp_1x512"} and result["matmul_peak_gflops"] > 0
     assert mlp["fit_images_per_s"] > 0 and mlp["bare_step_images_per_s"] > 0
     assert mlp["forward_flops_per_image"] == 2 * (28 * 28 * 3 * 512 + 512 * 10)  # the two Dense layers
+    # --settings: each setting's speedup, oneDNN's from a child process that ran with it off
+    assert set(mlp["speedup_of_setting"]) == {"steps_per_execution=1", "tf.data autotuner on", "oneDNN off"}
+    assert all(v > 0 for v in mlp["speedup_of_setting"].values())
+    assert not os.path.exists(str(out) + ".onednn_off.json")
     assert set(result["pipeline"]) == {c + s for c in ("true_labels", "random_labels", "shuffled_pixels",
                                                        "random_pixels", "gaussian") for s in ("", " + random crop")}
     assert "mlp_1x512" in done.stdout and "written:" in done.stdout

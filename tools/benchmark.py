@@ -2,13 +2,16 @@
 
     python tools/benchmark.py [--models=mlp_1x512,...] [--batch_size=128] [--seconds=10] [--torch] [--out=FILE.json]
 
-For every model: images/s of Model.fit on the real pipeline (Fashion-MNIST through rethink_tf.data), of a
-bare compiled train step on one batch already in memory (what fit could reach if nothing else cost time),
+For every model: images/s of Model.fit as a run trains (rethink_tf.train.compile_model, the real pipeline of
+Fashion-MNIST through rethink_tf.data, several epochs in one fit), of a bare compiled train step on one batch already in memory (what fit could reach if nothing else cost time),
 their ratio, the achieved GFLOP/s (3x the forward multiply-adds of the convs and dense layers, x2 FLOPs
 each) and its fraction of a float32 matmul peak measured in the same process. Then the input pipeline
 alone, per corruption, with and without random crop, and the process's peak memory. With --torch, also
 PyTorch's eager train step of the same architecture on one batch in memory (tools/torch_reference.py) and
-the ratio fit / PyTorch. Prints a table and writes JSON. Run on a quiet machine: every number here is a rate.
+the ratio fit / PyTorch. With --settings, what each of the package's speed settings is worth: fit again with
+the setting undone (one step per call; tf.data's autotuner on; oneDNN off, in a child process since it is read
+when TensorFlow loads), as the ratio of fit with the setting to fit without it. Prints tables and writes JSON.
+Run on a quiet machine: every number here is a rate.
 """
 
 from __future__ import annotations
@@ -19,14 +22,16 @@ import json
 import os
 import platform
 import resource
+import subprocess
 import sys
 import time
 
 import tensorflow as tf
 import keras
 
+from rethink_tf import callbacks
 from rethink_tf import config as config_lib
-from rethink_tf import models
+from rethink_tf import models, train
 from rethink_tf.data import corrupt, pipeline
 
 
@@ -65,25 +70,68 @@ def forward_flops(model: keras.Model) -> int:
     return int(total)
 
 
-def build(name: str, input_shape, batch_norm: bool = True) -> keras.Model:
-    model = models.build_model(name, input_shape=input_shape, num_classes=10, batch_norm=batch_norm, bn_momentum=0.9)
-    model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+def build(cfg: config_lib.RunConfig, input_shape) -> keras.Model:
+    model = models.build_model(cfg.model, input_shape=input_shape, num_classes=10, batch_norm=cfg.batch_norm,
+                               bn_momentum=0.9)
+    train.compile_model(model, cfg)
     return model
 
 
-def fit_images_per_s(model: keras.Model, data, cfg: config_lib.RunConfig, seconds: float) -> float:
-    """Model.fit on the real training pipeline; the first epoch (tracing) is not timed."""
+class _StopAfter(keras.callbacks.Callback):
+    """Times every epoch but the first (tracing) and stops fit once `seconds` of them are timed."""
+
+    def __init__(self, seconds: float):
+        super().__init__()
+        self.seconds, self.timed = seconds, []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch > 0:
+            self.timed.append(time.perf_counter() - self.start)
+        self.model.stop_training = sum(self.timed) >= self.seconds
+
+
+def fit_images_per_s(model: keras.Model, data, cfg: config_lib.RunConfig, seconds: float,
+                     autotune: bool = False) -> float:
+    """Model.fit on the real training pipeline, epoch after epoch in one call as a run does (so the cost of
+    ending one epoch's iterator and starting the next counts); the first epoch (tracing) is not timed.
+    `autotune` turns tf.data's autotuner back on, for the settings comparison."""
     epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
     ds = pipeline.train_dataset(data.train, cfg, epoch)
-    model.fit(ds, epochs=1, verbose=0)
-    images, elapsed = 0, 0.0
-    while elapsed < seconds:
-        start = time.perf_counter()
-        model.fit(ds, epochs=1, verbose=0)
-        elapsed += time.perf_counter() - start
-        images += len(data.train.labels)
-    return images / elapsed
+    if autotune:
+        options = tf.data.Options()
+        options.autotune.enabled = True
+        ds = ds.with_options(options)
+    timer = _StopAfter(seconds)
+    model.fit(ds, epochs=10_000, verbose=0, callbacks=[callbacks.EpochVariable(epoch), timer])
+    return len(timer.timed) * len(data.train.labels) / sum(timer.timed)
+
+
+def settings_speedups(key: str, cfg: config_lib.RunConfig, data, seconds: float) -> dict[str, float]:
+    """fit with the package's settings / fit with one of them undone, each pair timed back to back."""
+    undone = {"steps_per_execution=1": (dataclasses.replace(cfg, steps_per_execution=1), False),
+              "tf.data autotuner on": (cfg, True)}
+    speedups = {}
+    for label, (other_cfg, autotune) in undone.items():
+        other = fit_images_per_s(build(other_cfg, data.input_shape), data, other_cfg, seconds, autotune)
+        speedups[label] = fit_images_per_s(build(cfg, data.input_shape), data, cfg, seconds) / other
+    return speedups
+
+
+def onednn_off_fit(args) -> dict[str, float]:
+    """fit images/s per model with TF_ENABLE_ONEDNN_OPTS=0, from this script run again in a child process."""
+    out = args.out + ".onednn_off.json"
+    subprocess.run([sys.executable, os.path.abspath(__file__), f"--models={args.models}", f"--seconds={args.seconds}",
+                    f"--batch_size={args.batch_size}", f"--train_images={args.train_images}", "--no_pipeline",
+                    f"--out={out}"], check=True, stdout=subprocess.DEVNULL,
+                   env={**os.environ, "TF_ENABLE_ONEDNN_OPTS": "0"})
+    with open(out) as f:
+        child = json.load(f)
+    os.remove(out)
+    assert child["TF_ENABLE_ONEDNN_OPTS"] == "0", "the child ran with oneDNN on"
+    return {key: row["fit_images_per_s"] for key, row in child["models"].items()}
 
 
 def bare_step_images_per_s(model: keras.Model, batch_size: int, seconds: float) -> float:
@@ -146,6 +194,8 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--no_pipeline", action="store_true", help="skip the input-pipeline measurements")
     parser.add_argument("--torch", action="store_true",
                         help="also time PyTorch's train step of each architecture (needs torch, CPU build)")
+    parser.add_argument("--settings", action="store_true",
+                        help="also measure what each speed setting of the package is worth (fit with it undone)")
     args = parser.parse_args(argv)
     unknown = set(args.models.split(",")) - set(TRAIN_IMAGES)
     if unknown:
@@ -159,6 +209,7 @@ def main(argv: list[str]) -> None:
         sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # torch_reference.py sits next to this file
         import torch_reference
 
+    onednn_off = onednn_off_fit(args) if args.settings else {}  # first, while this process holds nothing
     tf.config.experimental.enable_op_determinism()
     base = config_lib.RunConfig(batch_size=args.batch_size, test_size=100)
     peak = matmul_peak_gflops(seconds=max(args.seconds / 3, 0.5))
@@ -175,7 +226,7 @@ def main(argv: list[str]) -> None:
         cfg = dataclasses.replace(base, model=name, batch_norm=batch_norm,
                                   train_size=args.train_images or TRAIN_IMAGES[key])
         data = pipeline.prepare(cfg)
-        model = build(name, data.input_shape, batch_norm)
+        model = build(cfg, data.input_shape)
         fit = fit_images_per_s(model, data, cfg, args.seconds)
         bare = bare_step_images_per_s(model, args.batch_size, args.seconds)
         gflops = 3 * forward_flops(model) * fit / 1e9
@@ -189,6 +240,18 @@ def main(argv: list[str]) -> None:
             line += f" {ref:12.0f} {fit / ref:10.2f}"
         result["models"][key] = row
         print(line, flush=True)
+    if args.settings:
+        labels = ["steps_per_execution=1", "tf.data autotuner on", "oneDNN off"]
+        print("\nfit with the package's settings / fit with one undone (above 1: the setting pays)")
+        print(f"{'model':22}" + "".join(f" {label:>22}" for label in labels))
+        for key, row in result["models"].items():
+            name, batch_norm = key.removesuffix("_nobn"), not key.endswith("_nobn")
+            cfg = dataclasses.replace(base, model=name, batch_norm=batch_norm,
+                                      train_size=args.train_images or TRAIN_IMAGES[key])
+            speedups = settings_speedups(key, cfg, pipeline.prepare(cfg), args.seconds)
+            speedups["oneDNN off"] = row["fit_images_per_s"] / onednn_off[key]
+            row["speedup_of_setting"] = speedups
+            print(f"{key:22}" + "".join(f" {speedups[label]:22.2f}" for label in labels), flush=True)
     if not args.no_pipeline:
         print(f"\n{'input pipeline':32} {'img/s':>8}")
         for corruption in corrupt.CORRUPTIONS:
