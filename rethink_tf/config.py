@@ -18,6 +18,9 @@ from rethink_tf.data import corrupt, sources
 
 PRESETS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "flags", "presets")
 PRESETS = ("laptop", "paper", "smoke")
+# Keras dtype policies --precision may name: float32 everywhere, or float16 / bfloat16 compute with float32
+# weights (mixed_float16 adds Keras' dynamic loss scaling).
+PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 
 # Fields that name where a run lives, how it reports or how its steps are dispatched, not what it
 # computes: two configs that differ only in these describe the same experiment (and the same numbers).
@@ -64,6 +67,7 @@ class RunConfig:
     curve_test_size: int = 0
     seed: int = 0
     deterministic: bool = True
+    precision: str = "float32"
     cpu_devices: int = 1
     steps_per_execution: int = 16
     results_dir: str = "results"
@@ -105,6 +109,7 @@ class RunConfig:
         need(self.model in models.MODELS, "model", f"one of {', '.join(models.MODELS)}")
         need(self.dataset in sources.DATASETS, "dataset", f"one of {', '.join(sources.DATASETS)}")
         need(self.corruption in corrupt.CORRUPTIONS, "corruption", f"one of {', '.join(corrupt.CORRUPTIONS)}")
+        need(self.precision in PRECISIONS, "precision", f"one of {', '.join(PRECISIONS)}")
         need(self.gaussian_stats in corrupt.GAUSSIAN_STATS, "gaussian_stats", f"one of {', '.join(corrupt.GAUSSIAN_STATS)}")
         need(0.0 <= self.corrupt <= 1.0, "corrupt", "a probability in [0, 1]")
         need(self.corruption not in corrupt.ALL_LABELS_CORRUPTIONS or self.corrupt in (0.0, 1.0), "corrupt",
@@ -150,6 +155,8 @@ def default_run_name(config: RunConfig) -> str:
         parts.append("augment")
     if config.weight_decay:
         parts.append(f"wd{config.weight_decay:g}")
+    if config.precision != "float32":
+        parts.append(config.precision)
     parts.append(f"seed{config.seed}")
     return "-".join(parts)
 
@@ -213,6 +220,9 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
                          "class-stratified subset of the test set); 0 = all. The final numbers use the whole test set.", **fv)
     flags.DEFINE_integer("seed", d.seed, "Seed of initialization, corruption, subset and shuffling.", **fv)
     flags.DEFINE_bool("deterministic", d.deterministic, "Deterministic TensorFlow ops (same flags -> same numbers).", **fv)
+    flags.DEFINE_enum("precision", d.precision, PRECISIONS, "Keras dtype policy: float32 (the paper's), or "
+                      "mixed precision for GPUs with float16 or bfloat16 units (weights and logits stay float32). "
+                      "Not chosen for you: it changes the numbers, and its speed was not measured here (README).", **fv)
     flags.DEFINE_integer("cpu_devices", d.cpu_devices, "Without a GPU: split the CPU into this many logical devices "
                          "and mirror training over them (tf.distribute.MirroredStrategy; --batch_size stays global). "
                          "With several GPUs every GPU is used.", **fv)

@@ -7,6 +7,7 @@ finished one is returned as it is.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import time
@@ -44,9 +45,23 @@ def run(config: config_lib.RunConfig, raw: sources.RawData | None = None, progre
         existing = records.read_record(config.run_dir)
         if existing is not None and existing["status"] in records.DONE:
             return existing
-        return _fit(config, data, existing, progress, distribution)
+        with _dtype_policy(config.precision):
+            return _fit(config, data, existing, progress, distribution)
     finally:
         records.release(config)
+
+
+@contextlib.contextmanager
+def _dtype_policy(name: str):
+    """Keras' global dtype policy set to `name` while the run builds and trains its model, then put back."""
+    import keras
+
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(name)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
 
 
 def _fit(config: config_lib.RunConfig, data, existing: dict[str, Any] | None, progress: str | None,

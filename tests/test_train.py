@@ -129,6 +129,23 @@ def test_steps_per_execution_changes_no_number(tmp_path):
     assert train.run(again, raw=tiny_raw())["started"] == results[1]["started"]
 
 
+@pytest.mark.parametrize("precision", ["mixed_float16", "mixed_bfloat16"])
+def test_mixed_precision_trains_with_float32_weights_in_its_own_run_dir(tmp_path, precision):
+    import keras
+
+    mixed = train.run(tiny_config(tmp_path, precision=precision, corrupt=0.5), raw=tiny_raw())
+    full = train.run(tiny_config(tmp_path, corrupt=0.5), raw=tiny_raw())
+    assert mixed["run_name"].endswith(f"-{precision}-seed0") and mixed["run_name"] != full["run_name"]
+    assert mixed["config"]["precision"] == precision and mixed["status"] == records.FINISHED
+    assert 0 <= mixed["final"]["train_accuracy"] <= 1 and np.isfinite(mixed["final"]["train_loss"])
+    assert final_and_losses(mixed) != final_and_losses(full)  # computed in 16 bits
+    weights = dict(final_weights(tiny_config(tmp_path, precision=precision, corrupt=0.5)))
+    assert all(w.dtype == np.float32 for name, w in weights.items() if name.startswith("layers/"))
+    # float16 gets Keras' dynamic loss scaling: an optimizer wrapped around SGD's
+    assert any(name.startswith("optimizer/inner_optimizer/") for name in weights) == (precision == "mixed_float16")
+    assert keras.config.dtype_policy().name == "float32"  # put back after the run
+
+
 def test_finished_run_is_not_repeated(tmp_path):
     cfg = tiny_config(tmp_path, epochs=1)
     first = train.run(cfg, raw=tiny_raw())
@@ -246,6 +263,7 @@ def test_corrupt_record_is_refused(tmp_path):
     ({"corruption": "random_labels", "corrupt": 0.5}, "--corrupt"), ({"epochs": 0}, "--epochs"),
     ({"crop_epochs": -1}, "--crop_epochs"), ({"random_label_epochs": -1}, "--random_label_epochs"),
     ({"curve_test_size": -3}, "--curve_test_size"), ({"steps_per_execution": 0}, "--steps_per_execution"),
+    ({"precision": "float16"}, "--precision"),
 ])
 def test_bad_values_name_the_flag(overrides, flag):
     with pytest.raises(config.ConfigError, match=flag):
