@@ -10,7 +10,7 @@ import pytest
 import tensorflow as tf
 
 from rethink_tf.config import ConfigError, RunConfig
-from rethink_tf.data import corrupt, pipeline, sources
+from rethink_tf.data import pipeline, sources
 
 NUM_CLASSES = 10
 H = W = 8

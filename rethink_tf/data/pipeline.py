@@ -254,6 +254,7 @@ def eval_dataset(split: Split, config: RunConfig) -> tf.data.Dataset:
 
 
 def _fixed_parallelism(dataset: tf.data.Dataset) -> tf.data.Dataset:
+    """The dataset with tf.data's autotuner off, so _PARALLEL_CALLS and _PREFETCH_BATCHES hold."""
     options = tf.data.Options()
     options.autotune.enabled = False
     return dataset.with_options(options)
