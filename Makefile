@@ -65,6 +65,8 @@ reproduce-table3: $(VENV)/stamp data
 rademacher: $(VENV)/stamp data
 	$(PY) -m rethink_tf.rademacher --preset=$(PRESET) --results_dir=$(RESULTS)
 
-# Training and input-pipeline throughput of this machine (tools/benchmark.py); run it on a quiet machine.
+# Training and input-pipeline throughput of this machine, and what each speed setting is worth
+# (tools/benchmark.py); run it on a quiet machine. BENCHMARK_FLAGS="--settings --torch" adds PyTorch's rates.
+BENCHMARK_FLAGS ?= --settings
 benchmark: $(VENV)/stamp data
-	$(PY) tools/benchmark.py --out=results/benchmark.json
+	$(PY) tools/benchmark.py $(BENCHMARK_FLAGS) --out=results/benchmark.json

@@ -26,6 +26,8 @@ import subprocess
 import sys
 import time
 
+# rethink_tf before TensorFlow: importing it turns on oneDNN, which TensorFlow reads when it loads.
+from rethink_tf import __version__ as package_version
 import tensorflow as tf
 import keras
 
@@ -213,8 +215,9 @@ def main(argv: list[str]) -> None:
     tf.config.experimental.enable_op_determinism()
     base = config_lib.RunConfig(batch_size=args.batch_size, test_size=100)
     peak = matmul_peak_gflops(seconds=max(args.seconds / 3, 0.5))
-    result = {"host": platform.node(), "cpu_count": os.cpu_count(), "tensorflow": tf.__version__,
-              "keras": keras.__version__, "TF_ENABLE_ONEDNN_OPTS": os.environ.get("TF_ENABLE_ONEDNN_OPTS", ""),
+    result = {"rethink_tf": package_version, "host": platform.node(), "cpu_count": os.cpu_count(),
+              "tensorflow": tf.__version__, "keras": keras.__version__,
+              "TF_ENABLE_ONEDNN_OPTS": os.environ.get("TF_ENABLE_ONEDNN_OPTS", ""),
               "batch_size": args.batch_size, "matmul_peak_gflops": peak, "models": {}, "pipeline": {}}
     if torch_reference:
         result["torch"] = torch.__version__
