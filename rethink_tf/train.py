@@ -84,7 +84,7 @@ def _fit(config: config_lib.RunConfig, data, existing: dict[str, Any] | None, pr
                                    batch_norm=config.batch_norm, bn_momentum=config.bn_momentum,
                                    sync_batch_norm=distribution.num_replicas_in_sync > 1,
                                    weight_decay=config.weight_decay, seed=config.seed)
-        compile_model(model, config)
+        compile_model(model, config, replicas=distribution.num_replicas_in_sync)
 
     curve = pipeline.curve_split(data.test, config)
     record = existing or records.new_record(config)
@@ -143,17 +143,19 @@ def _fit(config: config_lib.RunConfig, data, existing: dict[str, Any] | None, pr
     return record
 
 
-def compile_model(model, config: config_lib.RunConfig) -> None:
+def compile_model(model, config: config_lib.RunConfig, replicas: int = 1) -> None:
     """SGD with momentum on the cross-entropy of logits, the paper's setup. XLA only on a GPU, and there as
     Keras decides (it turns XLA off under op determinism): on the CPU it trained AlexNet-small 15% slower
-    and the MLPs no faster (README, "Speed")."""
+    and the MLPs no faster (README, "Speed"). Several steps per call only on one replica: under a
+    MirroredStrategy of several, Keras 3.15's multi-step loop fails ("You must feed a value for placeholder
+    tensor"), and one step per call gives the same numbers."""
     import keras
     import tensorflow as tf
 
     model.compile(jit_compile="auto" if tf.config.list_physical_devices("GPU") else False,
                   optimizer=keras.optimizers.SGD(learning_rate=config.learning_rate, momentum=config.momentum),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"],
-                  steps_per_execution=config.steps_per_execution)
+                  steps_per_execution=config.steps_per_execution if replicas == 1 else 1)
 
 
 def _finish(config: config_lib.RunConfig, model, data, test_ds, record: dict[str, Any]) -> None:

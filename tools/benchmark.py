@@ -1,10 +1,11 @@
 """Training and input-pipeline throughput of this machine, measured in one process so that ratios compare.
 
-    python tools/benchmark.py [--models=mlp_1x512,...] [--batch_size=128] [--seconds=10] [--torch] [--out=FILE.json]
+    python tools/benchmark.py [--models=mlp_1x512,...] [--batch_size=128] [--seconds=10] [--settings] [--torch]
+                              [--out=FILE.json]
 
 For every model: images/s of Model.fit as a run trains (rethink_tf.train.compile_model, the real pipeline of
-Fashion-MNIST through rethink_tf.data, several epochs in one fit), of a bare compiled train step on one batch already in memory (what fit could reach if nothing else cost time),
-their ratio, the achieved GFLOP/s (3x the forward multiply-adds of the convs and dense layers, x2 FLOPs
+Fashion-MNIST through rethink_tf.data, several epochs in one fit), of a bare compiled train step on one batch
+already in memory (what fit could reach if nothing else cost time), their ratio, the achieved GFLOP/s (3x the forward multiply-adds of the convs and dense layers, x2 FLOPs
 each) and its fraction of a float32 matmul peak measured in the same process. Then the input pipeline
 alone, per corruption, with and without random crop, and the process's peak memory. With --torch, also
 PyTorch's eager train step of the same architecture on one batch in memory (tools/torch_reference.py) and
@@ -111,7 +112,7 @@ def fit_images_per_s(model: keras.Model, data, cfg: config_lib.RunConfig, second
     return len(timer.timed) * len(data.train.labels) / sum(timer.timed)
 
 
-def settings_speedups(key: str, cfg: config_lib.RunConfig, data, seconds: float) -> dict[str, float]:
+def settings_speedups(cfg: config_lib.RunConfig, data, seconds: float) -> dict[str, float]:
     """fit with the package's settings / fit with one of them undone, each pair timed back to back."""
     undone = {"steps_per_execution=1": (dataclasses.replace(cfg, steps_per_execution=1), False),
               "tf.data autotuner on": (cfg, True)}
@@ -132,7 +133,8 @@ def onednn_off_fit(args) -> dict[str, float]:
     with open(out) as f:
         child = json.load(f)
     os.remove(out)
-    assert child["TF_ENABLE_ONEDNN_OPTS"] == "0", "the child ran with oneDNN on"
+    if child["TF_ENABLE_ONEDNN_OPTS"] != "0":
+        raise RuntimeError("the oneDNN-off child process ran with oneDNN on")
     return {key: row["fit_images_per_s"] for key, row in child["models"].items()}
 
 
@@ -184,6 +186,12 @@ TRAIN_IMAGES = {"inception_small": 1024, "inception_small_nobn": 1024, "alexnet_
                 "mlp_1x512": 30000, "mlp_3x512": 30000}
 
 
+def model_config(base: config_lib.RunConfig, key: str, train_images: int) -> config_lib.RunConfig:
+    """The run config of a benchmark key (a model name, "_nobn" for Inception w/o BatchNorm)."""
+    return dataclasses.replace(base, model=key.removesuffix("_nobn"), batch_norm=not key.endswith("_nobn"),
+                               train_size=train_images or TRAIN_IMAGES[key])
+
+
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", default=",".join(TRAIN_IMAGES), help="comma-separated: " + ", ".join(TRAIN_IMAGES))
@@ -225,9 +233,7 @@ def main(argv: list[str]) -> None:
     print(f"{'model':22} {'fit img/s':>10} {'bare img/s':>11} {'fit/bare':>9} {'GFLOP/s':>8} {'of peak':>8}"
           + (f" {'torch img/s':>12} {'fit/torch':>10}" if torch_reference else ""))
     for key in args.models.split(","):
-        name, batch_norm = key.removesuffix("_nobn"), not key.endswith("_nobn")
-        cfg = dataclasses.replace(base, model=name, batch_norm=batch_norm,
-                                  train_size=args.train_images or TRAIN_IMAGES[key])
+        cfg = model_config(base, key, args.train_images)
         data = pipeline.prepare(cfg)
         model = build(cfg, data.input_shape)
         fit = fit_images_per_s(model, data, cfg, args.seconds)
@@ -248,10 +254,8 @@ def main(argv: list[str]) -> None:
         print("\nfit with the package's settings / fit with one undone (above 1: the setting pays)")
         print(f"{'model':22}" + "".join(f" {label:>22}" for label in labels))
         for key, row in result["models"].items():
-            name, batch_norm = key.removesuffix("_nobn"), not key.endswith("_nobn")
-            cfg = dataclasses.replace(base, model=name, batch_norm=batch_norm,
-                                      train_size=args.train_images or TRAIN_IMAGES[key])
-            speedups = settings_speedups(key, cfg, pipeline.prepare(cfg), args.seconds)
+            cfg = model_config(base, key, args.train_images)
+            speedups = settings_speedups(cfg, pipeline.prepare(cfg), args.seconds)
             speedups["oneDNN off"] = row["fit_images_per_s"] / onednn_off[key]
             row["speedup_of_setting"] = speedups
             print(f"{key:22}" + "".join(f" {speedups[label]:22.2f}" for label in labels), flush=True)
