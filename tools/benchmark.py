@@ -75,7 +75,7 @@ def forward_flops(model: keras.Model) -> int:
 
 def build(cfg: config_lib.RunConfig, input_shape) -> keras.Model:
     model = models.build_model(cfg.model, input_shape=input_shape, num_classes=10, batch_norm=cfg.batch_norm,
-                               bn_momentum=0.9)
+                               bn_momentum=cfg.bn_momentum)
     train.compile_model(model, cfg)
     return model
 
@@ -221,7 +221,7 @@ def main(argv: list[str]) -> None:
 
     onednn_off = onednn_off_fit(args) if args.settings else {}  # first, while this process holds nothing
     tf.config.experimental.enable_op_determinism()
-    base = config_lib.RunConfig(batch_size=args.batch_size, test_size=100)
+    base = config_lib.RunConfig(batch_size=args.batch_size, test_size=100, bn_momentum=0.9)  # as tools/torch_reference.py
     peak = matmul_peak_gflops(seconds=max(args.seconds / 3, 0.5))
     result = {"rethink_tf": package_version, "host": platform.node(), "cpu_count": os.cpu_count(),
               "tensorflow": tf.__version__, "keras": keras.__version__,
