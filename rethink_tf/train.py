@@ -144,16 +144,18 @@ def _fit(config: config_lib.RunConfig, data, existing: dict[str, Any] | None, pr
 
 
 def compile_model(model, config: config_lib.RunConfig, replicas: int = 1) -> None:
-    """SGD with momentum on the cross-entropy of logits, the paper's setup. XLA only on a GPU, and there as
+    """SGD with momentum on the cross-entropy of logits, the paper's setup (its update one fused op:
+    rethink_tf/optimizers.py). XLA only on a GPU, and there as
     Keras decides (it turns XLA off under op determinism): on the CPU it trained AlexNet-small 15% slower
     and the MLPs no faster (README, "Speed"). Several steps per call only on one replica: under a
     MirroredStrategy of several, Keras 3.15's multi-step loop fails ("You must feed a value for placeholder
     tensor"), and one step per call gives the same numbers."""
     import keras
     import tensorflow as tf
+    from rethink_tf import optimizers
 
     model.compile(jit_compile="auto" if tf.config.list_physical_devices("GPU") else False,
-                  optimizer=keras.optimizers.SGD(learning_rate=config.learning_rate, momentum=config.momentum),
+                  optimizer=optimizers.MomentumSGD(learning_rate=config.learning_rate, momentum=config.momentum),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"],
                   steps_per_execution=config.steps_per_execution if replicas == 1 else 1)
 
