@@ -4,7 +4,7 @@ import numpy as np
 import keras
 from absl.testing import absltest, parameterized
 
-from rethink_tf.models import MODELS, ModelSpec, build_model, paper_param_count
+from rethink_tf.models import MODELS, Dense, ModelSpec, build_model, paper_param_count
 from rethink_tf.models.alexnet import LocalResponseNormalization
 
 PAPER_SHAPE = (28, 28, 3)
@@ -120,6 +120,19 @@ class ModelsTest(parameterized.TestCase):
         clone.set_weights(model.get_weights())
         x = np.random.default_rng(1).normal(size=(2, 8, 8, 3)).astype("float32")
         np.testing.assert_allclose(np.asarray(clone(x)), np.asarray(model(x)), rtol=1e-6)
+
+    def test_dense_is_keras_dense_with_its_kernel_transposed(self):
+        x = np.random.default_rng(2).normal(size=(5, 40)).astype("float32")
+        ours, theirs = (cls(7, activation="relu", kernel_initializer=keras.initializers.GlorotUniform(seed=4),
+                            kernel_regularizer=keras.regularizers.L2(0.1)) for cls in (Dense, keras.layers.Dense))
+        out, expected = np.asarray(ours(x)), np.asarray(theirs(x))
+        self.assertEqual(tuple(ours.kernel.shape), (7, 40))  # [units, inputs]
+        np.testing.assert_array_equal(ours.kernel.numpy(), theirs.kernel.numpy().T)  # the same initial values
+        np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-6)
+        self.assertGreater(np.count_nonzero(out), 0)
+        np.testing.assert_allclose(np.asarray(ours.losses), np.asarray(theirs.losses), rtol=1e-6)  # the same L2 penalty
+        restored = Dense.from_config(ours.get_config())
+        self.assertEqual((restored.units, restored.activation, restored.kernel_regularizer.l2), (7, ours.activation, 0.1))
 
 
 if __name__ == "__main__":

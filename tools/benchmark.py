@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import os
 import platform
 import resource
@@ -67,9 +68,8 @@ def forward_flops(model: keras.Model) -> int:
             _, h, w, _ = layer.output.shape
             kh, kw, cin, cout = layer.kernel.shape
             total += 2 * h * w * kh * kw * cin * cout
-        elif isinstance(layer, keras.layers.Dense):
-            cin, cout = layer.kernel.shape
-            total += 2 * cin * cout
+        elif isinstance(layer, (keras.layers.Dense, models.Dense)):
+            total += 2 * math.prod(layer.kernel.shape)
     return int(total)
 
 

@@ -16,8 +16,9 @@ from typing import Callable
 import keras
 
 from rethink_tf.models import alexnet, inception, mlp
+from rethink_tf.models.dense import Dense
 
-__all__ = ["MODELS", "ModelSpec", "build_model", "paper_name", "paper_param_count"]
+__all__ = ["Dense", "MODELS", "ModelSpec", "build_model", "paper_name", "paper_param_count"]
 
 
 @dataclasses.dataclass(frozen=True)

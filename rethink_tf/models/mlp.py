@@ -3,6 +3,7 @@
 import keras
 
 from rethink_tf.models._common import SeedStream, kernel_regularizer
+from rethink_tf.models.dense import Dense
 
 
 def build(input_shape, num_classes: int, *, weight_decay: float = 0.0, seed: int = 0,
@@ -16,10 +17,10 @@ def build(input_shape, num_classes: int, *, weight_decay: float = 0.0, seed: int
     inputs = keras.Input(shape=tuple(input_shape), name="images")
     x = keras.layers.Flatten(name="flatten")(inputs)
     for i in range(1, num_hidden_layers + 1):
-        x = keras.layers.Dense(width, activation="relu", kernel_initializer=seeds.glorot_uniform(),
+        x = Dense(width, activation="relu", kernel_initializer=seeds.glorot_uniform(),
                                kernel_regularizer=reg, name=f"hidden_{i}")(x)
     # float32 logits even under a mixed-precision policy.
-    logits = keras.layers.Dense(num_classes, kernel_initializer=seeds.glorot_uniform(),
+    logits = Dense(num_classes, kernel_initializer=seeds.glorot_uniform(),
                                 kernel_regularizer=reg, dtype="float32", name="logits")(x)
     return keras.Model(inputs, logits, name=name or f"mlp_{num_hidden_layers}x{width}")
 
