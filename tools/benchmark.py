@@ -10,14 +10,16 @@ each) and its fraction of a float32 matmul peak measured in the same process. Th
 alone, per corruption, with and without random crop, and the process's peak memory. With --torch, also
 PyTorch's eager train step of the same architecture on one batch in memory (tools/torch_reference.py) and
 the ratio fit / PyTorch. With --settings, what each of the package's speed settings is worth: fit again with
-the setting undone (one step per call; tf.data's autotuner on; oneDNN off, in a child process since it is read
-when TensorFlow loads), as the ratio of fit with the setting to fit without it. Prints tables and writes JSON.
+the setting undone (one step per call; tf.data's autotuner on; Keras' SGD and Dense layer instead of the
+package's; oneDNN off, in a child process since it is read when TensorFlow loads), as the ratio of fit with
+the setting to fit without it. Prints tables and writes JSON.
 Run on a quiet machine: every number here is a rate.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import math
@@ -27,6 +29,7 @@ import resource
 import subprocess
 import sys
 import time
+from unittest import mock
 
 # rethink_tf before TensorFlow: importing it turns on oneDNN, which TensorFlow reads when it loads.
 from rethink_tf import __version__ as package_version
@@ -35,8 +38,9 @@ import keras
 
 from rethink_tf import callbacks
 from rethink_tf import config as config_lib
-from rethink_tf import models, train
+from rethink_tf import models, optimizers, train
 from rethink_tf.data import corrupt, pipeline
+from rethink_tf.models import alexnet, mlp
 
 
 def matmul_peak_gflops(n: int = 2048, seconds: float = 3.0) -> float:
@@ -113,12 +117,20 @@ def fit_images_per_s(model: keras.Model, data, cfg: config_lib.RunConfig, second
 
 
 def settings_speedups(cfg: config_lib.RunConfig, data, seconds: float) -> dict[str, float]:
-    """fit with the package's settings / fit with one of them undone, each pair timed back to back."""
-    undone = {"steps_per_execution=1": (dataclasses.replace(cfg, steps_per_execution=1), False),
-              "tf.data autotuner on": (cfg, True)}
+    """fit with the package's settings / fit with one of them undone, each pair timed back to back.
+    Keras' own SGD and Dense are put back by patching the names the package builds with."""
+    keras_sgd = [mock.patch.object(optimizers, "MomentumSGD", keras.optimizers.SGD)]
+    keras_dense = [mock.patch.object(module, "Dense", keras.layers.Dense) for module in (alexnet, mlp)]
+    undone = {"steps_per_execution=1": (dataclasses.replace(cfg, steps_per_execution=1), False, []),
+              "tf.data autotuner on": (cfg, True, []),
+              "Keras SGD": (cfg, False, keras_sgd),
+              "Keras Dense": (cfg, False, keras_dense)}
     speedups = {}
-    for label, (other_cfg, autotune) in undone.items():
-        other = fit_images_per_s(build(other_cfg, data.input_shape), data, other_cfg, seconds, autotune)
+    for label, (other_cfg, autotune, patches) in undone.items():
+        with contextlib.ExitStack() as stack:
+            for patch in patches:
+                stack.enter_context(patch)
+            other = fit_images_per_s(build(other_cfg, data.input_shape), data, other_cfg, seconds, autotune)
         speedups[label] = fit_images_per_s(build(cfg, data.input_shape), data, cfg, seconds) / other
     return speedups
 
@@ -250,7 +262,7 @@ def main(argv: list[str]) -> None:
         result["models"][key] = row
         print(line, flush=True)
     if args.settings:
-        labels = ["steps_per_execution=1", "tf.data autotuner on", "oneDNN off"]
+        labels = ["steps_per_execution=1", "tf.data autotuner on", "Keras SGD", "Keras Dense", "oneDNN off"]
         print("\nfit with the package's settings / fit with one undone (above 1: the setting pays)")
         print(f"{'model':22}" + "".join(f" {label:>22}" for label in labels))
         for key, row in result["models"].items():
