@@ -146,9 +146,9 @@ def _fit(config: config_lib.RunConfig, data, existing: dict[str, Any] | None, pr
 def compile_model(model, config: config_lib.RunConfig, replicas: int = 1) -> None:
     """SGD with momentum on the cross-entropy of logits, the paper's setup (its update one fused op:
     rethink_tf/optimizers.py). XLA only on a GPU, and there as Keras decides: Keras turns XLA off under op
-    determinism, on unless --nodeterministic (README, "Speed"). Several steps per call only on one replica: under a
-    MirroredStrategy of several, Keras 3.15's multi-step loop fails ("You must feed a value for placeholder
-    tensor"), and one step per call gives the same numbers."""
+    determinism, on unless --nodeterministic (README, "Speed"). Several steps per call only on one replica:
+    under a MirroredStrategy of several, Keras 3.15's multi-step loop fails ("You must feed a value for
+    placeholder tensor"), and one step per call gives the same numbers."""
     import keras
     import tensorflow as tf
     from rethink_tf import optimizers
