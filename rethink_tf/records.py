@@ -76,7 +76,7 @@ def read_record(run_dir: str) -> dict[str, Any] | None:
     return record
 
 
-def versions() -> dict[str, str]:
+def versions() -> dict[str, Any]:
     import keras
     import numpy
     import tensorflow as tf
@@ -84,7 +84,17 @@ def versions() -> dict[str, str]:
     from rethink_tf import __version__
     return {"rethink_tf": __version__, "tensorflow": tf.__version__, "keras": keras.__version__,
             "numpy": numpy.__version__, "python": sys.version.split()[0], "platform": platform.platform(),
-            "TF_ENABLE_ONEDNN_OPTS": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "")}
+            "TF_ENABLE_ONEDNN_OPTS": os.environ.get("TF_ENABLE_ONEDNN_OPTS", ""), "onednn": onednn_enabled()}
+
+
+def onednn_enabled() -> bool | None:
+    """Whether TensorFlow runs its oneDNN kernels in this process, asked of TensorFlow: the environment
+    variable counts only if it was set before TensorFlow loaded. None where this TensorFlow cannot say."""
+    try:
+        from tensorflow.python.util import _pywrap_util_port  # no public API tells
+        return bool(_pywrap_util_port.IsMklEnabled())
+    except (ImportError, AttributeError):
+        return None
 
 
 def claim_holder(run_dir: str) -> dict[str, Any] | None:

@@ -38,7 +38,7 @@ import keras
 
 from rethink_tf import callbacks
 from rethink_tf import config as config_lib
-from rethink_tf import models, optimizers, train
+from rethink_tf import models, optimizers, records, train
 from rethink_tf.data import corrupt, pipeline
 from rethink_tf.models import alexnet, mlp
 
@@ -147,7 +147,7 @@ def onednn_off_fit(args) -> dict[str, float]:
     with open(out) as f:
         child = json.load(f)
     os.remove(out)
-    if child["TF_ENABLE_ONEDNN_OPTS"] != "0":
+    if child["TF_ENABLE_ONEDNN_OPTS"] != "0" or child["onednn"]:
         raise RuntimeError("the oneDNN-off child process ran with oneDNN on")
     return {key: row["fit_images_per_s"] for key, row in child["models"].items()}
 
@@ -239,7 +239,7 @@ def main(argv: list[str]) -> None:
     peak = matmul_peak_gflops(seconds=max(args.seconds / 3, 0.5))
     result = {"rethink_tf": package_version, "host": platform.node(), "cpu_count": os.cpu_count(),
               "tensorflow": tf.__version__, "keras": keras.__version__,
-              "TF_ENABLE_ONEDNN_OPTS": os.environ.get("TF_ENABLE_ONEDNN_OPTS", ""),
+              "TF_ENABLE_ONEDNN_OPTS": os.environ.get("TF_ENABLE_ONEDNN_OPTS", ""), "onednn": records.onednn_enabled(),
               "batch_size": args.batch_size, "matmul_peak_gflops": peak, "models": {}, "pipeline": {}}
     if torch_reference:
         result["torch"] = torch.__version__
