@@ -2,7 +2,7 @@
 
 Keras 3's SGD builds its update from four element-wise ops, each writing a fresh temporary the size of the
 variable; TensorFlow's ResourceApplyKerasMomentum (what tf.keras 2's SGD ran) does the same arithmetic in
-place, in one pass: m = m * momentum - g * lr; w += m. Same numbers bit for bit (tests/test_train.py);
+place, in one pass: m = m * momentum - g * lr; w += m. Same numbers bit for bit (tests/test_optimizers.py);
 on the MLPs' 1.2M-weight first layer the update cost about 1 ms of a 6-7 ms step (README, "Speed").
 """
 

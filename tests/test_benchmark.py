@@ -24,8 +24,8 @@ def test_benchmark_writes_rates_for_the_models_and_pipelines_asked(tmp_path):
     assert mlp["fit_images_per_s"] > 0 and mlp["bare_step_images_per_s"] > 0
     assert mlp["forward_flops_per_image"] == 2 * (28 * 28 * 3 * 512 + 512 * 10)  # the two Dense layers
     # --settings: each setting's speedup, oneDNN's from a child process that ran with it off
-    assert set(mlp["speedup_of_setting"]) == {"steps_per_execution=1", "tf.data autotuner on", "Keras SGD", "Keras Dense",
-                                                "oneDNN off"}
+    assert set(mlp["speedup_of_setting"]) == {"steps_per_execution=1", "tf.data autotuner on", "Keras SGD",
+                                              "Keras Dense", "oneDNN off"}
     assert all(v > 0 for v in mlp["speedup_of_setting"].values())
     assert not os.path.exists(str(out) + ".onednn_off.json")
     assert set(result["pipeline"]) == {c + s for c in ("true_labels", "random_labels", "shuffled_pixels",

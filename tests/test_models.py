@@ -130,9 +130,11 @@ class ModelsTest(parameterized.TestCase):
         np.testing.assert_array_equal(ours.kernel.numpy(), theirs.kernel.numpy().T)  # the same initial values
         np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-6)
         self.assertGreater(np.count_nonzero(out), 0)
-        np.testing.assert_allclose(np.asarray(ours.losses), np.asarray(theirs.losses), rtol=1e-6)  # the same L2 penalty
+        # the same L2 penalty
+        np.testing.assert_allclose(np.asarray(ours.losses), np.asarray(theirs.losses), rtol=1e-6)
         restored = Dense.from_config(ours.get_config())
-        self.assertEqual((restored.units, restored.activation, restored.kernel_regularizer.l2), (7, ours.activation, 0.1))
+        self.assertEqual((restored.units, restored.activation, restored.kernel_regularizer.l2),
+                         (7, ours.activation, 0.1))
 
 
 if __name__ == "__main__":

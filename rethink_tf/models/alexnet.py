@@ -47,9 +47,9 @@ def build(input_shape, num_classes: int, *, weight_decay: float = 0.0, seed: int
         x = LocalResponseNormalization(name=f"norm{i}")(x)
     x = keras.layers.Flatten(name="flatten")(x)
     for i, units in ((1, 384), (2, 192)):
-        x = Dense(units, activation="relu", kernel_initializer=seeds.glorot_uniform(),
-                               kernel_regularizer=reg, name=f"fc{i}")(x)
+        x = Dense(units, activation="relu", kernel_initializer=seeds.glorot_uniform(), kernel_regularizer=reg,
+                  name=f"fc{i}")(x)
     # float32 logits even under a mixed-precision policy.
     logits = Dense(num_classes, kernel_initializer=seeds.glorot_uniform(), kernel_regularizer=reg,
-                                dtype="float32", name="logits")(x)
+                   dtype="float32", name="logits")(x)
     return keras.Model(inputs, logits, name="alexnet_small")

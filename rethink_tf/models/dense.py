@@ -1,8 +1,8 @@
 """A fully connected layer whose kernel is stored [units, inputs], PyTorch's Linear layout, for speed.
 
 keras.layers.Dense stores [inputs, units]. On the 2-core x86 CPUs this package is sized for, TensorFlow's
-oneDNN matmul ran the MLPs' first layer (128x2352 by 2352x512) about 1.4x faster reading the kernel
-transposed, forward and backward (README, "Speed"). The initial values are keras.layers.Dense's for the
+oneDNN matmul ran the forward pass of the MLPs' first layer (128x2352 by 2352x512) in about 2.0 ms with
+the kernel stored transposed against 3.4 ms, and its weight gradient no slower (README, "Speed"). The initial values are keras.layers.Dense's for the
 same initializer (drawn [inputs, units], then transposed), so only the order of float sums differs.
 """
 

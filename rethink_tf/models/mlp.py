@@ -17,11 +17,11 @@ def build(input_shape, num_classes: int, *, weight_decay: float = 0.0, seed: int
     inputs = keras.Input(shape=tuple(input_shape), name="images")
     x = keras.layers.Flatten(name="flatten")(inputs)
     for i in range(1, num_hidden_layers + 1):
-        x = Dense(width, activation="relu", kernel_initializer=seeds.glorot_uniform(),
-                               kernel_regularizer=reg, name=f"hidden_{i}")(x)
+        x = Dense(width, activation="relu", kernel_initializer=seeds.glorot_uniform(), kernel_regularizer=reg,
+                  name=f"hidden_{i}")(x)
     # float32 logits even under a mixed-precision policy.
-    logits = Dense(num_classes, kernel_initializer=seeds.glorot_uniform(),
-                                kernel_regularizer=reg, dtype="float32", name="logits")(x)
+    logits = Dense(num_classes, kernel_initializer=seeds.glorot_uniform(), kernel_regularizer=reg,
+                   dtype="float32", name="logits")(x)
     return keras.Model(inputs, logits, name=name or f"mlp_{num_hidden_layers}x{width}")
 
 
