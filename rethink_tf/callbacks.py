@@ -14,6 +14,8 @@ from typing import Any, Callable
 import keras
 import tensorflow as tf
 
+from rethink_tf import records
+
 
 class EpochVariable(keras.callbacks.Callback):
     """Sets the variable the training pipeline reads its epoch's order from (resume-safe)."""
@@ -109,7 +111,15 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
             os.rename(new, self.backup_dir)  # <dir>.new was complete: it is renamed only after it is written
         for leftover in (new, old):
             shutil.rmtree(leftover, ignore_errors=True)
-        super().on_train_begin(logs)
+        try:
+            super().on_train_begin(logs)
+        except ValueError as e:  # Keras' message lists every weight it could not load, values and all
+            lines = [line.strip() for line in str(e).splitlines() if line.strip()] or [type(e).__name__]
+            cause = next((line for line in lines if "shape" in line), lines[0]).split(" Target variable:")[0][:300]
+            raise records.RunDirError(
+                f"the backup {self.backup_dir} does not fit this model, so the run cannot resume from it ({cause}); "
+                "a backup written by rethink_tf 0.1 holds the MLPs' and AlexNet's Dense kernels transposed. "
+                f"Remove {self.backup_dir} to train the run again from epoch 1.") from None
 
     def _save_model(self):
         new, old = self.backup_dir + ".new", self.backup_dir + ".old"

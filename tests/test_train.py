@@ -157,6 +157,28 @@ def test_record_says_whether_onednn_ran(first, onednn):
     assert done.stdout.split() == ["1", str(onednn)]
 
 
+def test_backup_that_does_not_fit_the_model_is_refused_with_the_fix(tmp_path):
+    import keras
+    from rethink_tf import models
+
+    class Killed(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            raise RuntimeError("killed")  # after epoch 1's backup, which fit then leaves behind
+
+    def build(dense):
+        inputs = keras.Input((6,))
+        model = keras.Model(inputs, dense(3)(inputs))
+        model.compile(optimizer="sgd", loss="mse")
+        return model
+
+    x, y, backup_dir = np.zeros((8, 6), np.float32), np.zeros((8, 3), np.float32), str(tmp_path / "backup")
+    with pytest.raises(RuntimeError, match="killed"):  # a kernel [6, 3]
+        build(keras.layers.Dense).fit(x, y, epochs=2, verbose=0,
+                                      callbacks=[callbacks.AtomicBackupAndRestore(backup_dir), Killed()])
+    with pytest.raises(records.RunDirError, match=r"does not fit this model.*\(3, 6\).*Remove .*backup to train"):
+        build(models.Dense).fit(x, y, epochs=2, verbose=0, callbacks=[callbacks.AtomicBackupAndRestore(backup_dir)])
+
+
 def test_finished_run_is_not_repeated(tmp_path):
     cfg = tiny_config(tmp_path, epochs=1)
     first = train.run(cfg, raw=tiny_raw())
