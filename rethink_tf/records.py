@@ -130,7 +130,7 @@ def check(config: RunConfig) -> dict[str, Any] | None:
     """The existing record of config's run dir, after checking it may be resumed or skipped.
 
     Raises RunBusyError if a live process trains the run, RunDirError if the directory holds a run of
-    a different experiment or a file that cannot be read. Writes nothing.
+    a different experiment, an unfinished run of another version, or a file that cannot be read. Writes nothing.
     """
     run_dir = config.run_dir
     holder = claim_holder(run_dir)
@@ -152,8 +152,21 @@ def check(config: RunConfig) -> dict[str, Any] | None:
             raise RunDirError(f"{run_dir} holds a run of a different config (differs in: {', '.join(differ)}); "
                               "choose another --run_name or --results_dir")
         if record["status"] not in DONE:
+            _check_version(run_dir, record)
             _check_backup(os.path.join(run_dir, BACKUP))
     return record
+
+
+def _check_version(run_dir: str, record: dict[str, Any]) -> None:
+    """RunDirError if an unfinished run was started by another version of rethink_tf: the version changes when
+    the numbers of a run do, and a run resumed across the change would have the numbers of neither."""
+    from rethink_tf import __version__
+
+    theirs = (record.get("versions") or {}).get("rethink_tf")
+    if theirs != __version__:
+        raise RunDirError(f"{run_dir} holds an unfinished run started by rethink_tf {theirs}, whose numbers differ "
+                          f"from this version's ({__version__}); finish it with rethink_tf {theirs}, or move the "
+                          "directory away to train the run again from epoch 1")
 
 
 def _check_backup(backup_dir: str) -> None:

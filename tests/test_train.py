@@ -247,6 +247,24 @@ def test_run_dir_of_another_config_is_refused_untouched(tmp_path):
     assert open(path, "rb").read() == before
 
 
+def test_unfinished_run_of_another_version_is_refused_untouched(tmp_path):
+    cfg = tiny_config(tmp_path, epochs=1)
+    train.run(cfg, raw=tiny_raw())
+    path = os.path.join(cfg.run_dir, records.RECORD)
+    record = json.load(open(path))
+    record["status"], record["versions"]["rethink_tf"] = records.INTERRUPTED, "0.1.0"
+    with open(path, "w") as f:
+        json.dump(record, f)
+    before = open(path, "rb").read()
+    with pytest.raises(records.RunDirError, match=r"started by rethink_tf 0\.1\.0, whose numbers differ .*move the"):
+        train.run(cfg, raw=tiny_raw())
+    assert open(path, "rb").read() == before
+    record["status"] = records.FINISHED  # a finished run of another version is kept and returned as it is
+    with open(path, "w") as f:
+        json.dump(record, f)
+    assert train.run(cfg, raw=tiny_raw())["versions"]["rethink_tf"] == "0.1.0"
+
+
 def hold_claim(run_dir):
     """A live process that holds run_dir's claim (the lock on claim.json) until it is killed."""
     code = ("import fcntl, json, os, sys, time; fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT); "
