@@ -2,6 +2,7 @@
 
 import numpy as np
 import keras
+import tensorflow as tf
 from absl.testing import absltest, parameterized
 
 from rethink_tf.models import MODELS, Dense, ModelSpec, build_model, paper_param_count
@@ -133,8 +134,32 @@ class ModelsTest(parameterized.TestCase):
         # the same L2 penalty
         np.testing.assert_allclose(np.asarray(ours.losses), np.asarray(theirs.losses), rtol=1e-6)
         restored = Dense.from_config(ours.get_config())
-        self.assertEqual((restored.units, restored.activation, restored.kernel_regularizer.l2),
-                         (7, ours.activation, 0.1))
+        self.assertEqual((restored.units, restored.activation, restored.kernel_regularizer.l2, restored.eigen_backward),
+                         (7, ours.activation, 0.1, False))
+
+    def test_eigen_backward_gives_the_same_gradients(self):
+        x = tf.constant(np.random.default_rng(3).normal(size=(6, 40)).astype("float32"))
+        layers = [Dense(9, activation="relu", kernel_initializer=keras.initializers.GlorotUniform(seed=5),
+                        eigen_backward=eigen) for eigen in (False, True)]
+        grads = []
+        for layer in layers:
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                loss = tf.reduce_sum(layer(x) * tf.range(9.0))  # a different weight per unit
+            grads.append(tape.gradient(loss, [x, layer.kernel, layer.bias]))
+        for ours, autodiff in zip(grads[1], grads[0]):
+            self.assertGreater(np.count_nonzero(autodiff), 0)
+            np.testing.assert_allclose(np.asarray(ours), np.asarray(autodiff), rtol=1e-5, atol=1e-6)
+        self.assertTrue(Dense.from_config(layers[1].get_config()).eigen_backward)
+        half = Dense(9, dtype="mixed_float16", eigen_backward=True)  # float16: oneDNN's gradients, which exist
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(tf.cast(half(x), tf.float32))
+        self.assertTrue(np.all(np.isfinite(tape.gradient(loss, half.kernel))))
+
+    def test_mlp_hidden_to_hidden_layers_use_eigen_backward(self):
+        model = build_model("mlp_3x512", input_shape=PAPER_SHAPE, num_classes=10)
+        eigen = {layer.name: layer.eigen_backward for layer in model.layers if isinstance(layer, Dense)}
+        self.assertEqual(eigen, {"hidden_1": False, "hidden_2": True, "hidden_3": True, "logits": False})
 
 
 if __name__ == "__main__":

@@ -2,22 +2,47 @@
 
 keras.layers.Dense stores [inputs, units]. On the 2-core x86 CPUs this package is sized for, TensorFlow's
 oneDNN matmul ran the forward pass of the MLPs' first layer (128x2352 by 2352x512) in about 2.0 ms with
-the kernel stored transposed against 3.4 ms, and its weight gradient no slower (README, "Speed"). The initial values are keras.layers.Dense's for the
-same initializer (drawn [inputs, units], then transposed), so only the order of float sums differs.
+the kernel stored transposed against 3.4 ms, and its weight gradient no slower (README, "Speed"). The
+initial values are keras.layers.Dense's for the same initializer (drawn [inputs, units], then transposed),
+so only the order of float sums differs.
+
+With eigen_backward, the two gradient products run on Eigen's contraction instead of oneDNN's sgemm, which on
+those CPUs is the slower of the two for the MLPs' 512x512 hidden layers (see _matmul_eigen_backward).
 """
 
 import keras
 import tensorflow as tf
 
 
+def _contract(a: tf.Tensor, b: tf.Tensor, transpose_a: bool = False) -> tf.Tensor:
+    """a @ b (a transposed first if asked) as BatchMatMulV3: TensorFlow's oneDNN graph pass rewrites MatMul and
+    BatchMatMulV2 to oneDNN kernels but leaves this op to Eigen's contraction."""
+    return tf.raw_ops.BatchMatMulV3(x=a, y=b, Tout=a.dtype, adj_x=transpose_a, adj_y=False)
+
+
+@tf.custom_gradient
+def _matmul_eigen_backward(x: tf.Tensor, kernel: tf.Tensor):
+    """x @ kernel^T, its gradients dy @ kernel and dy^T @ x computed by Eigen. At batch 128 with 512 inputs and
+    512 units, on 2 AVX2 cores: 0.47-0.51 ms against oneDNN's 0.59-0.65 (inputs), 0.54-0.58 against 0.66-0.71
+    (kernel); at other shapes of the paper's models oneDNN was as fast or faster (README, "Speed")."""
+
+    def gradients(dy):
+        return _contract(dy, kernel), _contract(dy, x, transpose_a=True)
+
+    return tf.matmul(x, kernel, transpose_b=True), gradients
+
+
 @keras.saving.register_keras_serializable(package="rethink_tf")
 class Dense(keras.layers.Layer):
-    """activation(inputs @ kernel^T + bias) for inputs [batch, features]; kernel [units, features]."""
+    """activation(inputs @ kernel^T + bias) for inputs [batch, features]; kernel [units, features].
+    eigen_backward: the gradients of the product by Eigen's contraction rather than oneDNN's (same values up
+    to the order of float sums), when the layer computes in float32."""
 
     def __init__(self, units: int, activation=None, kernel_initializer="glorot_uniform", kernel_regularizer=None,
-                 **kwargs):
+                 eigen_backward: bool = False, **kwargs):
         super().__init__(**kwargs)
         self.units = units
+        self.eigen_backward = eigen_backward
         self.activation = keras.activations.get(activation)
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
@@ -33,7 +58,11 @@ class Dense(keras.layers.Layer):
         self.bias = self.add_weight(name="bias", shape=(self.units,), initializer="zeros")
 
     def call(self, inputs):
-        return self.activation(tf.matmul(inputs, self.kernel, transpose_b=True) + self.bias)
+        if self.eigen_backward and inputs.dtype == tf.float32:  # Eigen has no float16 BatchMatMulV3 on CPUs
+            outputs = _matmul_eigen_backward(inputs, self.kernel.value)
+        else:
+            outputs = tf.matmul(inputs, self.kernel, transpose_b=True)
+        return self.activation(outputs + self.bias)
 
     def compute_output_shape(self, input_shape):
         return (*input_shape[:-1], self.units)
@@ -42,4 +71,5 @@ class Dense(keras.layers.Layer):
         return {**super().get_config(), "units": self.units,
                 "activation": keras.activations.serialize(self.activation),
                 "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
-                "kernel_regularizer": keras.regularizers.serialize(self.kernel_regularizer)}
+                "kernel_regularizer": keras.regularizers.serialize(self.kernel_regularizer),
+                "eigen_backward": self.eigen_backward}

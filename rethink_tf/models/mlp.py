@@ -11,6 +11,7 @@ def build(input_shape, num_classes: int, *, weight_decay: float = 0.0, seed: int
     """Flatten -> num_hidden_layers x Dense(width, ReLU) -> Dense(num_classes) logits.
 
     1,209,866 parameters (one hidden layer) or 1,735,178 (three) for 28x28x3 input and 10 classes.
+    The width-to-width hidden layers take their gradients from Eigen, faster there than oneDNN (dense.py).
     """
     seeds = SeedStream(seed)
     reg = kernel_regularizer(weight_decay)
@@ -18,7 +19,7 @@ def build(input_shape, num_classes: int, *, weight_decay: float = 0.0, seed: int
     x = keras.layers.Flatten(name="flatten")(inputs)
     for i in range(1, num_hidden_layers + 1):
         x = Dense(width, activation="relu", kernel_initializer=seeds.glorot_uniform(), kernel_regularizer=reg,
-                  name=f"hidden_{i}")(x)
+                  eigen_backward=i > 1, name=f"hidden_{i}")(x)
     # float32 logits even under a mixed-precision policy.
     logits = Dense(num_classes, kernel_initializer=seeds.glorot_uniform(), kernel_regularizer=reg,
                    dtype="float32", name="logits")(x)
