@@ -14,7 +14,8 @@ from test_train import REPO, needs_data
 def test_benchmark_writes_rates_for_the_models_and_pipelines_asked(tmp_path):
     out = tmp_path / "bench.json"
     done = subprocess.run([sys.executable, os.path.join(REPO, "tools", "benchmark.py"), "--models=mlp_1x512",
-                           "--seconds=0.2", "--train_images=512", "--pipeline_images=512", "--settings", f"--out={out}"],
+                           "--seconds=0.4", "--rounds=2", "--train_images=512", "--pipeline_images=512", "--settings",
+                            f"--out={out}"],
                           capture_output=True, text=True, timeout=600,
                           env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
     assert done.returncode == 0, done.stderr[-2000:]
@@ -22,8 +23,12 @@ def test_benchmark_writes_rates_for_the_models_and_pipelines_asked(tmp_path):
     mlp = result["models"]["mlp_1x512"]
     assert set(result["models"]) == {"mlp_1x512"} and result["matmul_peak_gflops"] > 0
     assert mlp["fit_images_per_s"] > 0 and mlp["bare_step_images_per_s"] > 0
+    # fit and the bare step were timed in two turns each; rates are the medians of their rounds
+    assert result["rounds"] == 2 and {k: len(v) for k, v in mlp["rounds"].items()} == {"fit": 2, "bare": 2}
+    assert mlp["fit_images_per_s"] == pytest.approx(sum(mlp["rounds"]["fit"]) / 2)
     assert mlp["forward_flops_per_image"] == 2 * (28 * 28 * 3 * 512 + 512 * 10)  # the two Dense layers
-    # --settings: each setting's speedup, oneDNN's from a child process that ran with it off
+    # --settings: each setting's speedup, oneDNN's from a child process that ran with it off; MLP 1x512 has no
+    # layer with an Eigen backward, so that setting has no row
     assert set(mlp["speedup_of_setting"]) == {"steps_per_execution=1", "tf.data autotuner on", "Keras SGD",
                                               "Keras Dense", "oneDNN off"}
     assert all(v > 0 for v in mlp["speedup_of_setting"].values())
@@ -34,6 +39,9 @@ def test_benchmark_writes_rates_for_the_models_and_pipelines_asked(tmp_path):
     bad = subprocess.run([sys.executable, os.path.join(REPO, "tools", "benchmark.py"), "--models=resnet"],
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "unknown resnet" in bad.stderr
+    bad = subprocess.run([sys.executable, os.path.join(REPO, "tools", "benchmark.py"), "--rounds=0"],
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "--rounds must be at least 1" in bad.stderr
 
 
 @needs_data
@@ -47,5 +55,7 @@ def test_benchmark_torch_reports_pytorch_rate_and_ratio(tmp_path):
     result = json.loads(out.read_text())
     mlp = result["models"]["mlp_1x512"]
     assert result["torch"] and mlp["torch_images_per_s"] > 0
-    assert mlp["fit_over_torch"] == pytest.approx(mlp["fit_images_per_s"] / mlp["torch_images_per_s"])
+    ratios = sorted(f / t for f, t in zip(mlp["rounds"]["fit"], mlp["rounds"]["torch"]))
+    assert len(ratios) == 3 and mlp["fit_over_torch"] == pytest.approx(ratios[1])  # the median of 3 rounds
+    assert mlp["fit_over_torch_range"] == pytest.approx([ratios[0], ratios[2]])
     assert "torch img/s" in done.stdout

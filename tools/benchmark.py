@@ -1,7 +1,7 @@
 """Training and input-pipeline throughput of this machine, measured in one process so that ratios compare.
 
-    python tools/benchmark.py [--models=mlp_1x512,...] [--batch_size=128] [--seconds=10] [--settings] [--torch]
-                              [--out=FILE.json]
+    python tools/benchmark.py [--models=mlp_1x512,...] [--batch_size=128] [--seconds=10] [--rounds=3] [--settings]
+                              [--torch] [--out=FILE.json]
 
 For every model: images/s of Model.fit as a run trains (rethink_tf.train.compile_model, the real pipeline of
 Fashion-MNIST through rethink_tf.data, several epochs in one fit), of a bare compiled train step on one batch
@@ -11,9 +11,11 @@ alone, per corruption, with and without random crop, and the process's peak memo
 PyTorch's eager train step of the same architecture on one batch in memory (tools/torch_reference.py) and
 the ratio fit / PyTorch. With --settings, what each of the package's speed settings is worth: fit again with
 the setting undone (one step per call; tf.data's autotuner on; Keras' SGD and Dense layer instead of the
-package's; oneDNN off, in a child process since it is read when TensorFlow loads), as the ratio of fit with
-the setting to fit without it. Prints tables and writes JSON.
-Run on a quiet machine: every number here is a rate.
+package's; oneDNN's gradients for the layers that take theirs from Eigen; oneDNN off, in a child process
+since it is read when TensorFlow loads), as the ratio of fit with the setting to fit without it. Prints tables and writes JSON.
+Measurements that are compared are taken in turns, --rounds times each (a third of --seconds each by
+default), and a ratio is the median of its rounds' ratios: on a shared machine the speed drifts by 10-30%
+over a minute, which one back-to-back pair cannot tell from an effect. Run on a quiet machine all the same.
 """
 
 from __future__ import annotations
@@ -26,9 +28,11 @@ import math
 import os
 import platform
 import resource
+import statistics
 import subprocess
 import sys
 import time
+from typing import Callable
 from unittest import mock
 
 # rethink_tf before TensorFlow: importing it turns on oneDNN, which TensorFlow reads when it loads.
@@ -84,18 +88,32 @@ def build(cfg: config_lib.RunConfig, input_shape) -> keras.Model:
     return model
 
 
-class _StopAfter(keras.callbacks.Callback):
-    """Times every epoch but the first (tracing) and stops fit once `seconds` of them are timed."""
+def alternated(measures: dict[str, Callable[[], float]], rounds: int) -> dict[str, list[float]]:
+    """Every measure taken `rounds` times, in turns (a, b, a, b, ...), so that drift weighs on all alike."""
+    rates = {name: [] for name in measures}
+    for _ in range(rounds):
+        for name, measure in measures.items():
+            rates[name].append(measure())
+    return rates
 
-    def __init__(self, seconds: float):
+
+def median_ratio(numerators: list[float], denominators: list[float]) -> float:
+    """The median over rounds of one measure's rate over another's, taken in the same round."""
+    return statistics.median(a / b for a, b in zip(numerators, denominators))
+
+
+class _StopAfter(keras.callbacks.Callback):
+    """Times every epoch but a first one that traces the train step, and stops fit once `seconds` are timed."""
+
+    def __init__(self, seconds: float, untimed_epochs: int):
         super().__init__()
-        self.seconds, self.timed = seconds, []
+        self.seconds, self.untimed_epochs, self.timed = seconds, untimed_epochs, []
 
     def on_epoch_begin(self, epoch, logs=None):
         self.start = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
-        if epoch > 0:
+        if epoch >= self.untimed_epochs:
             self.timed.append(time.perf_counter() - self.start)
         self.model.stop_training = sum(self.timed) >= self.seconds
 
@@ -103,38 +121,54 @@ class _StopAfter(keras.callbacks.Callback):
 def fit_images_per_s(model: keras.Model, data, cfg: config_lib.RunConfig, seconds: float,
                      autotune: bool = False) -> float:
     """Model.fit on the real training pipeline, epoch after epoch in one call as a run does (so the cost of
-    ending one epoch's iterator and starting the next counts); the first epoch (tracing) is not timed.
-    `autotune` turns tf.data's autotuner back on, for the settings comparison."""
+    ending one epoch's iterator and starting the next counts); the first epoch of a model's first fit (tracing)
+    is not timed. `autotune` turns tf.data's autotuner back on, for the settings comparison."""
     epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
     ds = pipeline.train_dataset(data.train, cfg, epoch)
     if autotune:
         options = tf.data.Options()
         options.autotune.enabled = True
         ds = ds.with_options(options)
-    timer = _StopAfter(seconds)
+    timer = _StopAfter(seconds, untimed_epochs=int(model.train_function is None))
     model.fit(ds, epochs=10_000, verbose=0, callbacks=[callbacks.EpochVariable(epoch), timer])
     return len(timer.timed) * len(data.train.labels) / sum(timer.timed)
 
 
-def settings_speedups(cfg: config_lib.RunConfig, data, seconds: float) -> dict[str, float]:
-    """fit with the package's settings / fit with one of them undone, each pair timed back to back.
-    Keras' own SGD and Dense are put back by patching the names the package builds with."""
-    keras_sgd = [mock.patch.object(optimizers, "MomentumSGD", keras.optimizers.SGD)]
+def _keras_dense(*args, eigen_backward: bool = False, **kwargs) -> keras.layers.Dense:
+    """keras.layers.Dense in place of the package's (which alone has eigen_backward)."""
+    return keras.layers.Dense(*args, **kwargs)
+
+
+def _dense_without_eigen_backward(*args, eigen_backward: bool = False, **kwargs) -> models.Dense:
+    return models.Dense(*args, **kwargs)
+
+
+def settings_speedups(cfg: config_lib.RunConfig, data, seconds: float, rounds: int) -> dict[str, float]:
+    """fit with the package's settings / fit with one of them undone, timed in turns (the median ratio of
+    `rounds`). Keras' own SGD and Dense are put back by patching the names the package builds with."""
     dense_builders = [module for module in (alexnet, inception, mlp) if getattr(module, "Dense", None) is models.Dense]
-    keras_dense = [mock.patch.object(module, "Dense", keras.layers.Dense) for module in dense_builders]
     undone = {"steps_per_execution=1": (dataclasses.replace(cfg, steps_per_execution=1), False, []),
               "tf.data autotuner on": (cfg, True, []),
-              "Keras SGD": (cfg, False, keras_sgd),
-              "Keras Dense": (cfg, False, keras_dense)}
-    if models.MODELS[cfg.model].build.__module__ not in {module.__name__ for module in dense_builders}:
+              "Keras SGD": (cfg, False, [mock.patch.object(optimizers, "MomentumSGD", keras.optimizers.SGD)]),
+              "Keras Dense": (cfg, False, [mock.patch.object(module, "Dense", _keras_dense) for module in dense_builders]),
+              "Eigen backward": (cfg, False, [mock.patch.object(module, "Dense", _dense_without_eigen_backward)
+                                              for module in dense_builders])}
+    ours = build(cfg, data.input_shape)
+    dense_layers = [layer for layer in ours.layers if isinstance(layer, models.Dense)]
+    if not dense_layers:
         del undone["Keras Dense"]  # Inception builds with Keras' own Dense
+    if not any(layer.eigen_backward for layer in dense_layers):
+        del undone["Eigen backward"]
     speedups = {}
     for label, (other_cfg, autotune, patches) in undone.items():
         with contextlib.ExitStack() as stack:
             for patch in patches:
                 stack.enter_context(patch)
-            other = fit_images_per_s(build(other_cfg, data.input_shape), data, other_cfg, seconds, autotune)
-        speedups[label] = fit_images_per_s(build(cfg, data.input_shape), data, cfg, seconds) / other
+            other = build(other_cfg, data.input_shape)
+        rates = alternated({"ours": lambda: fit_images_per_s(ours, data, cfg, seconds / rounds),
+                            "other": lambda: fit_images_per_s(other, data, other_cfg, seconds / rounds, autotune)},
+                           rounds)
+        speedups[label] = median_ratio(rates["ours"], rates["other"])
     return speedups
 
 
@@ -142,7 +176,8 @@ def onednn_off_fit(args) -> dict[str, float]:
     """fit images/s per model with TF_ENABLE_ONEDNN_OPTS=0, from this script run again in a child process."""
     out = args.out + ".onednn_off.json"
     subprocess.run([sys.executable, os.path.abspath(__file__), f"--models={args.models}", f"--seconds={args.seconds}",
-                    f"--batch_size={args.batch_size}", f"--train_images={args.train_images}", "--no_pipeline",
+                    f"--batch_size={args.batch_size}", f"--rounds={args.rounds}", f"--train_images={args.train_images}",
+                    "--no_pipeline",
                     f"--out={out}"], check=True, stdout=subprocess.DEVNULL,
                    env={**os.environ, "TF_ENABLE_ONEDNN_OPTS": "0"})
     with open(out) as f:
@@ -211,7 +246,8 @@ def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", default=",".join(TRAIN_IMAGES), help="comma-separated: " + ", ".join(TRAIN_IMAGES))
     parser.add_argument("--batch_size", type=int, default=128)
-    parser.add_argument("--seconds", type=float, default=10.0, help="timed seconds per measurement")
+    parser.add_argument("--seconds", type=float, default=10.0, help="timed seconds per measurement, all rounds")
+    parser.add_argument("--rounds", type=int, default=3, help="turns in which compared measurements are taken")
     parser.add_argument("--out", default="results/benchmark.json")
     parser.add_argument("--train_images", type=int, default=0,
                         help="training images per model (0: enough for a second or more per epoch on 2 cores)")
@@ -222,6 +258,8 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--settings", action="store_true",
                         help="also measure what each speed setting of the package is worth (fit with it undone)")
     args = parser.parse_args(argv)
+    if args.rounds < 1 or args.seconds <= 0:
+        parser.error("--rounds must be at least 1 and --seconds above 0")
     unknown = set(args.models.split(",")) - set(TRAIN_IMAGES)
     if unknown:
         parser.error(f"--models: unknown {', '.join(sorted(unknown))}; choose from {', '.join(TRAIN_IMAGES)}")
@@ -241,36 +279,46 @@ def main(argv: list[str]) -> None:
     result = {"rethink_tf": package_version, "host": platform.node(), "cpu_count": os.cpu_count(),
               "tensorflow": tf.__version__, "keras": keras.__version__,
               "TF_ENABLE_ONEDNN_OPTS": os.environ.get("TF_ENABLE_ONEDNN_OPTS", ""), "onednn": records.onednn_enabled(),
-              "batch_size": args.batch_size, "matmul_peak_gflops": peak, "models": {}, "pipeline": {}}
+              "batch_size": args.batch_size, "rounds": args.rounds, "matmul_peak_gflops": peak, "models": {},
+              "pipeline": {}}
     if torch_reference:
         result["torch"] = torch.__version__
     print(f"float32 matmul peak: {peak:.1f} GFLOP/s")
     print(f"{'model':22} {'fit img/s':>10} {'bare img/s':>11} {'fit/bare':>9} {'GFLOP/s':>8} {'of peak':>8}"
-          + (f" {'torch img/s':>12} {'fit/torch':>10}" if torch_reference else ""))
+          + (f" {'torch img/s':>12} {'fit/torch':>10} {'range':>10}" if torch_reference else ""))
+    window = args.seconds / args.rounds
     for key in args.models.split(","):
         cfg = model_config(base, key, args.train_images)
         data = pipeline.prepare(cfg)
         model = build(cfg, data.input_shape)
-        fit = fit_images_per_s(model, data, cfg, args.seconds)
-        bare = bare_step_images_per_s(model, args.batch_size, args.seconds)
-        gflops = 3 * forward_flops(model) * fit / 1e9
-        row = {"fit_images_per_s": fit, "bare_step_images_per_s": bare, "fit_over_bare": fit / bare,
-               "forward_flops_per_image": forward_flops(model), "achieved_gflops": gflops,
-               "fraction_of_matmul_peak": gflops / peak}
-        line = f"{key:22} {fit:10.0f} {bare:11.0f} {fit / bare:9.2f} {gflops:8.1f} {gflops / peak:8.0%}"
+        measures = {"fit": lambda: fit_images_per_s(model, data, cfg, window),
+                    "bare": lambda: bare_step_images_per_s(model, args.batch_size, window)}
         if torch_reference:
-            ref = torch_reference.train_step_images_per_s(key, args.batch_size, args.seconds)
-            row.update(torch_images_per_s=ref, fit_over_torch=fit / ref)
-            line += f" {ref:12.0f} {fit / ref:10.2f}"
+            measures["torch"] = lambda: torch_reference.train_step_images_per_s(key, args.batch_size, window)
+        rates = alternated(measures, args.rounds)
+        fit, bare = statistics.median(rates["fit"]), statistics.median(rates["bare"])
+        gflops = 3 * forward_flops(model) * fit / 1e9
+        row = {"fit_images_per_s": fit, "bare_step_images_per_s": bare,
+               "fit_over_bare": median_ratio(rates["fit"], rates["bare"]),
+               "forward_flops_per_image": forward_flops(model), "achieved_gflops": gflops,
+               "fraction_of_matmul_peak": gflops / peak, "rounds": rates}
+        line = f"{key:22} {fit:10.0f} {bare:11.0f} {row['fit_over_bare']:9.2f} {gflops:8.1f} {gflops / peak:8.0%}"
+        if torch_reference:
+            ratios = [a / b for a, b in zip(rates["fit"], rates["torch"])]
+            row.update(torch_images_per_s=statistics.median(rates["torch"]), fit_over_torch=statistics.median(ratios),
+                       fit_over_torch_range=[min(ratios), max(ratios)])
+            line += (f" {row['torch_images_per_s']:12.0f} {row['fit_over_torch']:10.2f}"
+                     f" {min(ratios):>5.2f}-{max(ratios):.2f}")
         result["models"][key] = row
         print(line, flush=True)
     if args.settings:
-        labels = ["steps_per_execution=1", "tf.data autotuner on", "Keras SGD", "Keras Dense", "oneDNN off"]
+        labels = ["steps_per_execution=1", "tf.data autotuner on", "Keras SGD", "Keras Dense", "Eigen backward",
+                  "oneDNN off"]
         print("\nfit with the package's settings / fit with one undone (above 1: the setting pays)")
         print(f"{'model':22}" + "".join(f" {label:>22}" for label in labels))
         for key, row in result["models"].items():
             cfg = model_config(base, key, args.train_images)
-            speedups = settings_speedups(cfg, pipeline.prepare(cfg), args.seconds)
+            speedups = settings_speedups(cfg, pipeline.prepare(cfg), args.seconds, args.rounds)
             speedups["oneDNN off"] = row["fit_images_per_s"] / onednn_off[key]
             row["speedup_of_setting"] = speedups
             print(f"{key:22}" + "".join(f" {speedups[label]:22.2f}" if label in speedups else f" {'-':>22}"
