@@ -27,6 +27,8 @@ def test_benchmark_writes_rates_for_the_models_and_pipelines_asked(tmp_path):
     assert result["rounds"] == 2 and {k: len(v) for k, v in mlp["rounds"].items()} == {"fit": 2, "bare": 2}
     assert mlp["fit_images_per_s"] == pytest.approx(sum(mlp["rounds"]["fit"]) / 2)
     assert mlp["forward_flops_per_image"] == 2 * (28 * 28 * 3 * 512 + 512 * 10)  # the two Dense layers
+    # forward, weight and input gradients, but no input gradient for the first layer
+    assert mlp["train_flops_per_image"] == 2 * (2 * 28 * 28 * 3 * 512 + 3 * 512 * 10)
     # --settings: each setting's speedup, oneDNN's from a child process that ran with it off; MLP 1x512 has no
     # layer with an Eigen backward, so that setting has no row
     assert set(mlp["speedup_of_setting"]) == {"steps_per_execution=1", "tf.data autotuner on", "Keras SGD",
