@@ -13,7 +13,8 @@ PyTorch's eager train step of the same architecture on one batch in memory (tool
 the ratio fit / PyTorch. With --settings, what each of the package's speed settings is worth: fit again with
 the setting undone (one step per call; tf.data's autotuner on; Keras' SGD and Dense layer instead of the
 package's; oneDNN's gradients for the layers that take theirs from Eigen; oneDNN off, in a child process
-since it is read when TensorFlow loads), as the ratio of fit with the setting to fit without it. Prints tables and writes JSON.
+since it is read when TensorFlow loads), as the ratio of fit with the setting to fit without it. Prints
+tables and writes JSON.
 Measurements that are compared are taken in turns, --rounds times each (a third of --seconds each by
 default), and a ratio is the median of its rounds' ratios: on a shared machine the speed drifts by 10-30%
 over a minute, which one back-to-back pair cannot tell from an effect. Run on a quiet machine all the same.
@@ -153,6 +154,7 @@ def _keras_dense(*args, eigen_backward: bool = False, **kwargs) -> keras.layers.
 
 
 def _dense_without_eigen_backward(*args, eigen_backward: bool = False, **kwargs) -> models.Dense:
+    """The package's Dense with oneDNN's gradients everywhere."""
     return models.Dense(*args, **kwargs)
 
 
@@ -163,7 +165,8 @@ def settings_speedups(cfg: config_lib.RunConfig, data, seconds: float, rounds: i
     undone = {"steps_per_execution=1": (dataclasses.replace(cfg, steps_per_execution=1), False, []),
               "tf.data autotuner on": (cfg, True, []),
               "Keras SGD": (cfg, False, [mock.patch.object(optimizers, "MomentumSGD", keras.optimizers.SGD)]),
-              "Keras Dense": (cfg, False, [mock.patch.object(module, "Dense", _keras_dense) for module in dense_builders]),
+              "Keras Dense": (cfg, False,
+                              [mock.patch.object(module, "Dense", _keras_dense) for module in dense_builders]),
               "Eigen backward": (cfg, False, [mock.patch.object(module, "Dense", _dense_without_eigen_backward)
                                               for module in dense_builders])}
     ours = build(cfg, data.input_shape)
