@@ -135,7 +135,7 @@ class _StopAfter(keras.callbacks.Callback):
 
 @dataclasses.dataclass(frozen=True)
 class TrainInput:
-    """A run's training pipeline and the epoch variable that orders it, made once and fitted on in every
+    """A training pipeline and the epoch variable that orders it, made once and fitted on in every
     round: each pipeline holds its own copy of the whitened pixels (282 MB for an MLP's 30,000 images)."""
     dataset: tf.data.Dataset
     epoch: tf.Variable
@@ -143,7 +143,8 @@ class TrainInput:
 
 
 def train_input(data, cfg: config_lib.RunConfig, autotune: bool = False) -> TrainInput:
-    """`autotune` turns tf.data's autotuner back on, for the settings comparison."""
+    """cfg's training pipeline over data, as a run builds it; `autotune` turns tf.data's autotuner back on,
+    for the settings comparison."""
     epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
     ds = pipeline.train_dataset(data.train, cfg, epoch)
     if autotune:
