@@ -117,8 +117,7 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
             lines = [line.strip() for line in str(e).splitlines() if line.strip()] or [type(e).__name__]
             cause = next((line for line in lines if "shape" in line), lines[0]).split(" Target variable:")[0][:300]
             raise records.RunDirError(
-                f"the backup {self.backup_dir} does not fit this model, so the run cannot resume from it ({cause}); "
-                "a backup written by rethink_tf 0.1 holds the MLPs' and AlexNet's Dense kernels transposed. "
+                f"the backup {self.backup_dir} does not fit this model, so the run cannot resume from it ({cause}). "
                 f"Remove {self.backup_dir} to train the run again from epoch 1.") from None
 
     def _save_model(self):
