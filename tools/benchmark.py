@@ -213,8 +213,7 @@ def onednn_off_fit(args) -> dict[str, float]:
     out = args.out + ".onednn_off.json"
     subprocess.run([sys.executable, os.path.abspath(__file__), f"--models={args.models}", f"--seconds={args.seconds}",
                     f"--batch_size={args.batch_size}", f"--rounds={args.rounds}", f"--train_images={args.train_images}",
-                    "--no_pipeline",
-                    f"--out={out}"], check=True, stdout=subprocess.DEVNULL,
+                    "--no_pipeline", f"--out={out}"], check=True, stdout=subprocess.DEVNULL,
                    env={**os.environ, "TF_ENABLE_ONEDNN_OPTS": "0"})
     with open(out) as f:
         child = json.load(f)
@@ -334,12 +333,12 @@ def main(argv: list[str]) -> None:
             measures["torch"] = lambda: torch_reference.train_step_images_per_s(key, args.batch_size, window)
         rates = alternated(measures, args.rounds)
         fit, bare = statistics.median(rates["fit"]), statistics.median(rates["bare"])
-        gflops = train_flops(model) * fit / 1e9
+        flops = train_flops(model)
+        gflops = flops * fit / 1e9
         row = {"fit_images_per_s": fit, "bare_step_images_per_s": bare,
                "fit_over_bare": median_ratio(rates["fit"], rates["bare"]),
-               "forward_flops_per_image": forward_flops(model), "train_flops_per_image": train_flops(model),
-               "achieved_gflops": gflops,
-               "fraction_of_matmul_peak": gflops / peak, "rounds": rates}
+               "forward_flops_per_image": forward_flops(model), "train_flops_per_image": flops,
+               "achieved_gflops": gflops, "fraction_of_matmul_peak": gflops / peak, "rounds": rates}
         line = f"{key:22} {fit:10.0f} {bare:11.0f} {row['fit_over_bare']:9.2f} {gflops:8.1f} {gflops / peak:8.0%}"
         if torch_reference:
             ratios = [a / b for a, b in zip(rates["fit"], rates["torch"])]
