@@ -9,6 +9,9 @@ import pytest
 
 from test_train import REPO, needs_data
 
+sys.path.insert(0, os.path.join(REPO, "tools"))
+import benchmark  # noqa: E402  (a script in tools/, imported for its functions)
+
 
 @needs_data
 def test_benchmark_writes_rates_for_the_models_and_pipelines_asked(tmp_path):
@@ -61,3 +64,15 @@ def test_benchmark_torch_reports_pytorch_rate_and_ratio(tmp_path):
     assert len(ratios) == 3 and mlp["fit_over_torch"] == pytest.approx(ratios[1])  # the median of 3 rounds
     assert mlp["fit_over_torch_range"] == pytest.approx([ratios[0], ratios[2]])
     assert "torch img/s" in done.stdout
+
+
+def test_bare_steps_run_steps_per_execution_steps_per_call():
+    # fit runs steps_per_execution steps per call into TensorFlow; the bare steps it is compared with do
+    # too, or their Python overhead per step would flatter fit
+    cfg = benchmark.config_lib.RunConfig(model="mlp_1x512", batch_size=8, steps_per_execution=4)
+    model = benchmark.build(cfg, (6, 6, 1))
+    bare = benchmark.bare_steps(model, cfg.batch_size, cfg.steps_per_execution)
+    assert bare(0.05) > 0
+    iterations = int(model.optimizer.iterations.numpy())
+    assert iterations >= 8 and iterations % 4 == 0  # a warm-up call and at least one timed call, 4 steps each
+    assert bare(0.05) > 0 and (int(model.optimizer.iterations.numpy()) - iterations) % 4 == 0

@@ -159,7 +159,8 @@ def fit_images_per_s(model: keras.Model, inputs: TrainInput, seconds: float) -> 
     ending one epoch's iterator and starting the next counts); the first epoch of a model's first fit (tracing)
     is not timed."""
     timer = _StopAfter(seconds, untimed_epochs=int(model.train_function is None))
-    model.fit(inputs.dataset, epochs=10_000, verbose=0, callbacks=[callbacks.EpochVariable(inputs.epoch), timer])
+    model.fit(inputs.dataset, epochs=10_000, verbose=0, shuffle=False,
+              callbacks=[callbacks.EpochVariable(inputs.epoch), timer])
     return len(timer.timed) * inputs.images / sum(timer.timed)
 
 
@@ -223,30 +224,36 @@ def onednn_off_fit(args) -> dict[str, float]:
     return {key: row["fit_images_per_s"] for key, row in child["models"].items()}
 
 
-def bare_step_images_per_s(model: keras.Model, batch_size: int, seconds: float) -> float:
-    """A compiled train step (forward, loss, gradients, SGD update) on one batch held in memory."""
+def bare_steps(model: keras.Model, batch_size: int, steps_per_call: int) -> Callable[[float], float]:
+    """A measure of images/s of compiled train steps (forward, loss, gradients, SGD update) on one batch held
+    in memory, `steps_per_call` of them in one graph loop as fit runs a call: what fit could reach if its input
+    pipeline and its own bookkeeping (metrics, logs, callbacks) cost nothing. Traced once, on its first use."""
     x = tf.random.stateless_normal([batch_size, *model.input_shape[1:]], seed=[5, 6])
     y = tf.random.stateless_uniform([batch_size], seed=[7, 8], maxval=10, dtype=tf.int64)
     loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     variables = model.trainable_variables
 
     @tf.function
-    def step():
-        with tf.GradientTape() as tape:
-            loss = loss_fn(y, model(x, training=True)) + sum(model.losses)
-        model.optimizer.apply(tape.gradient(loss, variables), variables)
+    def steps():
+        loss = tf.constant(0.0)
+        for _ in tf.range(steps_per_call):
+            with tf.GradientTape() as tape:
+                loss = loss_fn(y, model(x, training=True)) + sum(model.losses)
+            model.optimizer.apply(tape.gradient(loss, variables), variables)
         return loss
 
-    step().numpy()
-    steps, elapsed = 0, 0.0
-    while elapsed < seconds:
-        start = time.perf_counter()
-        for _ in range(5):
-            loss = step()
-        loss.numpy()
-        elapsed += time.perf_counter() - start
-        steps += 5
-    return steps * batch_size / elapsed
+    def images_per_s(seconds: float) -> float:
+        if not steps.experimental_get_tracing_count():
+            steps().numpy()
+        calls, elapsed = 0, 0.0
+        while elapsed < seconds:
+            start = time.perf_counter()
+            steps().numpy()
+            elapsed += time.perf_counter() - start
+            calls += 1
+        return calls * steps_per_call * batch_size / elapsed
+
+    return images_per_s
 
 
 def pipeline_images_per_s(cfg: config_lib.RunConfig, seconds: float) -> float:
@@ -327,8 +334,8 @@ def main(argv: list[str]) -> None:
         data = pipeline.prepare(cfg)
         model = build(cfg, data.input_shape)
         inputs = train_input(data, cfg)
-        measures = {"fit": lambda: fit_images_per_s(model, inputs, window),
-                    "bare": lambda: bare_step_images_per_s(model, args.batch_size, window)}
+        bare = bare_steps(model, args.batch_size, min(cfg.steps_per_execution, -(-inputs.images // args.batch_size)))
+        measures = {"fit": lambda: fit_images_per_s(model, inputs, window), "bare": lambda: bare(window)}
         if torch_reference:
             measures["torch"] = lambda: torch_reference.train_step_images_per_s(key, args.batch_size, window)
         rates = alternated(measures, args.rounds)
