@@ -257,19 +257,20 @@ def bare_steps(model: keras.Model, batch_size: int, steps_per_call: int) -> Call
 
 
 def pipeline_images_per_s(cfg: config_lib.RunConfig, seconds: float) -> float:
-    """The training input pipeline alone (corruption already applied once, as in a run), one epoch at a time."""
+    """The training input pipeline alone (corruption already applied once, as in a run), one epoch at a time,
+    its batches consumed inside TensorFlow as fit consumes them, not by a Python loop, which adds its own time
+    (0.1-0.15 ms a batch on 2 cores, a fifth of what a fixed-window batch costs)."""
     data = pipeline.prepare(cfg)
     epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
     ds = pipeline.train_dataset(data.train, cfg, epoch)
-    for _ in ds:
-        pass
+    count = tf.function(lambda: ds.reduce(tf.constant(0, tf.int64),
+                                          lambda n, batch: n + tf.shape(batch[0], out_type=tf.int64)[0]))
+    count()
     images, elapsed = 0, 0.0
     while elapsed < seconds:
         start = time.perf_counter()
-        for _ in ds:
-            pass
+        images += int(count())
         elapsed += time.perf_counter() - start
-        images += len(data.train.labels)
     return images / elapsed
 
 
