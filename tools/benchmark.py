@@ -4,17 +4,16 @@
                               [--torch] [--out=FILE.json]
 
 For every model: images/s of Model.fit as a run trains (rethink_tf.train.compile_model, the real pipeline of
-Fashion-MNIST through rethink_tf.data, several epochs in one fit), of a bare compiled train step on one batch
-already in memory (what fit could reach if nothing else cost time), their ratio, the achieved GFLOP/s (the
-convs' and dense layers' FLOPs of a train step: forward, input gradient but for the first layer's, weight
-gradient) and its fraction of a float32 matmul peak measured in the same process. Then the input pipeline
-alone, per corruption, with and without random crop, and the process's peak memory. With --torch, also
-PyTorch's eager train step of the same architecture on one batch in memory (tools/torch_reference.py) and
-the ratio fit / PyTorch. With --settings, what each of the package's speed settings is worth: fit again with
-the setting undone (one step per call; tf.data's autotuner on; Keras' SGD and Dense layer instead of the
-package's; oneDNN's gradients for the layers that take theirs from Eigen; oneDNN off, in a child process
-since it is read when TensorFlow loads), as the ratio of fit with the setting to fit without it. Prints
-tables and writes JSON.
+Fashion-MNIST through rethink_tf.data, several epochs in one fit), of bare compiled train steps on one batch
+already in memory, as many per call as fit runs (what fit could reach if nothing else cost time), their ratio,
+the achieved GFLOP/s (the convs' and dense layers' FLOPs of a train step: forward, input gradient but for the
+first layer's, weight gradient) and its fraction of a float32 matmul peak measured in the same process. Then the
+input pipeline alone, per corruption, with and without random crop, and the process's peak memory. With --torch,
+also PyTorch's eager train step of the same architecture on one batch in memory (tools/torch_reference.py) and
+the ratio fit / PyTorch. With --settings, what each of the package's speed settings is worth: fit again with the
+setting undone (one step per call; tf.data's autotuner on; Keras' SGD and Dense layer instead of the package's;
+oneDNN's gradients for the layers that take theirs from Eigen; oneDNN off, in a child process since it is read
+when TensorFlow loads), as the ratio of fit with the setting to fit without it. Prints tables and writes JSON.
 Measurements that are compared are taken in turns, --rounds times each (a third of --seconds each by
 default), and a ratio is the median of its rounds' ratios: on a shared machine the speed drifts by 10-30%
 over a minute, which one back-to-back pair cannot tell from an effect. Run on a quiet machine all the same.

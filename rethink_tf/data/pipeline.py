@@ -218,7 +218,7 @@ def train_dataset(split: Split, config: RunConfig, epoch: tf.Variable) -> tf.dat
         # A batch's positions are a slice of the epoch's order; slicing here costs a fraction of batching
         # scalars and numbering the batches in stages of their own (README, "Speed").
         positions = lambda step: order[step * config.batch_size:(step + 1) * config.batch_size]
-        if fixed:  # a gather, cheaper done in sequence here than handed to parallel calls
+        if fixed:  # just a gather: in this map, not a parallel stage of its own
             return tf.data.Dataset.range(steps).map(lambda step: gather(positions(step)))
         return tf.data.Dataset.range(steps).map(lambda step: (e, step, positions(step)))
 
