@@ -259,9 +259,7 @@ def pipeline_images_per_s(cfg: config_lib.RunConfig, seconds: float) -> float:
     """The training input pipeline alone (corruption already applied once, as in a run), one epoch at a time,
     its batches consumed inside TensorFlow as fit consumes them, not by a Python loop, which adds its own time
     (0.1-0.15 ms a batch on 2 cores, a fifth of what a fixed-window batch costs)."""
-    data = pipeline.prepare(cfg)
-    epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
-    ds = pipeline.train_dataset(data.train, cfg, epoch)
+    ds = train_input(pipeline.prepare(cfg), cfg).dataset
     count = tf.function(lambda: ds.reduce(tf.constant(0, tf.int64),
                                           lambda n, batch: n + tf.shape(batch[0], out_type=tf.int64)[0]))
     count()
@@ -334,8 +332,9 @@ def main(argv: list[str]) -> None:
         data = pipeline.prepare(cfg)
         model = build(cfg, data.input_shape)
         inputs = train_input(data, cfg)
-        bare = bare_steps(model, args.batch_size, min(cfg.steps_per_execution, -(-inputs.images // args.batch_size)))
-        measures = {"fit": lambda: fit_images_per_s(model, inputs, window), "bare": lambda: bare(window)}
+        bare_rate = bare_steps(model, args.batch_size,
+                               min(cfg.steps_per_execution, -(-inputs.images // args.batch_size)))
+        measures = {"fit": lambda: fit_images_per_s(model, inputs, window), "bare": lambda: bare_rate(window)}
         if torch_reference:
             measures["torch"] = lambda: torch_reference.train_step_images_per_s(key, args.batch_size, window)
         rates = alternated(measures, args.rounds)
