@@ -5,7 +5,9 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
+import tensorflow as tf
 
 from test_train import REPO, needs_data
 
@@ -25,9 +27,10 @@ def test_benchmark_writes_rates_for_the_models_and_pipelines_asked(tmp_path):
     result = json.loads(out.read_text())
     mlp = result["models"]["mlp_1x512"]
     assert set(result["models"]) == {"mlp_1x512"} and result["matmul_peak_gflops"] > 0
-    assert mlp["fit_images_per_s"] > 0 and mlp["bare_step_images_per_s"] > 0
+    assert mlp["fit_images_per_s"] > 0 and mlp["bare_step_images_per_s"] > 0 and mlp["bare_fresh_images_per_s"] > 0
+    assert mlp["fit_over_bare_fresh"] > 0
     # fit and the bare step were timed in two turns each; rates are the medians of their rounds
-    assert result["rounds"] == 2 and {k: len(v) for k, v in mlp["rounds"].items()} == {"fit": 2, "bare": 2}
+    assert result["rounds"] == 2 and {k: len(v) for k, v in mlp["rounds"].items()} == {"fit": 2, "bare": 2, "bare_fresh": 2}
     assert mlp["fit_images_per_s"] == pytest.approx(sum(mlp["rounds"]["fit"]) / 2)
     assert mlp["forward_flops_per_image"] == 2 * (28 * 28 * 3 * 512 + 512 * 10)  # the two Dense layers
     # forward, weight and input gradients, but no input gradient for the first layer
@@ -76,3 +79,20 @@ def test_bare_steps_run_steps_per_execution_steps_per_call():
     iterations = int(model.optimizer.iterations.numpy())
     assert iterations >= 8 and iterations % 4 == 0  # a warm-up call and at least one timed call, 4 steps each
     assert bare(0.05) > 0 and (int(model.optimizer.iterations.numpy()) - iterations) % 4 == 0
+
+
+def test_fresh_batches_read_distinct_random_rows_in_a_fixed_order():
+    # the bare steps on fresh batches read the rows a run would: each whole batch's worth once a pass
+    images = np.arange(22 * 2, dtype=np.float32).reshape(22, 2)
+    labels = np.arange(22, dtype=np.int64)
+    batch = benchmark.fresh_batches(images, labels, 5)
+    read = tf.function(lambda: tf.stack([batch()[1] for _ in range(4)]))
+    first, second = read().numpy(), read().numpy()
+    assert first.shape == (4, 5) and len(set(first.ravel())) == 20  # 4 batches, no row twice
+    assert set(first.ravel()) <= set(range(22)) and list(first.ravel()) != sorted(first.ravel())  # in random order
+    np.testing.assert_array_equal(first, second)  # 22 rows make 4 batches: the second pass repeats the order
+    x, y = batch()
+    np.testing.assert_array_equal(x.numpy(), images[y.numpy()])  # each image with its own label
+    again = benchmark.fresh_batches(images, labels, 5)
+    # the order is fixed, not drawn afresh per measure
+    np.testing.assert_array_equal(tf.function(lambda: again()[1])().numpy(), first[0])

@@ -4,19 +4,22 @@
                               [--torch] [--out=FILE.json]
 
 For every model: images/s of Model.fit as a run trains (rethink_tf.train.compile_model, the real pipeline of
-Fashion-MNIST through rethink_tf.data, several epochs in one fit), of bare compiled train steps on one batch
-already in memory, as many per call as fit runs (what fit could reach if nothing else cost time), their ratio,
-the achieved GFLOP/s (the convs' and dense layers' FLOPs of a train step: forward, input gradient but for the
-first layer's, weight gradient) and its fraction of a float32 matmul peak measured in the same process. Then the
-input pipeline alone, per corruption, with and without random crop, and the process's peak memory. With --torch,
-also PyTorch's eager train step of the same architecture on one batch in memory (tools/torch_reference.py) and
-the ratio fit / PyTorch. With --settings, what each of the package's speed settings is worth: fit again with the
-setting undone (one step per call; tf.data's autotuner on; Keras' SGD and Dense layer instead of the package's;
-oneDNN's gradients for the layers that take theirs from Eigen; oneDNN off, in a child process since it is read
-when TensorFlow loads), as the ratio of fit with the setting to fit without it. Prints tables and writes JSON.
-Measurements that are compared are taken in turns, --rounds times each (a third of --seconds each by
-default), and a ratio is the median of its rounds' ratios: on a shared machine the speed drifts by 10-30%
-over a minute, which one back-to-back pair cannot tell from an effect. Run on a quiet machine all the same.
+Fashion-MNIST through rethink_tf.data, several epochs in one fit); of bare compiled train steps on one batch
+already in memory, as many per call as fit runs (what fit could reach if nothing else cost time), and their ratio;
+of the same steps on a fresh batch each, gathered in the loop from random rows of the training pixels (what fit
+could reach if tf.data and fit's own bookkeeping cost nothing: a fresh batch also slows the step itself, README
+"Speed"), and their ratio with fit; the achieved GFLOP/s (the convs' and dense layers' FLOPs of a train step:
+forward, input gradient but for the first layer's, weight gradient) and its fraction of a float32 matmul peak
+measured in the same process. Then the input pipeline alone, per corruption, with and without random crop, and the
+process's peak memory. With --torch, also PyTorch's eager train step of the same architecture on one batch in
+memory (tools/torch_reference.py) and the ratio fit / PyTorch. With --settings, what each of the package's speed
+settings is worth: fit again with the setting undone (one step per call; tf.data's autotuner on; Keras' SGD and
+Dense layer instead of the package's; oneDNN's gradients for the layers that take theirs from Eigen; oneDNN off, in
+a child process since it is read when TensorFlow loads), as the ratio of fit with the setting to fit without it.
+Prints tables and writes JSON. Measurements that are compared are taken in turns, --rounds times each (a third of
+--seconds each by default), and a ratio is the median of its rounds' ratios: on a shared machine the speed drifts
+by 10-30% over a minute, which one back-to-back pair cannot tell from an effect. Run on a quiet machine all the
+same.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from unittest import mock
 
 # rethink_tf before TensorFlow: importing it turns on oneDNN, which TensorFlow reads when it loads.
 from rethink_tf import __version__ as package_version
+import numpy as np
 import tensorflow as tf
 import keras
 
@@ -223,12 +227,33 @@ def onednn_off_fit(args) -> dict[str, float]:
     return {key: row["fit_images_per_s"] for key, row in child["models"].items()}
 
 
-def bare_steps(model: keras.Model, batch_size: int, steps_per_call: int) -> Callable[[float], float]:
-    """A measure of images/s of compiled train steps (forward, loss, gradients, SGD update) on one batch held
-    in memory, `steps_per_call` of them in one graph loop as fit runs a call: what fit could reach if its input
-    pipeline and its own bookkeeping (metrics, logs, callbacks) cost nothing. Traced once, on its first use."""
-    x = tf.random.stateless_normal([batch_size, *model.input_shape[1:]], seed=[5, 6])
-    y = tf.random.stateless_uniform([batch_size], seed=[7, 8], maxval=10, dtype=tf.int64)
+def fresh_batches(images: np.ndarray, labels: np.ndarray, batch_size: int) -> Callable[[], tuple[tf.Tensor, tf.Tensor]]:
+    """A batch of (images, labels) per call inside a graph, gathered from random rows as a run reads its batches:
+    every whole batch's worth of rows once in a fixed random order, then the order again."""
+    batches = len(labels) // batch_size
+    order = tf.random.experimental.stateless_shuffle(tf.range(len(labels)), seed=[5, 6])[:batches * batch_size]
+    images, labels = (tf.Variable(array, trainable=False) for array in (images, labels))
+    step = tf.Variable(0)
+
+    def batch():
+        positions = order[step * batch_size:(step + 1) * batch_size]
+        step.assign((step + 1) % batches)
+        return tf.gather(images, positions), tf.gather(labels, positions)
+
+    return batch
+
+
+def bare_steps(model: keras.Model, batch_size: int, steps_per_call: int,
+               batch: Callable[[], tuple[tf.Tensor, tf.Tensor]] | None = None) -> Callable[[float], float]:
+    """A measure of images/s of compiled train steps (forward, loss, gradients, SGD update), `steps_per_call` of
+    them in one graph loop as fit runs a call: what fit could reach if its input pipeline and its own
+    bookkeeping (metrics, logs, callbacks) cost nothing. On one batch held in memory, or on what `batch`
+    returns each step (fresh_batches: the step then also pays for reading a new batch, as fit's must). Traced
+    once, on its first use."""
+    if batch is None:
+        x = tf.random.stateless_normal([batch_size, *model.input_shape[1:]], seed=[5, 6])
+        y = tf.random.stateless_uniform([batch_size], seed=[7, 8], maxval=10, dtype=tf.int64)
+        batch = lambda: (x, y)
     loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     variables = model.trainable_variables
 
@@ -236,6 +261,7 @@ def bare_steps(model: keras.Model, batch_size: int, steps_per_call: int) -> Call
     def steps():
         loss = tf.constant(0.0)
         for _ in tf.range(steps_per_call):
+            x, y = batch()
             with tf.GradientTape() as tape:
                 loss = loss_fn(y, model(x, training=True)) + sum(model.losses)
             model.optimizer.apply(tape.gradient(loss, variables), variables)
@@ -324,7 +350,8 @@ def main(argv: list[str]) -> None:
     if torch_reference:
         result["torch"] = torch.__version__
     print(f"float32 matmul peak: {peak:.1f} GFLOP/s")
-    print(f"{'model':22} {'fit img/s':>10} {'bare img/s':>11} {'fit/bare':>9} {'GFLOP/s':>8} {'of peak':>8}"
+    print(f"{'model':22} {'fit img/s':>10} {'bare img/s':>11} {'fit/bare':>9} {'fresh img/s':>11} {'fit/fresh':>9}"
+          f" {'GFLOP/s':>8} {'of peak':>8}"
           + (f" {'torch img/s':>12} {'fit/torch':>10} {'range':>10}" if torch_reference else ""))
     window = args.seconds / args.rounds
     for key in args.models.split(","):
@@ -332,20 +359,25 @@ def main(argv: list[str]) -> None:
         data = pipeline.prepare(cfg)
         model = build(cfg, data.input_shape)
         inputs = train_input(data, cfg)
-        bare_rate = bare_steps(model, args.batch_size,
-                               min(cfg.steps_per_execution, -(-inputs.images // args.batch_size)))
-        measures = {"fit": lambda: fit_images_per_s(model, inputs, window), "bare": lambda: bare_rate(window)}
+        steps_per_call = min(cfg.steps_per_execution, -(-inputs.images // args.batch_size))
+        bare_rate = bare_steps(model, args.batch_size, steps_per_call)
+        fresh_rate = bare_steps(model, args.batch_size, steps_per_call, fresh_batches(
+            pipeline.whitened_once(data.train.images, cfg), data.train.labels, args.batch_size))
+        measures = {"fit": lambda: fit_images_per_s(model, inputs, window), "bare": lambda: bare_rate(window),
+                    "bare_fresh": lambda: fresh_rate(window)}
         if torch_reference:
             measures["torch"] = lambda: torch_reference.train_step_images_per_s(key, args.batch_size, window)
         rates = alternated(measures, args.rounds)
-        fit, bare = statistics.median(rates["fit"]), statistics.median(rates["bare"])
+        fit, bare, fresh = (statistics.median(rates[name]) for name in ("fit", "bare", "bare_fresh"))
         flops = train_flops(model)
         gflops = flops * fit / 1e9
         row = {"fit_images_per_s": fit, "bare_step_images_per_s": bare,
-               "fit_over_bare": median_ratio(rates["fit"], rates["bare"]),
+               "fit_over_bare": median_ratio(rates["fit"], rates["bare"]), "bare_fresh_images_per_s": fresh,
+               "fit_over_bare_fresh": median_ratio(rates["fit"], rates["bare_fresh"]),
                "forward_flops_per_image": forward_flops(model), "train_flops_per_image": flops,
                "achieved_gflops": gflops, "fraction_of_matmul_peak": gflops / peak, "rounds": rates}
-        line = f"{key:22} {fit:10.0f} {bare:11.0f} {row['fit_over_bare']:9.2f} {gflops:8.1f} {gflops / peak:8.0%}"
+        line = (f"{key:22} {fit:10.0f} {bare:11.0f} {row['fit_over_bare']:9.2f} {fresh:11.0f}"
+                f" {row['fit_over_bare_fresh']:9.2f} {gflops:8.1f} {gflops / peak:8.0%}")
         if torch_reference:
             ratios = [a / b for a, b in zip(rates["fit"], rates["torch"])]
             row.update(torch_images_per_s=statistics.median(rates["torch"]), fit_over_torch=statistics.median(ratios),

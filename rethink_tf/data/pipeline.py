@@ -188,7 +188,7 @@ def _on_cpu(array: np.ndarray) -> tf.Variable:
 _WHITEN_CHUNK = 4096
 
 
-def _whitened_once(images: np.ndarray, config: RunConfig) -> np.ndarray:
+def whitened_once(images: np.ndarray, config: RunConfig) -> np.ndarray:
     """Every image center-cropped and whitened, once: what a fixed-window pipeline would compute every epoch.
 
     A grayscale image made RGB keeps its three equal channels: one would take a third of the memory, but
@@ -211,7 +211,7 @@ def train_dataset(split: Split, config: RunConfig, epoch: tf.Variable) -> tf.dat
     n = len(split.labels)
     steps = -(-n // config.batch_size)
     fixed = not (config.random_crop or config.augment)
-    images = _on_cpu(_whitened_once(split.images, config) if fixed else split.images)
+    images = _on_cpu(whitened_once(split.images, config) if fixed else split.images)
     labels = _on_cpu(split.labels)
     shuffle_key, crop_key = _stream_key(config.seed, _SHUFFLE), _stream_key(config.seed, _CROP)
     augment_key = _stream_key(config.seed, _AUGMENT)
@@ -246,7 +246,7 @@ def train_dataset(split: Split, config: RunConfig, epoch: tf.Variable) -> tf.dat
 
 def eval_dataset(split: Split, config: RunConfig) -> tf.data.Dataset:
     """Batches of center-cropped, whitened (images, labels) in canonical order (whitened once)."""
-    images, labels = _on_cpu(_whitened_once(split.images, config)), _on_cpu(split.labels)
+    images, labels = _on_cpu(whitened_once(split.images, config)), _on_cpu(split.labels)
     return _fixed_parallelism(tf.data.Dataset.range(len(split.labels)).batch(config.batch_size)
                               .map(lambda positions: _gather(images, labels, positions),
                                    num_parallel_calls=_PARALLEL_CALLS, deterministic=True)
