@@ -29,8 +29,9 @@ def test_benchmark_writes_rates_for_the_models_and_pipelines_asked(tmp_path):
     assert set(result["models"]) == {"mlp_1x512"} and result["matmul_peak_gflops"] > 0
     assert mlp["fit_images_per_s"] > 0 and mlp["bare_step_images_per_s"] > 0 and mlp["bare_fresh_images_per_s"] > 0
     assert mlp["fit_over_bare_fresh"] > 0
-    # fit and the bare step were timed in two turns each; rates are the medians of their rounds
-    assert result["rounds"] == 2 and {k: len(v) for k, v in mlp["rounds"].items()} == {"fit": 2, "bare": 2, "bare_fresh": 2}
+    # fit and the bare steps were timed in two turns each; rates are the medians of their rounds
+    assert result["rounds"] == 2
+    assert {k: len(v) for k, v in mlp["rounds"].items()} == {"fit": 2, "bare": 2, "bare_fresh": 2}
     assert mlp["fit_images_per_s"] == pytest.approx(sum(mlp["rounds"]["fit"]) / 2)
     assert mlp["forward_flops_per_image"] == 2 * (28 * 28 * 3 * 512 + 512 * 10)  # the two Dense layers
     # forward, weight and input gradients, but no input gradient for the first layer

@@ -227,7 +227,8 @@ def onednn_off_fit(args) -> dict[str, float]:
     return {key: row["fit_images_per_s"] for key, row in child["models"].items()}
 
 
-def fresh_batches(images: np.ndarray, labels: np.ndarray, batch_size: int) -> Callable[[], tuple[tf.Tensor, tf.Tensor]]:
+def fresh_batches(images: np.ndarray, labels: np.ndarray,
+                  batch_size: int) -> Callable[[], tuple[tf.Tensor, tf.Tensor]]:
     """A batch of (images, labels) per call inside a graph, gathered from random rows as a run reads its batches:
     every whole batch's worth of rows once in a fixed random order, then the order again."""
     batches = len(labels) // batch_size
