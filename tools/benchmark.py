@@ -233,13 +233,13 @@ def fresh_batches(images: np.ndarray, labels: np.ndarray,
     every whole batch's worth of rows once in a fixed random order, then the order again."""
     batches = len(labels) // batch_size
     order = tf.random.experimental.stateless_shuffle(tf.range(len(labels)), seed=[5, 6])[:batches * batch_size]
-    images, labels = (tf.Variable(array, trainable=False) for array in (images, labels))
+    images, labels = pipeline.on_cpu(images), pipeline.on_cpu(labels)  # where a run's pipeline keeps them
     step = tf.Variable(0)
 
     def batch():
         positions = order[step * batch_size:(step + 1) * batch_size]
         step.assign((step + 1) % batches)
-        return tf.gather(images, positions), tf.gather(labels, positions)
+        return pipeline.gather_batch(images, labels, positions)
 
     return batch
 

@@ -172,14 +172,14 @@ def _flip_and_rotate(images: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
         interpolation="BILINEAR", fill_mode="CONSTANT")
 
 
-def _gather(images: tf.Variable, labels: tf.Variable, positions: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+def gather_batch(images: tf.Variable, labels: tf.Variable, positions: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
     """The batch of (images, labels) at `positions`."""
     return tf.gather(images, positions), tf.gather(labels, positions)
 
 
-def _on_cpu(array: np.ndarray) -> tf.Variable:
-    # A variable, not a constant: tf.data functions capture it by reference instead of copying
-    # hundreds of megabytes of pixels into every function graph.
+def on_cpu(array: np.ndarray) -> tf.Variable:
+    """The array as a variable in host memory: tf.data functions capture a variable by reference instead of
+    copying hundreds of megabytes of pixels into every function graph, as they would a constant."""
     with tf.device("/CPU:0"):
         return tf.Variable(array, trainable=False)
 
@@ -211,8 +211,8 @@ def train_dataset(split: Split, config: RunConfig, epoch: tf.Variable) -> tf.dat
     n = len(split.labels)
     steps = -(-n // config.batch_size)
     fixed = not (config.random_crop or config.augment)
-    images = _on_cpu(whitened_once(split.images, config) if fixed else split.images)
-    labels = _on_cpu(split.labels)
+    images = on_cpu(whitened_once(split.images, config) if fixed else split.images)
+    labels = on_cpu(split.labels)
     shuffle_key, crop_key = _stream_key(config.seed, _SHUFFLE), _stream_key(config.seed, _CROP)
     augment_key = _stream_key(config.seed, _AUGMENT)
 
@@ -224,11 +224,11 @@ def train_dataset(split: Split, config: RunConfig, epoch: tf.Variable) -> tf.dat
         # and number the batches (the pipeline alone ran 20-28% faster without them; README, "Speed").
         positions = lambda step: order[step * config.batch_size:(step + 1) * config.batch_size]
         if fixed:  # just a gather: in this map, not a parallel stage of its own
-            return tf.data.Dataset.range(steps).map(lambda step: _gather(images, labels, positions(step)))
+            return tf.data.Dataset.range(steps).map(lambda step: gather_batch(images, labels, positions(step)))
         return tf.data.Dataset.range(steps).map(lambda step: (e, step, positions(step)))
 
     def transform(e, step, positions):
-        x, y = _gather(images, labels, positions)
+        x, y = gather_batch(images, labels, positions)
         if config.random_crop:
             x = _random_crop(x, config.crop_size, tf.stack([tf.constant(crop_key, tf.int64), e * 1_000_000 + step]))
         else:
@@ -246,9 +246,9 @@ def train_dataset(split: Split, config: RunConfig, epoch: tf.Variable) -> tf.dat
 
 def eval_dataset(split: Split, config: RunConfig) -> tf.data.Dataset:
     """Batches of center-cropped, whitened (images, labels) in canonical order (whitened once)."""
-    images, labels = _on_cpu(whitened_once(split.images, config)), _on_cpu(split.labels)
+    images, labels = on_cpu(whitened_once(split.images, config)), on_cpu(split.labels)
     return _fixed_parallelism(tf.data.Dataset.range(len(split.labels)).batch(config.batch_size)
-                              .map(lambda positions: _gather(images, labels, positions),
+                              .map(lambda positions: gather_batch(images, labels, positions),
                                    num_parallel_calls=_PARALLEL_CALLS, deterministic=True)
                               .prefetch(_PREFETCH_BATCHES))
 
