@@ -1,30 +1,25 @@
-"""Command-line flags, their validation, and the frozen RunConfig they resolve to.
+"""The frozen RunConfig: everything one training run depends on, and the checks of its values.
 
-Flags are defined here and only here; library code receives a RunConfig and never reads FLAGS.
-A preset flagfile (flags/presets/<preset>.flags) supplies defaults for every flag the command
-line does not set.
+The top of the one-way flow (flags -> config -> data -> model -> training -> record -> report): it imports
+nothing of rethink_tf. The choices that lower modules own (models, data sets, corruptions) are checked by
+rethink_tf.runs against their registries; the flags that fill a RunConfig are defined in rethink_tf.cli.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from typing import Any
 
-from absl import flags
-
-from rethink_tf import models
-from rethink_tf.data import corrupt, sources
-
-PRESETS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "flags", "presets")
-PRESETS = ("laptop", "paper", "smoke")
-# Keras dtype policies --precision may name: float32 everywhere, or float16 / bfloat16 compute with float32
-# weights (mixed_float16 adds Keras' dynamic loss scaling).
-PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
-
-# Fields that name where a run lives, how it reports or how its steps are dispatched, not what it
-# computes: two configs that differ only in these describe the same experiment (and the same numbers).
-PLACEMENT_FIELDS = ("preset", "results_dir", "run_name", "verbose", "steps_per_execution")
+# Fields that say where a run lives, where its data is read from, how it reports or how its steps are
+# dispatched, not what it computes: two configs that differ only in these describe the same experiment (and
+# the same numbers). A run's data is identified by its fingerprints instead of the data's location.
+PLACEMENT_FIELDS = ("preset", "results_dir", "run_name", "verbose", "steps_per_execution", "data_dir", "idx_dir",
+                    "cifar_archive")
+# Corruptions that replace every training label (rethink_tf.data.corrupt.ALL_LABELS_CORRUPTIONS, which a test
+# keeps equal to this: config may not import the data package below it).
+ALL_LABELS_CORRUPTIONS = ("random_labels", "random_signs")
 
 
 class ConfigError(ValueError):
@@ -33,13 +28,14 @@ class ConfigError(ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class RunConfig:
-    """Everything one training run depends on, resolved and validated."""
+    """Everything one training run depends on. learning_rate None means the model's default, which
+    rethink_tf.runs.resolve fills in before a run trains."""
 
     preset: str = ""
     model: str = "inception_small"
     dataset: str = "fashion_mnist"
     data_dir: str | None = None
-    idx_dir: str = sources.FASHION_MNIST_DIR
+    idx_dir: str | None = None
     cifar_archive: str | None = None
     train_size: int = 0
     test_size: int = 0
@@ -54,7 +50,7 @@ class RunConfig:
     weight_decay: float = 0.0
     batch_norm: bool = True
     bn_momentum: float = 0.99
-    learning_rate: float = 0.1
+    learning_rate: float | None = None
     lr_decay: float = 0.95
     lr_decay_examples: int = 0
     momentum: float = 0.9
@@ -80,14 +76,27 @@ class RunConfig:
         return 1.0 if self.corruption == "random_labels" else self.corrupt
 
     @property
-    def max_epochs(self) -> int:
-        """The epoch budget: --crop_epochs for a run with random crop, --random_label_epochs for a run whose
-        every training label is random (when set), else --epochs."""
+    def epoch_budget(self) -> tuple[int, str]:
+        """The most epochs the run trains, and the flag that sets it: --crop_epochs for a run with random
+        crop, --random_label_epochs for a run whose every training label is random (when set), else --epochs."""
         if self.random_crop and self.crop_epochs:
-            return self.crop_epochs
-        if self.corruption in corrupt.ALL_LABELS_CORRUPTIONS and self.random_label_epochs:
-            return self.random_label_epochs
-        return self.epochs
+            return self.crop_epochs, "crop_epochs"
+        if self.corruption in ALL_LABELS_CORRUPTIONS and self.random_label_epochs:
+            return self.random_label_epochs, "random_label_epochs"
+        return self.epochs, "epochs"
+
+    @property
+    def max_epochs(self) -> int:
+        return self.epoch_budget[0]
+
+    @property
+    def epoch_budget_note(self) -> str | None:
+        """A sentence when the budget is not --epochs, so that the override is never silent."""
+        epochs, flag = self.epoch_budget
+        if flag == "epochs" or epochs == self.epochs:
+            return None
+        why = "a run with random crop" if flag == "crop_epochs" else "every training label is random"
+        return f"at most {epochs} epochs (--{flag}={epochs}: {why}), not --epochs={self.epochs}"
 
     @property
     def run_dir(self) -> str:
@@ -95,24 +104,19 @@ class RunConfig:
 
     def experiment(self) -> dict[str, Any]:
         """The fields that determine the run's numbers (placement fields left out)."""
-        d = dataclasses.asdict(self)
-        for name in PLACEMENT_FIELDS:
-            d.pop(name)
-        return d
+        return experiment_fields(dataclasses.asdict(self))
 
     def validate(self) -> "RunConfig":
-        """Raises ConfigError for the first value that cannot run; returns self."""
+        """Raises ConfigError for the first value that cannot run; returns self. Names are checked against
+        the registries by rethink_tf.runs.resolve."""
         def need(ok: bool, flag: str, allowed: str) -> None:
             if not ok:
                 raise ConfigError(f"--{flag}={getattr(self, flag)!r} is not allowed: {allowed}")
 
-        need(self.model in models.MODELS, "model", f"one of {', '.join(models.MODELS)}")
-        need(self.dataset in sources.DATASETS, "dataset", f"one of {', '.join(sources.DATASETS)}")
-        need(self.corruption in corrupt.CORRUPTIONS, "corruption", f"one of {', '.join(corrupt.CORRUPTIONS)}")
-        need(self.precision in PRECISIONS, "precision", f"one of {', '.join(PRECISIONS)}")
-        need(self.gaussian_stats in corrupt.GAUSSIAN_STATS, "gaussian_stats", f"one of {', '.join(corrupt.GAUSSIAN_STATS)}")
+        for flag in ("corrupt", "weight_decay", "bn_momentum", "lr_decay", "momentum"):
+            need(math.isfinite(getattr(self, flag)), flag, "a finite number")
         need(0.0 <= self.corrupt <= 1.0, "corrupt", "a probability in [0, 1]")
-        need(self.corruption not in corrupt.ALL_LABELS_CORRUPTIONS or self.corrupt in (0.0, 1.0), "corrupt",
+        need(self.corruption not in ALL_LABELS_CORRUPTIONS or self.corrupt in (0.0, 1.0), "corrupt",
              f"--corruption={self.corruption} already means --corrupt=1; give one or the other")
         for flag in ("train_size", "test_size", "curve_test_size"):
             need(getattr(self, flag) >= 0, flag, "a size >= 0 (0 means the whole split)")
@@ -120,7 +124,8 @@ class RunConfig:
             need(getattr(self, flag) >= 0, flag, "an integer >= 0 (0: --epochs)")
         for flag in ("batch_size", "epochs", "crop_size", "eval_every", "steps_per_execution"):
             need(getattr(self, flag) >= 1, flag, "an integer >= 1")
-        need(self.learning_rate > 0, "learning_rate", "a number > 0")
+        need(self.learning_rate is None or (math.isfinite(self.learning_rate) and self.learning_rate > 0),
+             "learning_rate", "a finite number > 0")
         need(0 < self.lr_decay <= 1, "lr_decay", "a factor in (0, 1]")
         need(self.lr_decay_examples >= 0, "lr_decay_examples", "a number of examples >= 0 (0: decay every epoch)")
         need(0 <= self.momentum < 1, "momentum", "a number in [0, 1)")
@@ -128,11 +133,27 @@ class RunConfig:
         need(self.weight_decay >= 0, "weight_decay", "an L2 coefficient >= 0 (0 turns it off)")
         need(self.seed >= 0, "seed", "an integer >= 0")
         need(self.cpu_devices >= 1, "cpu_devices", "an integer >= 1")
-        need(self.batch_norm or models.MODELS[self.model].has_batch_norm, "batch_norm",
-             f"only models with batch norm can turn it off ({', '.join(n for n, s in models.MODELS.items() if s.has_batch_norm)})")
         need(not self.run_name or (os.sep not in self.run_name and self.run_name not in (".", "..")), "run_name",
              "a plain directory name, no path separators")
         return self
+
+
+_FIELDS = {f.name for f in dataclasses.fields(RunConfig)}
+_DEFAULTS = {f.name: f.default for f in dataclasses.fields(RunConfig)}
+
+
+def experiment_fields(values: dict[str, Any]) -> dict[str, Any]:
+    """A config dict (a record's, maybe of an older version) as the fields that determine the numbers: placement
+    fields dropped, a field added since it was written counted with its default (which reproduces the old runs)."""
+    out = {**_DEFAULTS, **{k: v for k, v in values.items() if k in _FIELDS}}
+    for name in PLACEMENT_FIELDS:
+        out.pop(name)
+    return out
+
+
+def from_record(values: dict[str, Any]) -> RunConfig:
+    """The RunConfig a record's "config" holds (fields it lacks take their defaults, unknown ones are dropped)."""
+    return RunConfig(**{k: v for k, v in values.items() if k in _FIELDS})
 
 
 def model_key(model: str, batch_norm: bool = True) -> str:
@@ -140,14 +161,10 @@ def model_key(model: str, batch_norm: bool = True) -> str:
     return model + ("" if batch_norm else "_nobn")
 
 
-MODEL_KEYS = tuple(model_key(name, bn) for name, spec in models.MODELS.items()
-                   for bn in ((True, False) if spec.has_batch_norm else (True,)))
-
-
 def default_run_name(config: RunConfig) -> str:
     """A readable directory name from the fields a grid varies."""
     parts = [model_key(config.model, config.batch_norm), config.dataset, config.corruption]
-    if config.corruption not in corrupt.ALL_LABELS_CORRUPTIONS and config.corrupt:
+    if config.corruption not in ALL_LABELS_CORRUPTIONS and config.corrupt:
         parts.append(f"p{config.corrupt:g}")
     if config.random_crop:
         parts.append("crop")
@@ -159,106 +176,3 @@ def default_run_name(config: RunConfig) -> str:
         parts.append(config.precision)
     parts.append(f"seed{config.seed}")
     return "-".join(parts)
-
-
-def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
-    """Defines the run flags once (idempotent, so tests and entry points can both call it)."""
-    if "model" in flag_values:
-        return
-    d = RunConfig()
-    fv = {"flag_values": flag_values}
-    flags.DEFINE_enum("preset", "laptop", PRESETS, "Flagfile under flags/presets/ that supplies defaults for unset flags.", **fv)
-    flags.DEFINE_enum("model", d.model, list(models.MODELS), "Architecture (rethink_tf/models).", **fv)
-    flags.DEFINE_enum("dataset", d.dataset, list(sources.DATASETS), "Data set (rethink_tf/data/sources.py).", **fv)
-    flags.DEFINE_string("data_dir", None, "tensorflow_datasets data directory (cifar10, mnist; fashion_mnist fallback).", **fv)
-    flags.DEFINE_string("idx_dir", d.idx_dir, "Directory of the Fashion-MNIST IDX files (Debian's dataset-fashion-mnist).", **fv)
-    flags.DEFINE_string("cifar_archive", None, "Local cifar-10-python.tar.gz to read instead of tfds.", **fv)
-    flags.DEFINE_integer("train_size", d.train_size, "Deterministic class-stratified training subset; 0 = all.", **fv)
-    flags.DEFINE_integer("test_size", d.test_size, "Deterministic class-stratified test subset; 0 = all.", **fv)
-    flags.DEFINE_bool("rgb", d.rgb, "Repeat grayscale images to 3 channels so every model sees the paper's 28x28x3.", **fv)
-    flags.DEFINE_integer("crop_size", d.crop_size, "Side of the (center or random) crop fed to the model (paper: 28).", **fv)
-    flags.DEFINE_enum("corruption", d.corruption, list(corrupt.CORRUPTIONS), "Randomization test of Section 2.1 "
-                      "(random_signs: every label, train and test, a random bit, for the Rademacher probe).", **fv)
-    flags.DEFINE_float("corrupt", d.corrupt, "Label corruption probability p: each training label is replaced by a "
-                       "uniform random class with probability p.", **fv)
-    flags.DEFINE_bool("corrupt_test_labels", d.corrupt_test_labels, "Corrupt test labels too (the first author's code); "
-                      "the paper keeps them clean.", **fv)
-    flags.DEFINE_enum("gaussian_stats", d.gaussian_stats, list(corrupt.GAUSSIAN_STATS),
-                      "Gaussian corruption: one mean/variance over all pixels, or one per channel.", **fv)
-    flags.DEFINE_bool("random_crop", d.random_crop, "Random crop augmentation (Table 1) instead of the center crop.", **fv)
-    flags.DEFINE_bool("augment", d.augment, "Random horizontal flip and rotation by up to 25 degrees of each training "
-                      "image (the paper's Table 4 augmentation), after the crop.", **fv)
-    flags.DEFINE_float("weight_decay", d.weight_decay, "L2 coefficient c on every kernel (loss += c * sum(w^2)); 0 = off. "
-                       "Table 1 uses each model's default (rethink_tf/models).", **fv)
-    flags.DEFINE_bool("batch_norm", d.batch_norm, "Batch normalization, for models that have it (inception_small).", **fv)
-    flags.DEFINE_float("bn_momentum", d.bn_momentum, "Momentum of batch norm's moving statistics (Keras' default "
-                       "0.99 averages over ~100 steps: too slow for a few steps per epoch).", **fv)
-    flags.DEFINE_float("learning_rate", None, "Initial SGD learning rate; default: the model's (0.1 Inception, 0.01 others).", **fv)
-    flags.DEFINE_float("lr_decay", d.lr_decay, "Learning rate factor applied after every epoch.", **fv)
-    flags.DEFINE_integer("lr_decay_examples", d.lr_decay_examples,
-                         "Apply --lr_decay once per this many training examples seen instead of once per epoch "
-                         "(50000: the paper's CIFAR-10 schedule in steps, for subsets); 0 = every epoch.", **fv)
-    flags.DEFINE_float("momentum", d.momentum, "SGD momentum.", **fv)
-    flags.DEFINE_integer("batch_size", d.batch_size, "Global batch size.", **fv)
-    flags.DEFINE_integer("epochs", d.epochs, "Maximum number of epochs.", **fv)
-    flags.DEFINE_integer("crop_epochs", d.crop_epochs, "Maximum number of epochs of a run with --random_crop, whose "
-                         "running accuracy on fresh crops never reaches 100%; 0 = --epochs.", **fv)
-    flags.DEFINE_integer("random_label_epochs", d.random_label_epochs, "Maximum number of epochs of a run whose every "
-                         "training label is random (random_labels, random_signs), which takes longer to fit than true "
-                         "labels (the paper's Figure 1a); 0 = --epochs.", **fv)
-    flags.DEFINE_integer("random_label_seeds", 1, "Table 1 grid: seeds of each random-label row (--seed, --seed + 1, "
-                         "...), reported as their mean: on a few hundred examples one draw of random labels moves "
-                         "test accuracy by about 2 points.", lower_bound=1, **fv)
-    flags.DEFINE_multi_enum("single_seed_models", [], MODEL_KEYS, "Table 1 grid: architectures whose random-label "
-                            "row runs once whatever --random_label_seeds says (a run too long to repeat).", **fv)
-    flags.DEFINE_multi_float("corrupt_levels", [k / 10 for k in range(11)], "Figure 1 (b, c): the label corruption "
-                             "levels p of the sweep (repeat the flag for each).", lower_bound=0.0, upper_bound=1.0, **fv)
-    flags.DEFINE_bool("stop_when_fit", d.stop_when_fit, "Stop once an epoch's training accuracy reaches 100%.", **fv)
-    flags.DEFINE_integer("eval_every", d.eval_every, "Test-set metrics in the curves every N epochs; "
-                         "the final numbers are always evaluated.", **fv)
-    flags.DEFINE_integer("curve_test_size", d.curve_test_size, "Test examples behind those curves (a fixed "
-                         "class-stratified subset of the test set); 0 = all. The final numbers use the whole test set.", **fv)
-    flags.DEFINE_integer("seed", d.seed, "Seed of initialization, corruption, subset and shuffling.", **fv)
-    flags.DEFINE_bool("deterministic", d.deterministic, "Deterministic TensorFlow ops (same flags -> same numbers).", **fv)
-    flags.DEFINE_enum("precision", d.precision, PRECISIONS, "Keras dtype policy: float32 (the paper's), or "
-                      "mixed precision for GPUs with float16 or bfloat16 units (weights and logits stay float32). "
-                      "Not chosen for you: it changes the numbers, and its speed was not measured here (README).", **fv)
-    flags.DEFINE_integer("cpu_devices", d.cpu_devices, "Without a GPU: split the CPU into this many logical devices "
-                         "and mirror training over them (tf.distribute.MirroredStrategy; --batch_size stays global). "
-                         "With several GPUs every GPU is used.", **fv)
-    flags.DEFINE_integer("steps_per_execution", d.steps_per_execution, "Train steps per call into TensorFlow "
-                         "(Keras' steps_per_execution): fewer calls cost less Python time per step; the numbers are "
-                         "the same whatever it is. The progress bar (--verbose=1) moves this many steps at a time.", **fv)
-    flags.DEFINE_string("results_dir", d.results_dir, "Directory holding one subdirectory per run.", **fv)
-    flags.DEFINE_string("run_name", d.run_name, "Run subdirectory name; default: built from the config.", **fv)
-    flags.DEFINE_integer("verbose", d.verbose, "Keras fit verbosity (0 silent, 1 progress bar, 2 one line per epoch).", **fv)
-
-
-def apply_preset(flag_values: flags.FlagValues, preset: str | None = None) -> None:
-    """Sets every flag the command line left unset from the preset flagfile."""
-    preset = preset or flag_values.preset
-    path = os.path.join(PRESETS_DIR, f"{preset}.flags")
-    if not os.path.exists(path):
-        raise ConfigError(f"--preset={preset!r}: no flagfile {path}")
-    given = {name for name in flag_values if flag_values[name].present}
-    # Read the file with absl's own flagfile parser, then copy only the flags not given.
-    args = flag_values.read_flags_from_files([f"--flagfile={path}"], force_gnu=True)
-    for arg in args:
-        name, _, value = arg.lstrip("-").partition("=")
-        if name.startswith("no") and name[2:] in flag_values and not value:
-            name, value = name[2:], "false"
-        if name not in flag_values:
-            raise ConfigError(f"{path}: unknown flag --{name}")
-        if name not in given:
-            flag_values[name].parse(value if value else "true")
-            flag_values[name].present = 0
-
-
-def from_flags(flag_values: flags.FlagValues = flags.FLAGS) -> RunConfig:
-    """Resolves parsed flags (after apply_preset) into a validated RunConfig."""
-    names = {f.name for f in dataclasses.fields(RunConfig)}
-    values = {name: flag_values[name].value for name in names}
-    if values["learning_rate"] is None:
-        spec = models.MODELS.get(values["model"])
-        values["learning_rate"] = spec.default_learning_rate if spec else RunConfig.learning_rate
-    return RunConfig(**values).validate()

@@ -19,13 +19,14 @@ import os
 import platform
 import socket
 import sys
+import tempfile
 import time
 from typing import Any
 
-from rethink_tf.config import RunConfig
+from rethink_tf import atomic
+from rethink_tf.config import RunConfig, experiment_fields
 
 RECORD, CLAIM, BACKUP, LOGS, WEIGHTS = "record.json", "claim.json", "backup", "logs", "final.weights.h5"
-_DEFAULTS = RunConfig().experiment()
 _HELD: dict[str, int] = {}  # run dir -> open claim.json whose lock this process holds
 FORMAT = 1
 RUNNING, FINISHED, DIVERGED, INTERRUPTED, FAILED = "running", "finished", "diverged", "interrupted", "failed"
@@ -45,14 +46,59 @@ def now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
 
-def write_json(path: str, data: Any) -> None:
-    """Writes JSON atomically: a reader sees the old file or the new one, never a partial one."""
-    tmp = f"{path}.tmp.{os.getpid()}"
-    with open(tmp, "w") as f:
-        json.dump(data, f, indent=1, sort_keys=True, allow_nan=True)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+write_json = atomic.write_json
+
+
+def check_results_dir(results_dir: str) -> None:
+    """RunDirError unless results_dir is a directory this process can write, or can be created; writes nothing
+    that stays (a temporary file, removed at once, is the only test of writing that also holds for root)."""
+    if os.path.exists(results_dir) and not os.path.isdir(results_dir):
+        raise RunDirError(f"--results_dir={results_dir} is a file, not a directory; pass a directory (it is "
+                          "created if missing)")
+    parent = os.path.abspath(results_dir)
+    while not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent):
+        raise RunDirError(f"--results_dir={results_dir} cannot be created: {parent} is a file; pass another "
+                          "directory")
+    try:
+        with tempfile.TemporaryFile(dir=parent):
+            pass
+    except OSError as e:
+        raise RunDirError(f"--results_dir={results_dir} cannot be written ({parent}: {e.strerror}); pass a "
+                          "directory you can write to") from None
+
+
+def differences(theirs: dict[str, Any], mine: dict[str, Any]) -> list[str]:
+    """The keys whose values differ between two experiment dicts: the one rule for "is this result mine"."""
+    return sorted(k for k in set(theirs) | set(mine) if theirs.get(k) != mine.get(k))
+
+
+def check_data(where: str, fingerprints: dict[str, str] | None, mine: dict[str, str]) -> None:
+    """RunDirError if a stored result was computed on other data: any fingerprint both know differs. A run's
+    data is identified by these, not by where its files were read from."""
+    differ = sorted(k for k in mine if k in (fingerprints or {}) and fingerprints[k] != mine[k])
+    if differ:
+        raise RunDirError(f"{where} holds a result on other data (fingerprints differ: {', '.join(differ)}); "
+                          "choose another --run_name or --results_dir, or bring back the data it was made from")
+
+
+def check_result(path: str, experiment: dict[str, Any], fingerprints: dict[str, str]) -> dict[str, Any] | None:
+    """The stored result at path if it was computed for this experiment on this data, None if there is none;
+    RunDirError if it holds another's (the same rule as check() for runs)."""
+    stored = read_json(path)
+    if stored is None:
+        return None
+    theirs = stored.get("experiment")
+    theirs = theirs if isinstance(theirs, dict) else stored  # an older result kept these fields at its top
+    # A key an older result does not have is not compared: its fingerprints, compared below, decide.
+    differ = differences({k: theirs[k] for k in experiment if k in theirs},
+                         {k: v for k, v in experiment.items() if k in theirs})
+    if differ:
+        raise RunDirError(f"{path} holds a result of other flags (differs in: {', '.join(differ)}); pass another "
+                          "--results_dir or move that file away")
+    check_data(path, stored.get("fingerprints"), fingerprints)
+    return stored
 
 
 def read_json(path: str) -> dict[str, Any] | None:
@@ -74,6 +120,25 @@ def read_record(run_dir: str) -> dict[str, Any] | None:
     if record is not None and record.get("format") != FORMAT:
         raise RunDirError(f"{os.path.join(run_dir, RECORD)} has format {record.get('format')!r}, expected {FORMAT}")
     return record
+
+
+def load_all(results_dir: str) -> list[dict[str, Any]]:
+    """Every run record directly under results_dir (one run directory each), in name order: what every report
+    is built from."""
+    out = []
+    for name in sorted(os.listdir(results_dir)) if os.path.isdir(results_dir) else []:
+        path = os.path.join(results_dir, name, RECORD)
+        if not os.path.isfile(path) or (read_json(path) or {}).get("experiment") == "theorem1":
+            continue  # not a run dir, or a Theorem 1 result from before they were named result.json
+        out.append(read_record(os.path.dirname(path)))
+    return out
+
+
+def lowest_seed(recs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The records of the lowest seed among them: a figure draws one seed (--seed, 0 unless given) where a
+    results dir may hold more (Table 1's random-label rows repeat with --seed + 1, ...)."""
+    seeds = [r["config"]["seed"] for r in recs]
+    return [r for r in recs if r["config"]["seed"] == min(seeds)] if seeds else []
 
 
 def versions() -> dict[str, Any]:
@@ -145,10 +210,8 @@ def check(config: RunConfig) -> dict[str, Any] | None:
             raise RunDirError(f"{run_dir} is not a run directory (it holds {', '.join(strangers[:3])} but no {RECORD}); "
                               "choose another --run_name or --results_dir")
     else:
-        # A field added since the record was written counts with its default, which reproduces the old runs.
-        theirs, mine = {**_DEFAULTS, **(record.get("experiment") or {})}, config.experiment()
-        if theirs != mine:
-            differ = sorted(k for k in set(theirs) | set(mine) if theirs.get(k) != mine.get(k))
+        differ = differences(experiment_fields(record.get("experiment") or {}), config.experiment())
+        if differ:
             raise RunDirError(f"{run_dir} holds a run of a different config (differs in: {', '.join(differ)}); "
                               "choose another --run_name or --results_dir")
         if record["status"] not in DONE:

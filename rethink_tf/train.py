@@ -1,8 +1,8 @@
 """`python -m rethink_tf.train`: one run -> one run directory (record, TensorBoard logs).
 
 run(config) is the library entry point: data -> model -> Keras fit with standard callbacks -> record.
-A run directory that already holds this config's unfinished run is resumed from its last epoch; a
-finished one is returned as it is.
+A run directory that already holds this config's unfinished run on the same data is resumed from its last
+epoch; a finished one is returned as it is.
 """
 
 from __future__ import annotations
@@ -15,16 +15,22 @@ from typing import Any
 
 from absl import app, logging
 
-from rethink_tf import cli
+from rethink_tf import atomic, cli, records, runs
 from rethink_tf import config as config_lib
-from rethink_tf import records
 from rethink_tf.data import sources
 
 
 def run(config: config_lib.RunConfig, raw: sources.RawData | None = None, progress: str | None = None) -> dict[str, Any]:
     """Trains config's run (or resumes it) and returns its record; `raw` skips loading the data;
-    `progress` replaces Keras' output by one line per epoch starting with that prefix."""
+    `progress` replaces Keras' output by one line per epoch starting with that prefix. A learning rate of None
+    is the model's default. A run dir that holds this config's run on other data is refused (RunDirError)."""
+    config = runs.resolve(config)
     existing = records.check(config)
+    raw = raw or sources.load_for(config)
+    sources.check_sizes(raw, config.train_size, config.test_size, config.curve_test_size)
+    if existing is not None:
+        records.check_data(config.run_dir, (existing.get("data") or {}).get("fingerprints"),
+                           {"source": raw.fingerprint})
     if existing is not None and existing["status"] in records.DONE:
         logging.info("%s is already %s; nothing to do", config.run_dir, existing["status"])
         return existing
@@ -42,7 +48,7 @@ def run(config: config_lib.RunConfig, raw: sources.RawData | None = None, progre
     records.claim(config)
     try:
         # Read again under the claim: another worker may have finished the run since the check above.
-        existing = records.read_record(config.run_dir)
+        existing = records.check(config)
         if existing is not None and existing["status"] in records.DONE:
             return existing
         with _dtype_policy(config.precision):
@@ -92,7 +98,8 @@ def _fit(config: config_lib.RunConfig, data, existing: dict[str, Any] | None, pr
         "origin": data.origin, "train_examples": len(data.train.labels), "test_examples": len(data.test.labels),
         "curve_test_examples": len(curve.labels), "num_classes": data.num_classes, "input_shape": list(data.input_shape),
         "train_labels_changed": data.labels_changed, "fingerprints": data.fingerprints,
-    }, replicas=distribution.num_replicas_in_sync, model={"paper_name": models.MODELS[config.model].paper_name,
+    }, epoch_budget={"max_epochs": config.max_epochs, "flag": config.epoch_budget[1], "note": config.epoch_budget_note},
+              replicas=distribution.num_replicas_in_sync, model={"paper_name": models.MODELS[config.model].paper_name,
               "paper_param_count": models.paper_param_count(model), "keras_count_params": model.count_params()})
     if existing is not None:
         record.setdefault("resumed", []).append(records.now())
@@ -101,6 +108,8 @@ def _fit(config: config_lib.RunConfig, data, existing: dict[str, Any] | None, pr
         records.save(config, record)
 
     save()
+    if config.epoch_budget_note:  # an override of --epochs is never silent
+        print(f"{progress or record['run_name']}: {config.epoch_budget_note}", flush=True)
     logs_dir = os.path.join(config.run_dir, records.LOGS)
     with tf.summary.create_file_writer(logs_dir).as_default():
         hp.hparams({k: v if isinstance(v, (bool, int, float, str)) else str(v)
@@ -177,27 +186,26 @@ def _finish(config: config_lib.RunConfig, model, data, test_ds, record: dict[str
             "generalization_gap": float(train_eval["accuracy"]) - float(test_eval["accuracy"]),
             "epochs_run": len(epochs), "fit_epoch": fit_epoch,
         })
-    weights = os.path.join(config.run_dir, records.WEIGHTS)
-    model.save_weights(weights + ".tmp.weights.h5")  # Keras wants the suffix; the rename makes it atomic
-    os.replace(weights + ".tmp.weights.h5", weights)
+    atomic.write_with(os.path.join(config.run_dir, records.WEIGHTS), model.save_weights, suffix=".weights.h5")
 
 
 def summary(record: dict[str, Any]) -> str:
     """One line: the run, its status and its final numbers."""
     final = record.get("final") or {}
+    budget = (record.get("epoch_budget") or {}).get("max_epochs")
     numbers = (f" train {final['train_accuracy']:.2%} test {final['test_accuracy']:.2%} "
-               f"after {final['epochs_run']} epochs" if final else "")
+               f"after {final['epochs_run']}{f' of at most {budget}' if budget else ''} epochs" if final else "")
     return f"{record['run_name']}: {record['status']}{numbers} ({record['wall_time_s']:.0f} s)"
 
 
 def main(argv: list[str]) -> None:
     with cli.one_line_errors():
-        config = cli.run_config(argv)
+        config = runs.resolve(cli.run_config(argv))
         record = run(config)
     print(summary(record))
     print(f"run directory: {config.run_dir}  (tensorboard --logdir {config.results_dir})")
 
 
 if __name__ == "__main__":
-    config_lib.define_flags()
-    app.run(main, flags_parser=cli.parse_flags)
+    cli.define_flags()
+    app.run(main, flags_parser=cli.flags_parser(__doc__, cli.RUN_GROUPS))

@@ -335,11 +335,12 @@ def test_cifar_archive_missing_or_not_tar(tmp_path, no_tfds):
     [
         ("cifar10", {}, (32, 32, 3)),
         ("mnist", {}, (28, 28, 1)),
-        ("fashion_mnist", {"idx_dir": "/nonexistent/fashion-mnist"}, (28, 28, 1)),
+        ("fashion_mnist", {}, (28, 28, 1)),
     ],
 )
-def test_tfds_mocked(tmp_path, name, kwargs, shape):
+def test_tfds_mocked(tmp_path, monkeypatch, name, kwargs, shape):
     tfds = pytest.importorskip("tensorflow_datasets")
+    monkeypatch.setattr(sources, "FASHION_MNIST_DIR", str(tmp_path / "no-debian-files"))
     with tfds.testing.mock_data(num_examples=5):
         raw = sources.load(name, data_dir=str(tmp_path), **kwargs)
     assert raw.name == name and raw.num_classes == 10 and raw.origin.startswith(f"tfds:{name} (data_dir=")
@@ -358,8 +359,21 @@ def test_tfds_unprepared_fails_fast_with_fix(tmp_path, name):
     assert not any(tmp_path.iterdir()), "an unprepared load must not create files"
 
 
-def test_fashion_mnist_without_debian_files_or_tfds(tmp_path):
+def test_fashion_mnist_without_debian_files_or_tfds(tmp_path, monkeypatch, capfd):
+    monkeypatch.setattr(sources, "FASHION_MNIST_DIR", str(tmp_path / "no-debian-files"))
     with pytest.raises(DataError) as excinfo:
-        sources.load("fashion_mnist", data_dir=str(tmp_path), idx_dir=str(tmp_path / "absent"))
+        sources.load("fashion_mnist", data_dir=str(tmp_path))
     message = str(excinfo.value)
     assert "apt-get install dataset-fashion-mnist" in message and "tfds build fashion_mnist" in message
+    assert "--idx_dir" in message and "\n" not in message
+    assert "tfds" not in capfd.readouterr().err  # no tfds log line before the one-line error
+
+
+def test_mistyped_idx_dir_is_named_never_a_tfds_fallback(tmp_path, no_tfds):
+    with pytest.raises(DataError, match=f"{tmp_path / 'fashon-mnist'}: --idx_dir does not exist"):
+        sources.load("fashion_mnist", idx_dir=str(tmp_path / "fashon-mnist"))
+
+
+def test_cifar10_without_a_prepared_copy_names_cifar_archive(tmp_path):
+    with pytest.raises(DataError, match="pass --cifar_archive=PATH of cifar-10-python.tar.gz"):
+        sources.load("cifar10", data_dir=str(tmp_path))

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from rethink_tf import callbacks, config, records, train
+from rethink_tf import callbacks, cli, config, records, runs, train
 from rethink_tf.data import sources
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -315,11 +315,12 @@ def test_corrupt_record_is_refused(tmp_path):
     ({"corruption": "random_labels", "corrupt": 0.5}, "--corrupt"), ({"epochs": 0}, "--epochs"),
     ({"crop_epochs": -1}, "--crop_epochs"), ({"random_label_epochs": -1}, "--random_label_epochs"),
     ({"curve_test_size": -3}, "--curve_test_size"), ({"steps_per_execution": 0}, "--steps_per_execution"),
-    ({"precision": "float16"}, "--precision"),
+    ({"precision": "float16"}, "--precision"), ({"learning_rate": float("inf")}, "--learning_rate"),
+    ({"learning_rate": float("nan")}, "--learning_rate"), ({"weight_decay": float("inf")}, "--weight_decay"),
 ])
 def test_bad_values_name_the_flag(overrides, flag):
     with pytest.raises(config.ConfigError, match=flag):
-        config.RunConfig(**overrides).validate()
+        runs.resolve(config.RunConfig(**overrides))
 
 
 def run_cli(*args, cwd=REPO):
@@ -358,9 +359,76 @@ def test_cli_smoke_run_on_fashion_mnist_then_conflict(tmp_path):
 def test_preset_fills_only_unset_flags():
     from absl import flags
     values = flags.FlagValues()
-    config.define_flags(values)
+    cli.define_flags(values)
     values(["prog", "--preset=smoke", "--epochs=7"])
-    config.apply_preset(values)
-    cfg = config.from_flags(values)
+    cli.apply_preset(values)
+    cfg = cli.from_flags(values)
     assert cfg.epochs == 7 and cfg.train_size == 128 and cfg.dataset == "fashion_mnist"
-    assert cfg.learning_rate == 0.1  # inception_small's default
+    assert cfg.learning_rate is None and runs.resolve(cfg).learning_rate == 0.1  # inception_small's default
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# A run's identity: its experiment fields and its data's fingerprints, not where the data was read from
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def test_same_config_on_other_data_is_refused_not_returned(tmp_path):
+    cfg = tiny_config(tmp_path, epochs=1)
+    train.run(cfg, raw=tiny_raw())
+    other = tiny_raw(n_train=64)  # other arrays, the same config
+    with pytest.raises(records.RunDirError, match="holds a result on other data .*fingerprints differ: source"):
+        train.run(cfg, raw=other)
+
+
+def test_moving_the_data_files_keeps_a_finished_run(tmp_path):
+    cfg = tiny_config(tmp_path, epochs=1, idx_dir="/data/here")
+    first = train.run(cfg, raw=tiny_raw())
+    moved = dataclasses.replace(cfg, idx_dir="/data/moved", data_dir="/tfds", cifar_archive="/c.tar.gz")
+    assert train.run(moved, raw=tiny_raw()) == first
+
+
+def test_an_override_of_epochs_is_said_in_the_record_and_the_progress_line(tmp_path, capsys):
+    cfg = tiny_config(tmp_path, corruption="random_labels", epochs=1, random_label_epochs=2)
+    record = train.run(cfg, raw=tiny_raw(), progress="[run]")
+    note = "at most 2 epochs (--random_label_epochs=2: every training label is random), not --epochs=1"
+    assert record["epoch_budget"] == {"max_epochs": 2, "flag": "random_label_epochs", "note": note}
+    assert f"[run]: {note}" in capsys.readouterr().out and len(record["epochs"]) == 2
+    assert "after 2 of at most 2 epochs" in train.summary(record)
+
+
+def test_help_lists_the_entry_points_own_flags_grouped():
+    result = run_cli("--help")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert out.index("What to run:") < out.index("  --model") < out.index("Regularizers") < out.index("  --weight_decay")
+    assert "  --corrupt (default: '0.0')" in out and "Where the data is:" in out and "--random_label_seeds" not in out
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["--learning_rate=inf"], "--learning_rate=inf is not allowed: a finite number > 0"),
+    (["--train_size=70000"], "--train_size=70000 is more than the 60,000 training examples of fashion_mnist"),
+    (["--idx_dir=/nonexistent/fashon-mnist"], "/nonexistent/fashon-mnist: --idx_dir does not exist"),
+    (["--results_dir=/sys/rethink_tf_results"], "--results_dir=/sys/rethink_tf_results cannot be written"),
+])
+def test_unusable_flags_and_paths_exit_2_with_one_line(tmp_path, args, expected):
+    if "--train_size=70000" in args and not os.path.isdir(sources.FASHION_MNIST_DIR):
+        pytest.skip("needs Debian's dataset-fashion-mnist")
+    result = run_cli("--preset=smoke", "--model=mlp_1x512", *args,
+                     *([] if any(a.startswith("--results_dir") for a in args) else [f"--results_dir={tmp_path}"]))
+    assert result.returncode == 2, result.stderr[-2000:]
+    lines = [line for line in result.stderr.splitlines() if "Traceback" in line or ": error:" in line]
+    assert len(lines) == 1 and expected in lines[0], result.stderr[-2000:]
+    assert os.listdir(tmp_path) == []
+
+
+def test_results_dir_naming_a_file_or_read_only_exits_2(tmp_path):
+    path = tmp_path / "results.txt"
+    path.write_text("mine")
+    result = run_cli("--preset=smoke", f"--results_dir={path}")
+    assert result.returncode == 2 and f"--results_dir={path} is a file, not a directory" in result.stderr
+    assert path.read_text() == "mine"
+    if os.geteuid() != 0:  # root writes into a read-only directory (the /sys case above covers root)
+        locked = tmp_path / "locked"
+        locked.mkdir(mode=0o555)
+        result = run_cli("--preset=smoke", f"--results_dir={locked / 'r'}")
+        assert result.returncode == 2 and "cannot be written" in result.stderr

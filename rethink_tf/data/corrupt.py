@@ -3,7 +3,7 @@
 Every corruption of example i is a pure function of (seed, split, i), drawn with TensorFlow's stateless
 random ops, so it is the same whatever the batch order, subset, sharding or restart.
 
-Decisions the paper leaves open (documented in the README):
+Decisions the paper leaves open (docs/decisions.md):
 - a pixel permutation moves whole pixels: the channels of a pixel stay together;
 - pixel corruptions act on the source image (pixels / 255), before cropping and whitening;
 - gaussian pixels use the mean and variance of the training split, over all pixels by default
@@ -21,7 +21,7 @@ CORRUPTIONS = ("true_labels", "random_labels", "shuffled_pixels", "random_pixels
 # random_signs (the Rademacher probe, Section 2): every label, train and test, becomes a uniform random bit.
 SIGN_CLASSES = 2
 # Corruptions that replace every training label (so --corrupt has nothing to add).
-ALL_LABELS_CORRUPTIONS = ("random_labels", "random_signs")
+ALL_LABELS_CORRUPTIONS = ("random_labels", "random_signs")  # also rethink_tf.config's (a test keeps them equal)
 INPUT_CORRUPTIONS = ("shuffled_pixels", "random_pixels", "gaussian")
 GAUSSIAN_STATS = ("global", "per_channel")
 

@@ -3,18 +3,19 @@
 prepare() does the one-time work (subset, corrupt, fingerprint) and returns arrays in memory;
 train_dataset() and eval_dataset() crop, whiten and batch them. The training order of epoch e is a
 pure function of (seed, e), read from an epoch variable, so a resumed run sees the same batches.
+Every function reads a run's settings from `config`, a RunConfig passed down by the layers above (never
+imported here: data sits below config in the flow), by the field names of PipelineConfig.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import os
+from typing import Protocol
 
 import numpy as np
 import tensorflow as tf
 
-from rethink_tf.config import RunConfig
 from rethink_tf.data import corrupt, sources
 
 # Streams of the training-time randomness. Their keys (_stream_key) are negative, so they never meet
@@ -24,11 +25,29 @@ _SUBSET, _SHUFFLE, _CROP, _AUGMENT = 101, 102, 103, 104
 # each way, as a 28x28 crop does inside a 32x32 CIFAR-10 image.
 _CROP_SLACK = 4
 # Fixed tf.data parallelism instead of its autotuner: ending an epoch's iterator waited for the autotuner's
-# thread, which held 1 epoch in 3 or so for up to 2.5 s on 2 cores (README, "Speed").
+# thread (docs/speed.md).
 _PARALLEL_CALLS = os.cpu_count() or 1
 _PREFETCH_BATCHES = 2
 # --augment: the paper's Table 4 augmentation, a horizontal flip and a rotation within this many degrees.
 MAX_ROTATION_DEGREES = 25.0
+
+
+class PipelineConfig(Protocol):
+    """The fields of a RunConfig that the data pipeline reads."""
+
+    train_size: int
+    test_size: int
+    curve_test_size: int
+    corruption: str
+    label_noise: float
+    corrupt_test_labels: bool
+    gaussian_stats: str
+    rgb: bool
+    crop_size: int
+    random_crop: bool
+    augment: bool
+    batch_size: int
+    seed: int
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,14 +70,7 @@ class Prepared:
     labels_changed: float
 
 
-def sha256(*arrays: np.ndarray) -> str:
-    """A fingerprint of arrays' shapes, dtypes and bytes."""
-    h = hashlib.sha256()
-    for a in arrays:
-        a = np.ascontiguousarray(a)
-        h.update(f"{a.dtype.str}{a.shape}".encode())
-        h.update(a.tobytes())
-    return h.hexdigest()
+sha256 = sources.fingerprint
 
 
 def stratified_subset(labels: np.ndarray, size: int, seed: int) -> np.ndarray:
@@ -82,15 +94,13 @@ def stratified_subset(labels: np.ndarray, size: int, seed: int) -> np.ndarray:
     return np.sort(np.concatenate(chosen))
 
 
-def load_raw(config: RunConfig) -> sources.RawData:
-    """The source splits of config's data set, read from where its flags say (never downloading)."""
-    return sources.load(config.dataset, data_dir=config.data_dir, cifar_archive=config.cifar_archive,
-                        idx_dir=config.idx_dir)
+load_raw = sources.load_for
 
 
-def prepare(config: RunConfig, raw: sources.RawData | None = None) -> Prepared:
+def prepare(config: PipelineConfig, raw: sources.RawData | None = None) -> Prepared:
     """Loads (unless given), subsets and corrupts the data of a run, once."""
     raw = raw or load_raw(config)
+    sources.check_sizes(raw, config.train_size, config.test_size, config.curve_test_size)
     mean = std = None
     if config.corruption == "gaussian":
         mean, std = corrupt.pixel_stats(raw.train.images, config.gaussian_stats)
@@ -107,7 +117,7 @@ def prepare(config: RunConfig, raw: sources.RawData | None = None) -> Prepared:
     test = one(raw.test, config.test_size, corrupt.TEST, config.label_noise if config.corrupt_test_labels else 0.0)
     channels = 3 if config.rgb else raw.train.images.shape[-1]
     fingerprints = {
-        "source": sha256(raw.train.images, raw.train.labels, raw.test.images, raw.test.labels),
+        "source": raw.fingerprint,
         "train_indices": sha256(train.indices),
         "train_labels": sha256(train.labels),
         "train_images": sha256(train.images),
@@ -120,7 +130,7 @@ def prepare(config: RunConfig, raw: sources.RawData | None = None) -> Prepared:
                     fingerprints, changed)
 
 
-def curve_split(test: Split, config: RunConfig) -> Split:
+def curve_split(test: Split, config: PipelineConfig) -> Split:
     """The test examples behind the periodic test curves: a class-stratified subset of --curve_test_size
     (all when 0), so that testing during training costs less than the final test on the whole split."""
     if not config.curve_test_size:
@@ -188,11 +198,11 @@ def on_cpu(array: np.ndarray) -> tf.Variable:
 _WHITEN_CHUNK = 4096
 
 
-def whitened_once(images: np.ndarray, config: RunConfig) -> np.ndarray:
+def whitened_once(images: np.ndarray, config: PipelineConfig) -> np.ndarray:
     """Every image center-cropped and whitened, once: what a fixed-window pipeline would compute every epoch.
 
     A grayscale image made RGB keeps its three equal channels: one would take a third of the memory, but
-    copying it to three per batch cost the MLPs' fit about 10% (README, "Speed").
+    copying it to three per batch slowed the MLPs' fit (docs/speed.md).
     """
     with tf.device("/CPU:0"):
         return np.concatenate([
@@ -201,7 +211,7 @@ def whitened_once(images: np.ndarray, config: RunConfig) -> np.ndarray:
             for i in range(0, max(len(images), 1), _WHITEN_CHUNK)])
 
 
-def train_dataset(split: Split, config: RunConfig, epoch: tf.Variable) -> tf.data.Dataset:
+def train_dataset(split: Split, config: PipelineConfig, epoch: tf.Variable) -> tf.data.Dataset:
     """Batches of (whitened images, labels) in the seeded order of the epoch `epoch` holds when iterated.
 
     Without random crop or augmentation every epoch shows the same pixels, so they are whitened once
@@ -221,7 +231,7 @@ def train_dataset(split: Split, config: RunConfig, epoch: tf.Variable) -> tf.dat
         order = tf.argsort(tf.random.stateless_uniform([n], seed=tf.stack([tf.constant(shuffle_key, tf.int64), e])),
                            stable=True)
         # A batch's positions are a slice of the epoch's order, not stages of their own that batch scalars
-        # and number the batches (the pipeline alone ran 20-28% faster without them; README, "Speed").
+        # and number the batches (the pipeline alone ran faster without them; docs/speed.md).
         positions = lambda step: order[step * config.batch_size:(step + 1) * config.batch_size]
         if fixed:  # just a gather: in this map, not a parallel stage of its own
             return tf.data.Dataset.range(steps).map(lambda step: gather_batch(images, labels, positions(step)))
@@ -244,7 +254,7 @@ def train_dataset(split: Split, config: RunConfig, epoch: tf.Variable) -> tf.dat
                               .prefetch(_PREFETCH_BATCHES))
 
 
-def eval_dataset(split: Split, config: RunConfig) -> tf.data.Dataset:
+def eval_dataset(split: Split, config: PipelineConfig) -> tf.data.Dataset:
     """Batches of center-cropped, whitened (images, labels) in canonical order (whitened once)."""
     images, labels = on_cpu(whitened_once(split.images, config)), on_cpu(split.labels)
     return _fixed_parallelism(tf.data.Dataset.range(len(split.labels)).batch(config.batch_size)

@@ -2,13 +2,16 @@
 
 Local files (Debian's IDX files, the CIFAR-10 python archive) are read in file order and validated strictly; every
 failure is a DataError naming the file, the problem and the fix. TFDS is only read from an already prepared copy:
-nothing here downloads.
+nothing here downloads. A split's identity is its fingerprint (the bytes), not the place it was read from.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import functools
 import gzip
+import hashlib
 import io
 import os
 import pickle
@@ -30,7 +33,7 @@ _IDX_FILES = {  # (split, kind) -> base name; the .gz variant is preferred when 
 }
 _IDX_FIX = (
     "restore the original file (for the default directory: `apt-get install --reinstall dataset-fashion-mnist`), "
-    "or point idx_dir at a directory holding the four original Fashion-MNIST IDX files"
+    "or point --idx_dir at a directory holding the four original Fashion-MNIST IDX files"
 )
 
 _CIFAR_DIR = "cifar-10-batches-py"
@@ -38,7 +41,8 @@ _CIFAR_TRAIN_MEMBERS = tuple(f"{_CIFAR_DIR}/data_batch_{i}" for i in range(1, 6)
 _CIFAR_TEST_MEMBER = f"{_CIFAR_DIR}/test_batch"
 _CIFAR_FIX = (
     "download cifar-10-python.tar.gz again from https://www.cs.toronto.edu/~kriz/cifar.html "
-    "(md5 c58f30108f718f92721af3b95e74349a), or leave cifar_archive unset to read tfds' prepared cifar10"
+    "(md5 c58f30108f718f92721af3b95e74349a) and pass it as --cifar_archive, or leave --cifar_archive unset to read "
+    "tfds' prepared cifar10"
 )
 
 _TFDS_CHUNK = 8192  # examples per batch when materializing a tfds split
@@ -56,6 +60,16 @@ class Split:
     labels: np.ndarray
 
 
+def fingerprint(*arrays: np.ndarray) -> str:
+    """The sha256 of arrays' shapes, dtypes and bytes."""
+    h = hashlib.sha256()
+    for a in arrays:
+        a = np.ascontiguousarray(a)
+        h.update(f"{a.dtype.str}{a.shape}".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
 @dataclasses.dataclass(frozen=True)
 class RawData:
     """A dataset's train and test splits plus where they were read from (`origin`, for logs and reports)."""
@@ -65,6 +79,21 @@ class RawData:
     test: Split
     num_classes: int
     origin: str
+
+    @functools.cached_property
+    def fingerprint(self) -> str:
+        """The data's identity: both splits' images and labels (computed once, when first asked)."""
+        return fingerprint(self.train.images, self.train.labels, self.test.images, self.test.labels)
+
+
+def check_sizes(raw: RawData, train_size: int, test_size: int, curve_test_size: int = 0) -> None:
+    """DataError if a requested subset is larger than its split (0 means the whole split)."""
+    for flag, size, split in (("train_size", train_size, raw.train), ("test_size", test_size, raw.test),
+                              ("curve_test_size", curve_test_size, raw.test)):
+        if size > len(split.labels):
+            which = "training" if split is raw.train else "test"
+            raise DataError(f"--{flag}={size} is more than the {len(split.labels):,} {which} examples of "
+                            f"{raw.name} ({raw.origin}); pass at most {len(split.labels)}, or 0 for all")
 
 
 def _error(path: str, problem: str, fix: str) -> DataError:
@@ -245,37 +274,53 @@ def _tfds_fix(name: str) -> str:
     if name == "fashion_mnist":
         fix = (
             f"install Debian's dataset-fashion-mnist (`apt-get install dataset-fashion-mnist`, provides "
-            f"{FASHION_MNIST_DIR}), or {fix}"
+            f"{FASHION_MNIST_DIR}), or pass --idx_dir=DIR of the four IDX files, or {fix}"
         )
+    if name == "cifar10":
+        fix = f"pass --cifar_archive=PATH of cifar-10-python.tar.gz, or {fix}"
     return fix
+
+
+@contextlib.contextmanager
+def _quiet_tfds():
+    """tfds' and TensorFlow's info lines off while a copy is read: a failure is then one line, the DataError."""
+    from absl import logging
+
+    verbosity = logging.get_verbosity()
+    logging.set_verbosity(logging.ERROR)
+    try:
+        yield
+    finally:
+        logging.set_verbosity(verbosity)
 
 
 def _load_tfds(name: str, data_dir: str | None) -> tuple[Split, Split, str]:
     """Reads the train and test splits of an already prepared tfds dataset, never downloading."""
-    import tensorflow_datasets as tfds  # lazy: importing this module must stay cheap
-
     where = f"tfds:{name} (data_dir={data_dir or 'tfds default'})"
-    try:
-        # batch_size=-1 is avoided on purpose: it batches by the recorded split sizes, which tfds.testing.mock_data
-        # does not know (0 -> sys.maxsize), and the resulting huge padded_batch aborts the process.
-        datasets, info = tfds.load(
-            name, split=["train", "test"], data_dir=data_dir, as_supervised=True, shuffle_files=False,
-            download=False, with_info=True,
-        )
-        splits = []
-        for split_name, ds in zip(("train", "test"), datasets):
-            images, labels = [], []
-            for x, y in tfds.as_numpy(ds.batch(_TFDS_CHUNK)):
-                images.append(x)
-                labels.append(y)
-            if not images:
-                raise _error(where, f"split {split_name!r} is empty", _tfds_fix(name))
-            splits.append(Split(images=np.concatenate(images), labels=np.concatenate(labels).astype(np.int64)))
-    except DataError:
-        raise
-    except Exception as err:  # tfds signals "not prepared" with AssertionError; reading errors vary
-        problem = f"tfds could not read a prepared copy ({type(err).__name__}: {err})"
-        raise _error(where, problem, _tfds_fix(name)) from err
+    with _quiet_tfds():
+        try:
+            import tensorflow_datasets as tfds  # lazy: importing this module must stay cheap
+
+            # batch_size=-1 is avoided on purpose: it batches by the recorded split sizes, which
+            # tfds.testing.mock_data does not know (0 -> sys.maxsize), and the huge padded_batch aborts the process.
+            datasets, info = tfds.load(
+                name, split=["train", "test"], data_dir=data_dir, as_supervised=True, shuffle_files=False,
+                download=False, with_info=True,
+            )
+            splits = []
+            for split_name, ds in zip(("train", "test"), datasets):
+                images, labels = [], []
+                for x, y in tfds.as_numpy(ds.batch(_TFDS_CHUNK)):
+                    images.append(x)
+                    labels.append(y)
+                if not images:
+                    raise _error(where, f"split {split_name!r} is empty", _tfds_fix(name))
+                splits.append(Split(images=np.concatenate(images), labels=np.concatenate(labels).astype(np.int64)))
+        except DataError:
+            raise
+        except Exception as err:  # tfds signals "not prepared" with AssertionError; reading errors vary
+            problem = f"tfds could not read a prepared copy ({type(err).__name__}: {str(err).splitlines()[0]})"
+            raise _error(where, problem, _tfds_fix(name)) from err
     return splits[0], splits[1], f"tfds:{name} (data_dir={info.data_dir})"
 
 
@@ -302,19 +347,25 @@ def load(
     *,
     data_dir: str | None = None,
     cifar_archive: str | None = None,
-    idx_dir: str = FASHION_MNIST_DIR,
+    idx_dir: str | None = None,
 ) -> RawData:
     """Loads `name`'s train and test splits, from local files when available and otherwise a prepared tfds copy.
 
-    fashion_mnist: IDX files in idx_dir; tfds only if idx_dir does not exist. cifar10: cifar_archive if given,
-    else tfds. mnist: tfds. data_dir is tfds' data directory (None: tfds' default). Nothing is downloaded.
+    fashion_mnist: the IDX files in idx_dir, which must exist when given; else Debian's FASHION_MNIST_DIR if
+    installed, else tfds. cifar10: cifar_archive if given, else tfds. mnist: tfds. data_dir is tfds' data
+    directory (None: tfds' default). Nothing is downloaded.
     """
     if name not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}; expected one of {DATASETS}")
     num_classes = _NUM_CLASSES[name]
     channels = 3 if name == "cifar10" else 1
 
-    if name == "fashion_mnist" and os.path.exists(idx_dir):
+    if name == "fashion_mnist" and idx_dir is not None and not os.path.exists(idx_dir):
+        raise _error(idx_dir, "--idx_dir does not exist", "pass the directory that holds the four Fashion-MNIST "
+                     "IDX files, or leave --idx_dir unset for Debian's dataset-fashion-mnist")
+    if name == "fashion_mnist" and idx_dir is None and os.path.exists(FASHION_MNIST_DIR):
+        idx_dir = FASHION_MNIST_DIR
+    if name == "fashion_mnist" and idx_dir is not None:
         if not os.path.isdir(idx_dir):
             raise _error(idx_dir, "exists but is not a directory", _IDX_FIX)
         train, *train_files = _read_idx_split(idx_dir, "train", num_classes)
@@ -329,3 +380,9 @@ def load(
     _validate(train, "train", origin, num_classes, channels)
     _validate(test, "test", origin, num_classes, channels)
     return RawData(name=name, train=train, test=test, num_classes=num_classes, origin=origin)
+
+
+def load_for(config) -> RawData:
+    """The source splits of a run's data set, read from where its config says (a RunConfig, or any object with
+    its dataset, data_dir, cifar_archive and idx_dir fields)."""
+    return load(config.dataset, data_dir=config.data_dir, cifar_archive=config.cifar_archive, idx_dir=config.idx_dir)

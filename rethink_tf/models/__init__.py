@@ -18,7 +18,7 @@ import keras
 from rethink_tf.models import alexnet, inception, mlp
 from rethink_tf.models.dense import Dense
 
-__all__ = ["Dense", "MODELS", "ModelSpec", "build_model", "paper_name", "paper_param_count"]
+__all__ = ["Dense", "MODELS", "WITH_BATCH_NORM", "ModelSpec", "build_model", "paper_name", "paper_param_count"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,6 +44,8 @@ MODELS: dict[str, ModelSpec] = {
         ModelSpec("mlp_3x512", mlp.build_3x512, "MLP 3x512", False, 0.01, _DEFAULT_WEIGHT_DECAY),
     )
 }
+# The models whose batch norm --nobatch_norm can remove (the paper's "w/o BatchNorm").
+WITH_BATCH_NORM = tuple(name for name, spec in MODELS.items() if spec.has_batch_norm)
 
 
 def build_model(name: str, *, input_shape, num_classes: int, batch_norm: bool = True, bn_momentum: float = 0.99,

@@ -1,0 +1,50 @@
+"""From a base RunConfig to the configs that train: the one place a model's default learning rate applies and
+a config's names (model, data set, corruption, precision) are checked against the registries that own them."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from rethink_tf import models
+from rethink_tf.config import ConfigError, RunConfig
+from rethink_tf.data import corrupt, sources
+
+# Keras dtype policies --precision may name: float32 everywhere, or float16 / bfloat16 compute with float32
+# weights (mixed_float16 adds Keras' dynamic loss scaling).
+PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+
+
+def check_names(config: RunConfig) -> None:
+    """ConfigError for a name no registry knows, or a combination a model cannot run."""
+    def need(ok: bool, flag: str, allowed: str) -> None:
+        if not ok:
+            raise ConfigError(f"--{flag}={getattr(config, flag)!r} is not allowed: {allowed}")
+
+    need(config.model in models.MODELS, "model", f"one of {', '.join(models.MODELS)}")
+    need(config.dataset in sources.DATASETS, "dataset", f"one of {', '.join(sources.DATASETS)}")
+    need(config.corruption in corrupt.CORRUPTIONS, "corruption", f"one of {', '.join(corrupt.CORRUPTIONS)}")
+    need(config.precision in PRECISIONS, "precision", f"one of {', '.join(PRECISIONS)}")
+    need(config.gaussian_stats in corrupt.GAUSSIAN_STATS, "gaussian_stats",
+         f"one of {', '.join(corrupt.GAUSSIAN_STATS)}")
+    need(config.batch_norm or models.MODELS[config.model].has_batch_norm, "batch_norm",
+         f"only models with batch norm can turn it off ({', '.join(models.WITH_BATCH_NORM)})")
+
+
+def resolve(config: RunConfig) -> RunConfig:
+    """The config ready to train: validated, its names checked, the model's default learning rate filled in
+    where the config leaves it None."""
+    config.validate()
+    check_names(config)
+    if config.learning_rate is None:
+        config = dataclasses.replace(config, learning_rate=models.MODELS[config.model].default_learning_rate)
+    return config
+
+
+def derive(base: RunConfig, **changes) -> RunConfig:
+    """One run of an experiment: the base with `changes`, its own default run name, resolved. The base's
+    learning rate, when set (by the command line or the preset), applies to every run; else each model's own."""
+    return resolve(dataclasses.replace(base, run_name="", **changes))
+
+
+def default_weight_decay(model: str) -> float:
+    return models.MODELS[model].default_weight_decay
