@@ -10,7 +10,7 @@ TABLE3_N ?= 10000
 FASHION_MNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: test data reproduce-table1 reproduce-figure1 reproduce-figure2 reproduce-table4 reproduce-theorem1 reproduce-table3 rademacher benchmark clean-venv
+.PHONY: test lint format data reproduce-table1 reproduce-figure1 reproduce-figure2 reproduce-table4 reproduce-theorem1 reproduce-table3 reproduce-rademacher rademacher benchmark clean-venv
 
 $(VENV)/stamp: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,14 @@ data:
 test: $(VENV)/stamp data
 	$(PY) -m pytest -q -n 2
 
+# ruff's lint rules and format check, as configured in pyproject.toml.
+lint: $(VENV)/stamp
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(VENV)/stamp
+	$(VENV)/bin/ruff format .
+
 clean-venv:
 	rm -rf $(VENV)
 
@@ -54,7 +62,7 @@ reproduce-table4: $(VENV)/stamp data
 
 # Theorem 1: the 2n + d network on every training image of the preset's data set, with random labels.
 reproduce-theorem1: $(VENV)/stamp data
-	$(PY) -m rethink_tf.theory.expressivity --preset=$(PRESET) --train_size=0 --corruption=random_labels \
+	$(PY) -m rethink_tf.experiments.theorem1 --preset=$(PRESET) --train_size=0 --corruption=random_labels \
 	  --results_dir=$(RESULTS)
 
 # Table 3: minimum-norm kernel interpolation on TABLE3_N training examples and the preset's test set.
@@ -62,8 +70,10 @@ reproduce-table3: $(VENV)/stamp data
 	$(PY) -m rethink_tf.experiments.table3 --preset=$(PRESET) --train_size=$(TABLE3_N) --results_dir=$(RESULTS)
 
 # The Rademacher probe: the five architectures on random signs of the preset's training subset.
-rademacher: $(VENV)/stamp data
-	$(PY) -m rethink_tf.rademacher --preset=$(PRESET) --results_dir=$(RESULTS)
+reproduce-rademacher: $(VENV)/stamp data
+	$(PY) -m rethink_tf.experiments.rademacher --preset=$(PRESET) --results_dir=$(RESULTS)
+
+rademacher: reproduce-rademacher
 
 # Training and input-pipeline throughput of this machine, and what each speed setting is worth
 # (tools/benchmark.py); run it on a quiet machine. BENCHMARK_FLAGS="--settings --torch" adds PyTorch's rates.

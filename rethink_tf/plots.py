@@ -7,6 +7,7 @@ the series behind it (columns panel, series, x, y), both written atomically.
 from __future__ import annotations
 
 import csv
+import io
 import math
 import os
 from typing import Any, Iterable
@@ -16,7 +17,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after the backend is chosen)
 
-from rethink_tf import records  # noqa: E402
+from rethink_tf import atomic, records, tables  # noqa: E402
 
 SERIES_FIELDS = ("panel", "series", "x", "y")
 
@@ -48,12 +49,11 @@ def group(rows: Iterable[tuple[str, str, float, float]]) -> dict[tuple[str, str]
 
 
 def write_series(path: str, rows: Iterable[tuple[str, str, float, float]]) -> None:
-    tmp = f"{path}.tmp.{os.getpid()}"
-    with open(tmp, "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(SERIES_FIELDS)
-        writer.writerows((panel, series, x, "nan" if y is None or math.isnan(y) else y) for panel, series, x, y in rows)
-    os.replace(tmp, path)
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(SERIES_FIELDS)
+    writer.writerows((panel, series, x, "nan" if y is None or math.isnan(y) else y) for panel, series, x, y in rows)
+    atomic.write_text(path, out.getvalue())
 
 
 def read_series(path: str) -> list[dict[str, Any]]:
@@ -68,9 +68,7 @@ def write_figure(results_dir: str, name: str, rows: list[tuple[str, str, float, 
     os.makedirs(results_dir, exist_ok=True)
     write_series(os.path.join(results_dir, f"{name}.csv"), rows)
     draw(rows, os.path.join(results_dir, f"{name}.png"))
-    with open(os.path.join(results_dir, f"{name}.md"), "w") as f:
-        f.write(markdown)
-    return markdown
+    return tables.write(results_dir, name, markdown)
 
 
 def new_figure(panels: int, width: float = 5.0, height: float = 4.0):
@@ -80,8 +78,6 @@ def new_figure(panels: int, width: float = 5.0, height: float = 4.0):
 
 def save(fig, path: str) -> None:
     """Writes the figure as a PNG (via a temporary name, so a reader never sees half a file) and closes it."""
-    tmp = f"{path}.tmp.{os.getpid()}.png"
     fig.tight_layout()
-    fig.savefig(tmp, dpi=110)
+    atomic.write_with(path, lambda tmp: fig.savefig(tmp, dpi=110), suffix=".png")
     plt.close(fig)
-    os.replace(tmp, path)

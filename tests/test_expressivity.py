@@ -48,15 +48,31 @@ def test_duplicate_points_are_refused_with_their_indices():
 
 @pytest.mark.skipif(not os.path.isdir(sources.FASHION_MNIST_DIR), reason="needs dataset-fashion-mnist")
 def test_cli_fits_random_labels_of_real_images_and_keeps_its_record(tmp_path):
-    cmd = [sys.executable, "-m", "rethink_tf.theory.expressivity", "--corruption=random_labels",
+    cmd = [sys.executable, "-m", "rethink_tf.experiments.theorem1", "--corruption=random_labels",
            "--train_size=3000", f"--results_dir={tmp_path}"]
     out = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert "weights: 6,784 = 2n + d" in out.stdout and "labels exact after rounding: 100.00%" in out.stdout
-    path = os.path.join(tmp_path, "theorem1-fashion_mnist-random_labels-n3000-seed0", "record.json")
+    path = os.path.join(tmp_path, "theorem1-fashion_mnist-random_labels-n3000-seed0", "result.json")
     with open(path) as f:
         record = json.load(f)
     assert record["n"] == 3000 and record["max_fitting_error"] < 1e-3 and record["labels_changed"] > 0.8
     again = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
     with open(path) as f:
         assert json.load(f) == record and again.stdout == out.stdout  # computed once, then read back
+
+
+def test_theorem1_results_of_other_label_noise_are_kept_apart(tmp_path):
+    from rethink_tf import config
+    from rethink_tf.experiments import theorem1
+    from test_train import tiny_raw
+
+    raw = tiny_raw(n_train=40, n_test=8)
+    first = theorem1.compute(config.RunConfig(corrupt=0.5, results_dir=str(tmp_path)), raw)
+    second = theorem1.compute(config.RunConfig(corrupt=0.2, results_dir=str(tmp_path)), raw)
+    assert first["experiment"]["corrupt"] == 0.5 and second["experiment"]["corrupt"] == 0.2
+    assert first["fingerprints"]["train_labels"] != second["fingerprints"]["train_labels"]
+    assert sorted(os.listdir(tmp_path)) == ["theorem1-fashion_mnist-true_labels-p0.2-nall-seed0",
+                                            "theorem1-fashion_mnist-true_labels-p0.5-nall-seed0"]
+    assert theorem1.compute(config.RunConfig(corrupt=0.5, results_dir=str(tmp_path)), raw) == first  # read back
+    assert "| theorem1-" in theorem1.report(str(tmp_path))

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from rethink_tf import config, paper, plots, records
+from rethink_tf import cli, paper, plots, records
 from rethink_tf.experiments import figure1, figure2, table1, table4
 from test_table1 import smoke_base
 from test_train import REPO, needs_data
@@ -18,17 +18,18 @@ from test_train import REPO, needs_data
 def laptop_base():
     from absl import flags
     values = flags.FlagValues()
-    config.define_flags(values)
+    cli.define_flags(values)
     values(["prog", "--preset=laptop"])
-    config.apply_preset(values)
-    return config.from_flags(values)
+    cli.apply_preset(values)
+    return cli.from_flags(values)
 
 
 def test_figure1_grid_shares_table1s_runs_and_gives_randomized_data_the_random_label_budget():
     base = laptop_base()
-    runs = figure1.grid(base, learning_rate=0.01)
+    base = dataclasses.replace(base, learning_rate=0.01)
+    runs = figure1.grid(base)
     assert len(runs) == 5 + 3 * 11 - 2 and len({cfg.run_dir for _, cfg in runs}) == len(runs)
-    table1_dirs = {cfg.run_dir for _, cfg in table1.grid(base, learning_rate=0.01)}
+    table1_dirs = {cfg.run_dir for _, cfg in table1.grid(base)}
     shared = {cfg.run_dir for _, cfg in runs} & table1_dirs
     assert len(shared) == 6  # true and random labels of Inception, AlexNet and MLP 1x512
     for _, cfg in runs:
@@ -53,7 +54,7 @@ def test_figure1_series_time_to_overfit_is_relative_to_p0(tmp_path):
     for model, fits in (("inception_small", (10, 20, 36)), ("alexnet_small", (4, 6, None)), ("mlp_1x512", (5, 5, 10))):
         for p, fit in zip(levels, fits):
             fake_record(figure1.run_config(base, model, p=p), fit, 0.9 - 0.8 * p)
-    rows = figure1.series(base, levels)
+    rows = figure1.series(records.load_all(base.results_dir))
     b = {(name, x): y for panel, name, x, y in rows if panel == "b"}
     assert b[("inception_small", 0.5)] == 2.0 and b[("inception_small", 1.0)] == 3.6
     assert math.isnan(b[("alexnet_small", 1.0)]) and b[("mlp_1x512", 1.0)] == 2.0
@@ -63,7 +64,7 @@ def test_figure1_series_time_to_overfit_is_relative_to_p0(tmp_path):
     assert [x for x, _ in a] == [4 * e for e in range(1, 37)]  # steps: 100 examples in batches of 32
     assert {name for panel, name, *_ in rows if panel == "a"} == {"true_labels", "true_labels accuracy",
                                                                   "random_labels", "random_labels accuracy"}
-    assert "| 1 | 3.60x / 0.900 | not fitted / 0.900 | 2.00x / 0.900 |" in figure1.write(base, levels)
+    assert "| 1 | 3.60x / 0.900 | not fitted / 0.900 | 2.00x / 0.900 |" in figure1.report(base.results_dir)
     assert os.path.getsize(os.path.join(base.results_dir, "figure1.png")) > 10_000
 
 
@@ -73,7 +74,7 @@ def test_figure2_best_test_is_the_running_maximum(tmp_path):
     for bn in (True, False):
         fake_record(figure2.run_config(base, bn), None, tests[-1],
                     epochs=[{"epoch": i + 1, "accuracy": 0.2 * (i + 1), "val_accuracy": t} for i, t in enumerate(tests)])
-    rows = figure2.series(base)
+    rows = figure2.series(records.load_all(base.results_dir))
     best = [y for _, name, _, y in rows if name == "inception_small_nobn best test"]
     assert best == [0.5, 0.7, 0.7, 0.8, 0.8]
     assert {name for _, name, _, _ in rows} == {f"{m} {s}" for m in ("inception_small", "inception_small_nobn")
@@ -136,3 +137,11 @@ def test_smoke_figure2_and_table4(tmp_path):
     assert [r["row"] for r in table] == [row.label for row in paper.TABLE4]
     assert all(r["status"] == "finished" and 0 <= float(r["train"]) <= 100 for r in table)
     assert "| AlexNet + weight decay | failed to converge |" in result.stdout
+
+    # Both reports again from their records alone, without the flags that made them: the same files.
+    for name, results_dir in (("figure2", tmp_path / "figure2"), ("table4", tmp_path / "table4")):
+        before = {f: (results_dir / f).read_bytes() for f in (f"{name}.md", f"{name}.csv")}
+        rebuilt = subprocess.run([sys.executable, "-m", "rethink_tf.report", name, str(results_dir)],
+                                 capture_output=True, text=True, cwd=REPO, timeout=300)
+        assert rebuilt.returncode == 0, rebuilt.stderr[-2000:]
+        assert {f: (results_dir / f).read_bytes() for f in before} == before

@@ -56,7 +56,7 @@ def test_table3_rows_on_cifar_shaped_data_carry_the_papers_numbers():
 
     raw = sources.RawData("cifar10", split(90), split(30), 3, "in memory")
     cfg = config.RunConfig(dataset="cifar10", crop_size=28, seed=0).validate()
-    rows = table3.run(cfg, l2=1e-3, num_filters=4, raw=raw)
+    rows = table3.solve(cfg, l2=1e-3, num_filters=4, raw=raw)
     assert [r["paper_test_error"] for r in rows] == [46.0, 17.0, 15.0, None]
     assert rows[0]["dims"] == 32 * 32 * 3 and rows[1]["dims"] == 7 * 7 * 4  # (32 - 4) / 4 = 7
     assert rows[0]["test_error"] == 0.0 and rows[3]["train_error"] == 0.0
@@ -78,4 +78,4 @@ def test_table3_cli_on_fashion_mnist_and_a_results_dir_of_other_flags(tmp_path):
     assert "| pixels |" in (tmp_path / "table3.md").read_text()
     other = subprocess.run(cmd[:-2] + ["--random_filters=4", f"--results_dir={tmp_path}"], cwd=REPO,
                            capture_output=True, text=True, timeout=300)
-    assert other.returncode == 2 and "holds Table 3 of other flags" in other.stderr
+    assert other.returncode == 2 and "table3.json holds a result of other flags (differs in: random_filters)" in other.stderr

@@ -7,17 +7,17 @@ import os
 import pytest
 from absl import flags
 
-from rethink_tf import callbacks, config, paper, records, report
-from rethink_tf.experiments import table1
+from rethink_tf import callbacks, cli, paper, records
+from rethink_tf.experiments import runner, table1
 from test_train import needs_data
 
 
 def smoke_base(results_dir):
     values = flags.FlagValues()
-    config.define_flags(values)
+    cli.define_flags(values)
     values(["prog", "--preset=smoke", f"--results_dir={results_dir}"])
-    config.apply_preset(values)
-    return config.from_flags(values)
+    cli.apply_preset(values)
+    return cli.from_flags(values)
 
 
 def test_grid_has_the_papers_19_rows_with_their_regularizers(tmp_path):
@@ -27,12 +27,12 @@ def test_grid_has_the_papers_19_rows_with_their_regularizers(tmp_path):
         assert cfg.random_crop == row.random_crop and (cfg.weight_decay > 0) == row.weight_decay
         assert cfg.corruption == ("random_labels" if row.random_labels else "true_labels")
         assert cfg.learning_rate == (0.1 if row.model == "inception_small" else 0.01)
-        assert report.matches(row, cfg.experiment()) and sum(report.matches(r, cfg.experiment()) for r in paper.TABLE1) == 1
+        assert table1.matches(row, cfg.experiment()) and sum(table1.matches(r, cfg.experiment()) for r in paper.TABLE1) == 1
 
 
 def test_grid_learning_rate_and_epoch_caps_from_the_preset(tmp_path):
     base = dataclasses.replace(smoke_base(tmp_path), epochs=30, crop_epochs=5, random_label_epochs=40)
-    rows = table1.grid(base, learning_rate=0.02)
+    rows = table1.grid(dataclasses.replace(base, learning_rate=0.02))
     assert {cfg.learning_rate for _, cfg in rows} == {0.02}
     assert {cfg.max_epochs for row, cfg in rows if row.random_crop} == {5}
     assert {cfg.max_epochs for row, cfg in rows if row.random_labels} == {40}
@@ -54,11 +54,10 @@ def test_random_label_rows_run_with_several_seeds(tmp_path):
 
 def test_laptop_preset_grid_is_27_runs():
     values = flags.FlagValues()
-    config.define_flags(values)
+    cli.define_flags(values)
     values(["prog", "--preset=laptop"])
-    config.apply_preset(values)
-    runs = table1.grid(config.from_flags(values), values.learning_rate, values.random_label_seeds,
-                       tuple(values.single_seed_models))
+    cli.apply_preset(values)
+    runs = table1.grid(cli.from_flags(values), **cli.options(table1.OPTIONS, values))
     assert len(runs) == 19 + 4 * 2  # 3 seeds per random-label row, Inception w/o BatchNorm's once
     assert {cfg.max_epochs for _, cfg in runs if cfg.corruption == "random_labels"} == {150}
 
@@ -77,7 +76,7 @@ def test_smoke_grid_continues_after_interruption_and_reports(tmp_path, monkeypat
 
     monkeypatch.setattr(callbacks.RunRecordWriter, "on_epoch_end", interrupt_third_run)
     with pytest.raises(KeyboardInterrupt):
-        table1.run(base)
+        runner.train_all(table1.labelled_runs(base))
     monkeypatch.setattr(callbacks.RunRecordWriter, "on_epoch_end", original)
 
     rows = table1.grid(base)
@@ -86,19 +85,19 @@ def test_smoke_grid_continues_after_interruption_and_reports(tmp_path, monkeypat
     assert [r["status"] for r in first_two] == [records.FINISHED] * 2
     assert third["status"] == records.INTERRUPTED and len(third["epochs"]) == 1
 
-    out = table1.run(base)
+    out = runner.train_all(table1.labelled_runs(base))
     assert [r["status"] for r in out] == [records.FINISHED] * 19
     assert [r["started"] for r in out[:2]] == [r["started"] for r in first_two]  # not trained again
     assert "resumed" in out[2] and [e["epoch"] for e in out[2]["epochs"]] == [1, 2]
 
-    text = report.write_table1(str(tmp_path))
+    text = table1.report(str(tmp_path))
     assert "preset `smoke`" in text and "| Inception, crop+wd | 1,649,402 | 100.00 | 89.05 |" in text
     assert "| 0.1 |" in text and "| 0.01 |" in text  # each row's learning rate
     with open(tmp_path / "table1.csv") as f:
         table = list(csv.DictReader(f))
     assert [r["row"] for r in table] == [row.label for row in paper.TABLE1]
     assert all(r["status"] == "finished" and r["runs"] == "1" and 0 <= float(r["test"]) <= 100 for r in table)
-    claims = dict(report.table1_claims(report.table1_rows(report.load_records(str(tmp_path)))))
+    claims = dict(table1.claims(table1.rows(records.load_all(str(tmp_path)))))
     assert set(claims.values()) <= {True, False}  # every row has a result, so every claim is decided
 
 
@@ -110,7 +109,7 @@ def test_report_of_partial_results_leaves_claims_open(tmp_path):
                       final={"train_accuracy": 1.0, "test_accuracy": 0.1 - 0.02 * cfg.seed, "epochs_run": 3},
                       wall_time_s=5.0)
         records.write_json(os.path.join(cfg.run_dir, records.RECORD), record)
-    text = report.write_table1(str(tmp_path))
+    text = table1.report(str(tmp_path))
     assert ("| MLP 1x512, random labels | 1,209,866 | 99.34 | 10.61 | 100.00 | 9.00 (8.00–10.00) | 2 | 0.01 | 3 | 10 "
             "| finished |") in text
     assert "| Inception, none | – |" in text and "missing" in text

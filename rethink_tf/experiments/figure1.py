@@ -10,17 +10,14 @@ random-label epoch budget. "Time to overfit" is the steps until the first epoch 
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import os
+from typing import Any
 
-from absl import app, logging
-
-from rethink_tf import cli
 from rethink_tf import config as config_lib
-from rethink_tf import models, paper, plots
+from rethink_tf import models, paper, plots, records, runs, tables
 from rethink_tf.data import corrupt
-from rethink_tf.experiments import grid as experiment_grid
+from rethink_tf.experiments import runner
 
 PANEL_A_MODEL = "inception_small"
 PANEL_A_CORRUPTIONS = ("true_labels", "random_labels", "shuffled_pixels", "random_pixels", "gaussian")
@@ -30,58 +27,72 @@ COLORS = {"inception_small": "C0", "alexnet_small": "C1", "mlp_1x512": "C2", "tr
           "random_labels": "C3", "shuffled_pixels": "C1", "random_pixels": "C4", "gaussian": "C2"}
 
 
-def run_config(base: config_lib.RunConfig, model: str, corruption: str = "true_labels", p: float = 0.0,
-               learning_rate: float | None = None) -> config_lib.RunConfig:
+def run_config(base: config_lib.RunConfig, model: str, corruption: str = "true_labels",
+               p: float = 0.0) -> config_lib.RunConfig:
     """One run of the figure: no explicit regularizer. p = 1 is the random-labels run (the same labels), so
     panels (a) and (b) share it, as they share p = 0 (true labels); a run on corrupted labels or pixels gets
     the random-label epoch budget (it fits more slowly, Figure 1's point)."""
     if corruption == "true_labels" and p == 1.0:
         corruption, p = "random_labels", 0.0
     randomized = corruption in corrupt.INPUT_CORRUPTIONS or 0.0 < p < 1.0  # random labels have their own budget
-    return dataclasses.replace(
-        base, model=model, batch_norm=True, random_crop=False, augment=False, weight_decay=0.0,
-        corruption=corruption, corrupt=p, learning_rate=learning_rate or models.MODELS[model].default_learning_rate,
-        epochs=(base.random_label_epochs or base.epochs) if randomized else base.epochs, run_name="").validate()
+    return runs.derive(base, model=model, batch_norm=True, random_crop=False, augment=False, weight_decay=0.0,
+                       corruption=corruption, corrupt=p,
+                       epochs=(base.random_label_epochs or base.epochs) if randomized else base.epochs)
 
 
-def grid(base: config_lib.RunConfig, levels: tuple[float, ...] = LEVELS,
-         learning_rate: float | None = None) -> list[tuple[str, config_lib.RunConfig]]:
+def grid(base: config_lib.RunConfig, corrupt_levels: tuple[float, ...] = LEVELS) -> runner.Runs:
     """The figure's runs, each once, labelled for the progress lines: panel (a)'s first, then the sweep."""
-    wanted = [(f"{models.paper_name(PANEL_A_MODEL, True)}, {c}", run_config(base, PANEL_A_MODEL, c, 0.0, learning_rate))
+    levels = tuple(sorted(set(corrupt_levels)))
+    if 0.0 not in levels:
+        raise config_lib.ConfigError(f"--corrupt_levels={','.join(f'{p:g}' for p in levels)} needs 0: panel (b) "
+                                     "is relative to the time at p = 0")
+    wanted = [(f"{models.paper_name(PANEL_A_MODEL, True)}, {c}", run_config(base, PANEL_A_MODEL, c, 0.0))
               for c in PANEL_A_CORRUPTIONS]
-    wanted += [(f"{models.paper_name(m, True)}, p = {p:g}", run_config(base, m, "true_labels", p, learning_rate))
+    wanted += [(f"{models.paper_name(m, True)}, p = {p:g}", run_config(base, m, "true_labels", p))
                for m in SWEEP_MODELS for p in levels]
-    runs, seen = [], set()
+    out, seen = [], set()
     for label, cfg in wanted:
         if cfg.run_dir not in seen:
             seen.add(cfg.run_dir)
-            runs.append((label, cfg))
-    return [(f"[figure 1 {i + 1}/{len(runs)} {label}]", cfg) for i, (label, cfg) in enumerate(runs)]
+            out.append((label, cfg))
+    return [(f"[figure 1 {i + 1}/{len(out)} {label}]", cfg) for i, (label, cfg) in enumerate(out)]
 
 
-def series(base: config_lib.RunConfig, levels: tuple[float, ...] = LEVELS,
-           learning_rate: float | None = None) -> list[tuple[str, str, float, float]]:
-    """The figure's data from the finished run records: (panel, series, x, y) rows. a: training loss
-    ("<corruption>") and running accuracy ("<corruption> accuracy") vs step; b: steps to 100% training
-    accuracy relative to p = 0 (nan: not fitted within the budget); c: test error vs p, and "chance",
+def _unregularized(c: dict[str, Any]) -> bool:
+    return c["batch_norm"] and not (c["weight_decay"] or c["random_crop"] or c.get("augment"))
+
+
+def _level(c: dict[str, Any]) -> float | None:
+    """A sweep run's label corruption p (random labels: 1), None for a run of another corruption."""
+    return 1.0 if c["corruption"] == "random_labels" else c["corrupt"] if c["corruption"] == "true_labels" else None
+
+
+def series(recs: list[dict[str, Any]]) -> list[tuple[str, str, float, float]]:
+    """The figure's data from finished run records (the lowest seed of each run): (panel, series, x, y) rows.
+    a: training loss ("<corruption>") and running accuracy ("<corruption> accuracy") vs step; b: steps to 100%
+    training accuracy relative to p = 0 (nan: not fitted within the budget); c: test error vs p, and "chance",
     1 - 1 / classes."""
+    done = [r for r in recs if r["status"] == records.FINISHED and _unregularized(r["config"])]
     rows, num_classes = [], None
     for corruption in PANEL_A_CORRUPTIONS:
-        rec = plots.finished_record(run_config(base, PANEL_A_MODEL, corruption, 0.0, learning_rate).run_dir)
-        if rec:
-            rows += [("a", corruption, step, loss) for step, loss in plots.curve(rec, "loss")]
-            rows += [("a", f"{corruption} accuracy", step, acc) for step, acc in plots.curve(rec, "accuracy")]
+        mine = records.lowest_seed([r for r in done if r["config"]["model"] == PANEL_A_MODEL
+                                    and r["config"]["corruption"] == corruption and r["config"]["corrupt"] == 0])
+        if mine:
+            rows += [("a", corruption, step, loss) for step, loss in plots.curve(mine[0], "loss")]
+            rows += [("a", f"{corruption} accuracy", step, acc) for step, acc in plots.curve(mine[0], "accuracy")]
+    levels = set()
     for model in SWEEP_MODELS:
-        recs = {p: plots.finished_record(run_config(base, model, "true_labels", p, learning_rate).run_dir)
-                for p in levels}
-        base_fit = recs.get(0.0) and recs[0.0]["final"]["fit_epoch"]
-        for p, rec in recs.items():
-            if rec is None:
-                continue
+        sweep = records.lowest_seed([r for r in done if r["config"]["model"] == model
+                                     and _level(r["config"]) is not None])
+        recs_by_p = {_level(r["config"]): r for r in sweep}
+        base_fit = recs_by_p.get(0.0) and recs_by_p[0.0]["final"]["fit_epoch"]
+        for p in sorted(recs_by_p):
+            rec = recs_by_p[p]
             fit = rec["final"]["fit_epoch"]
             rows.append(("b", model, p, fit / base_fit if fit and base_fit else math.nan))
             rows.append(("c", model, p, 1.0 - rec["final"]["test_accuracy"]))
             num_classes = rec["data"]["num_classes"]
+            levels.add(p)
     if num_classes:
         rows += [("c", "chance", p, 1.0 - 1.0 / num_classes) for p in (min(levels), max(levels))]
     return rows
@@ -144,36 +155,25 @@ def summary(rows: list[tuple[str, str, float, float]]) -> str:
     """Panels (b) and (c) as a Markdown table: one row per p, relative time to overfit / test error per model."""
     values = {(panel, name, x): y for panel, name, x, y in rows if panel in "bc" and name in SWEEP_MODELS}
     levels = sorted({x for panel, _, x in values})
-    head = " | ".join(f"{models.paper_name(m, True)} time / test error" for m in SWEEP_MODELS)
-    lines = [f"| p | {head} |", "|---:|" + "---:|" * len(SWEEP_MODELS)]
+    cells = []
     for p in levels:
-        cells = []
+        row = [f"{p:g}"]
         for m in SWEEP_MODELS:
             b, c = values.get(("b", m, p)), values.get(("c", m, p))
-            cells.append("–" if c is None else f"{'not fitted' if math.isnan(b) else f'{b:.2f}x'} / {c:.3f}")
-        lines.append(f"| {p:g} | {' | '.join(cells)} |")
-    return "\n".join(lines) + "\n"
+            row.append("–" if c is None else f"{'not fitted' if math.isnan(b) else f'{b:.2f}x'} / {c:.3f}")
+        cells.append(row)
+    header = ["p"] + [f"{models.paper_name(m, True)} time / test error" for m in SWEEP_MODELS]
+    return tables.markdown(header, cells, "r" * len(header))
 
 
-def write(base: config_lib.RunConfig, levels: tuple[float, ...] = LEVELS, learning_rate: float | None = None) -> str:
-    """figure1.png, figure1.csv and figure1.md in the results dir, from the records; returns the Markdown."""
-    rows = series(base, levels, learning_rate)
-    return plots.write_figure(base.results_dir, "figure1", rows, draw, summary(rows))
+def report(results_dir: str) -> str:
+    """figure1.png, figure1.csv and figure1.md in results_dir, from its records; returns the Markdown."""
+    rows = series(records.load_all(results_dir))
+    text = plots.write_figure(results_dir, "figure1", rows, draw, summary(rows))
+    return f"{text}\nfigure: {os.path.join(results_dir, 'figure1.png')}"
 
 
-def main(argv: list[str]) -> None:
-    with cli.one_line_errors():
-        base = cli.run_config(argv)
-        levels = tuple(sorted(set(cli.FLAGS.corrupt_levels)))
-        if 0.0 not in levels:
-            raise config_lib.ConfigError(f"--corrupt_levels={','.join(f'{p:g}' for p in levels)} needs 0: panel (b) "
-                                         "is relative to the time at p = 0")
-        experiment_grid.run(grid(base, levels, cli.FLAGS.learning_rate))
-        print(write(base, levels, cli.FLAGS.learning_rate))  # inside: a corrupt record is one line too
-    print(f"figure: {os.path.join(base.results_dir, 'figure1.png')}")
-
+EXPERIMENT = runner.Experiment("figure1", report, runs=grid, options=("corrupt_levels",))
 
 if __name__ == "__main__":
-    config_lib.define_flags()
-    logging.set_verbosity(logging.WARNING)
-    app.run(main, flags_parser=cli.parse_flags)
+    runner.main(EXPERIMENT, __doc__)

@@ -8,41 +8,45 @@ draws figure2.png and figure2.csv from their records.
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import os
+from typing import Any
 
 from rethink_tf import config as config_lib
-from rethink_tf import models, paper, plots
-from rethink_tf.experiments import grid as experiment_grid
+from rethink_tf import models, paper, plots, records, runs, tables
+from rethink_tf.experiments import runner
 
 MODEL = "inception_small"
 COLORS = {True: "C0", False: "C3"}
 
 
-def run_config(base: config_lib.RunConfig, batch_norm: bool, learning_rate: float | None = None) -> config_lib.RunConfig:
+def run_config(base: config_lib.RunConfig, batch_norm: bool) -> config_lib.RunConfig:
     """Inception with or without BatchNorm, no explicit regularizer, tested every epoch and trained for the
     whole budget (the curves go on after 100% training accuracy, as the paper's do)."""
-    return dataclasses.replace(
-        base, model=MODEL, batch_norm=batch_norm, random_crop=False, augment=False, weight_decay=0.0,
-        corruption="true_labels", corrupt=0.0, learning_rate=learning_rate or models.MODELS[MODEL].default_learning_rate,
-        stop_when_fit=False, eval_every=1, run_name="").validate()
+    return runs.derive(base, model=MODEL, batch_norm=batch_norm, random_crop=False, augment=False, weight_decay=0.0,
+                       corruption="true_labels", corrupt=0.0, stop_when_fit=False, eval_every=1)
 
 
-def grid(base: config_lib.RunConfig, learning_rate: float | None = None) -> list[tuple[str, config_lib.RunConfig]]:
-    return [(f"[figure 2 {i + 1}/2 {models.paper_name(MODEL, bn)}]", run_config(base, bn, learning_rate))
+def grid(base: config_lib.RunConfig) -> runner.Runs:
+    return [(f"[figure 2 {i + 1}/2 {models.paper_name(MODEL, bn)}]", run_config(base, bn))
             for i, bn in enumerate((True, False))]
 
 
-def series(base: config_lib.RunConfig, learning_rate: float | None = None) -> list[tuple[str, str, float, float]]:
-    """(panel, series, step, accuracy) rows: "<model> train" (the running accuracy of each epoch),
-    "<model> test" and "<model> best test" (the best test accuracy so far) for both finished runs."""
+def _is_mine(c: dict[str, Any]) -> bool:
+    return (c["model"] == MODEL and c["corruption"] == "true_labels" and c["corrupt"] == 0 and not c["stop_when_fit"]
+            and c["eval_every"] == 1 and not (c["weight_decay"] or c["random_crop"] or c.get("augment")))
+
+
+def series(recs: list[dict[str, Any]]) -> list[tuple[str, str, float, float]]:
+    """(panel, series, step, accuracy) rows from the finished runs (the lowest seed of each): "<model> train"
+    (the running accuracy of each epoch), "<model> test" and "<model> best test" (the best test accuracy so far)."""
     rows = []
-    for _, cfg in grid(base, learning_rate):
-        rec = plots.finished_record(cfg.run_dir)
-        if rec is None:
+    done = [r for r in recs if r["status"] == records.FINISHED and _is_mine(r["config"])]
+    for bn in (True, False):
+        mine = records.lowest_seed([r for r in done if r["config"]["batch_norm"] == bn])
+        if not mine:
             continue
-        name = config_lib.model_key(cfg.model, cfg.batch_norm)
+        rec, name = mine[0], config_lib.model_key(MODEL, bn)
         test = plots.curve(rec, "val_accuracy")
         rows += [("b", f"{name} train", x, y) for x, y in plots.curve(rec, "accuracy")]
         rows += [("b", f"{name} test", x, y) for x, y in test]
@@ -77,24 +81,26 @@ def summary(rows: list[tuple[str, str, float, float]]) -> str:
     """Per model: the last and the best test accuracy of the curve (the --curve_test_size test images), and
     the steps of each."""
     by = {name: points for (_, name), points in plots.group(rows).items()}
-    lines = ["| model | last train (running) | last test | best test | best at step | steps |",
-             "|---|---:|---:|---:|---:|---:|"]
+    cells = []
     for bn in (True, False):
         key = config_lib.model_key(MODEL, bn)
         if f"{key} test" not in by:
             continue
         (last_step, last), (best_step, best) = by[f"{key} test"][-1], max(by[f"{key} test"], key=lambda p: (p[1], -p[0]))
-        lines.append(f"| {models.paper_name(MODEL, bn)} | {by[f'{key} train'][-1][1]:.2%} | {last:.2%} | {best:.2%} | "
-                     f"{best_step:g} | {last_step:g} |")
-    return "\n".join(lines) + "\n"
+        cells.append([models.paper_name(MODEL, bn), f"{by[f'{key} train'][-1][1]:.2%}", f"{last:.2%}", f"{best:.2%}",
+                      f"{best_step:g}", f"{last_step:g}"])
+    return tables.markdown(["model", "last train (running)", "last test", "best test", "best at step", "steps"],
+                           cells, "lrrrrr")
 
 
-def write(base: config_lib.RunConfig, learning_rate: float | None = None) -> str:
-    """figure2.png, figure2.csv and figure2.md in the results dir, from the records; returns the Markdown."""
-    rows = series(base, learning_rate)
-    text = plots.write_figure(base.results_dir, "figure2", rows, draw, summary(rows))
-    return f"{text}\nfigure: {os.path.join(base.results_dir, 'figure2.png')}"
+def report(results_dir: str) -> str:
+    """figure2.png, figure2.csv and figure2.md in results_dir, from its records; returns the Markdown."""
+    rows = series(records.load_all(results_dir))
+    text = plots.write_figure(results_dir, "figure2", rows, draw, summary(rows))
+    return f"{text}\nfigure: {os.path.join(results_dir, 'figure2.png')}"
 
+
+EXPERIMENT = runner.Experiment("figure2", report, runs=grid)
 
 if __name__ == "__main__":
-    experiment_grid.entry_point(grid, write)
+    runner.main(EXPERIMENT, __doc__)

@@ -1,32 +1,57 @@
-"""Runs an experiment's list of RunConfigs: each run without a finished record trains (or resumes), the
-others are read back, and a run another live worker trains is left to it.
+"""Every experiment's one shape, and the runner that gives each its entry point.
 
-Every experiment (Table 1, Figures 1 and 2, Table 4) is such a list plus a report built from its records,
-so an interrupted experiment continues where it stopped and several workers can share one.
+An experiment is a module of rethink_tf/experiments holding EXPERIMENT = Experiment(...): the training runs it
+needs (derived from a base config), for results that are not training runs a compute step (Table 3's kernels,
+Theorem 1's construction), and its report, built from the records of a results directory alone.
+`python -m rethink_tf.experiments.NAME` runs whatever has no result yet (an interrupted experiment continues
+where it stopped; several workers can share one results directory), then prints the report;
+`python -m rethink_tf.report NAME DIR` rebuilds the report alone.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Any, Callable
 
 from absl import app, logging
 
-from rethink_tf import cli
-from rethink_tf import config as config_lib
-from rethink_tf import records, train
+from rethink_tf import cli, records, train
+from rethink_tf.config import RunConfig
 from rethink_tf.data import sources
 
+Runs = list[tuple[str, RunConfig]]
 
-def run(runs: list[tuple[str, config_lib.RunConfig]], raw: sources.RawData | None = None) -> list[dict[str, Any] | None]:
-    """Trains the runs in order, each labelled by its prefix in the progress lines; returns every run's
-    record (None for one another worker has only just claimed). Every run dir is checked before
-    anything trains, so a foreign or corrupt one stops the experiment at once."""
+
+@dataclasses.dataclass(frozen=True)
+class Experiment:
+    """One experiment of the paper: `runs(base, **options)` lists its training runs, each labelled for the
+    progress lines; `compute(base, raw, **options)` makes and stores its other results; `report(results_dir)`
+    writes and returns its report from the records there alone. `options` names its own flags (rethink_tf.cli)."""
+
+    name: str
+    report: Callable[[str], str]
+    runs: Callable[..., Runs] = lambda base, **options: []
+    compute: Callable[..., Any] | None = None
+    options: tuple[str, ...] = ()
+
+
+def train_all(runs: Runs, raw: sources.RawData | None = None) -> list[dict[str, Any] | None]:
+    """Trains the runs in order and returns every run's record (None for one another worker has only just
+    claimed). Every run dir is checked before anything trains, so a foreign or corrupt one, or one that holds a
+    run on other data, stops the experiment at once."""
+    if not runs:
+        return []
+    raw = raw or sources.load_for(runs[0][1])
     for _, cfg in runs:
+        sources.check_sizes(raw, cfg.train_size, cfg.test_size, cfg.curve_test_size)
         try:
-            records.check(cfg)
+            existing = records.check(cfg)
         except records.RunBusyError:
-            pass
+            continue
+        if existing is not None:
+            records.check_data(cfg.run_dir, (existing.get("data") or {}).get("fingerprints"),
+                               {"source": raw.fingerprint})
     out, started = [], time.perf_counter()
     for prefix, cfg in runs:
         try:
@@ -40,16 +65,27 @@ def run(runs: list[tuple[str, config_lib.RunConfig]], raw: sources.RawData | Non
     return out
 
 
-def entry_point(grid: Callable[..., list[tuple[str, config_lib.RunConfig]]], write: Callable[..., str]) -> None:
-    """`python -m` of an experiment: the flags, `grid(base, learning_rate)`'s runs, then the report that
-    `write(base, learning_rate)` returns, printed. The learning rate is None unless the command line or the
-    preset sets one for every run."""
-    def main(argv: list[str]) -> None:
+def run(experiment: Experiment, base: RunConfig, raw: sources.RawData | None = None, **options) -> str:
+    """Everything the experiment has no result of yet, on base's data (`raw` skips loading it); returns the
+    report."""
+    runs = experiment.runs(base, **options)
+    if runs or experiment.compute:
+        raw = raw or sources.load_for(base)
+    train_all(runs, raw)
+    if experiment.compute:
+        experiment.compute(base, raw, **options)
+    return experiment.report(base.results_dir)
+
+
+def main(experiment: Experiment, doc: str) -> None:
+    """`python -m rethink_tf.experiments.NAME`: the flags and preset, the experiment's runs, its report printed."""
+    def entry(argv: list[str]) -> None:
         with cli.one_line_errors():
             base = cli.run_config(argv)
-            run(grid(base, cli.FLAGS.learning_rate))
-            print(write(base, cli.FLAGS.learning_rate))  # inside: a corrupt record is one line too
+            text = run(experiment, base, **cli.options(experiment.options))
+        print(text)
 
-    config_lib.define_flags()
+    cli.define_flags()
     logging.set_verbosity(logging.WARNING)
-    app.run(main, flags_parser=cli.parse_flags)
+    groups = cli.RUN_GROUPS + ((("Options of this experiment", experiment.options),) if experiment.options else ())
+    app.run(entry, flags_parser=cli.flags_parser(doc, groups))

@@ -10,17 +10,16 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from typing import Any
 
-from absl import app, flags, logging
-
-from rethink_tf import cli
 from rethink_tf import config as config_lib
-from rethink_tf import paper, records
+from rethink_tf import paper, records, tables
 from rethink_tf.data import sources
-from rethink_tf.theory import kernels
+from rethink_tf.experiments import runner
 
-flags.DEFINE_float("kernel_l2", 1e-3, "The l2 term of the regularized row: (K + l2 I) alpha = Y.")
-flags.DEFINE_integer("random_filters", 64, "Random 5x5 filters of the random-feature rows.")
+RESULT = "table3.json"
+# What the kernel rows depend on: the data and its subsets, the seed, and the experiment's own options.
+DEPENDS_ON = ("dataset", "train_size", "test_size", "seed")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,11 +38,12 @@ ROWS = (Row("pixels", False), Row("random_conv", False), Row("random_conv", True
         Row("pixels", False, random_labels=True))
 
 
-def run(config: config_lib.RunConfig, l2: float, num_filters: int, raw: sources.RawData | None = None) -> list[dict]:
+def solve(config: config_lib.RunConfig, l2: float, num_filters: int, raw: sources.RawData | None = None) -> list[dict]:
     """Solves every row on config's data (its subsets and seed; `raw` skips loading); one result per row."""
     from rethink_tf.data import pipeline
+    from rethink_tf.theory import kernels
 
-    raw = raw or pipeline.load_raw(config)
+    raw = raw or sources.load_for(config)
     results = []
     for corruption in ("true_labels", "random_labels"):
         rows = [row for row in ROWS if row.random_labels == (corruption == "random_labels")]
@@ -74,42 +74,44 @@ def run(config: config_lib.RunConfig, l2: float, num_filters: int, raw: sources.
 def markdown(results: list[dict]) -> str:
     lines = ["# Table 3: minimum-norm Gaussian-kernel interpolation, test error (%)", ""]
     lines += [f"- {results[0]['dataset']}: {results[0]['n_train']:,} training / {results[0]['n_test']:,} test "
-              f"examples ({results[0]['origin']})", "",
-              "| features | paper test error | ours test error | ours train error | RKHS norm | gamma | l2 | solve s |",
-              "|---|---:|---:|---:|---:|---:|---:|---:|"]
-    for r in results:
-        paper_error = "–" if r["paper_test_error"] is None else f"{r['paper_test_error']:.1f}"
-        lines.append(f"| {r['row']} | {paper_error} | {r['test_error']:.2f} | {r['train_error']:.2f} | "
-                     f"{r['rkhs_norm']:.4g} | {r['gamma']:.3g} | {r['l2_value']:g} | {r['solve_s']:.0f} |")
-    return "\n".join(lines) + "\n"
+              f"examples ({results[0]['origin']})", ""]
+    cells = [[r["row"], "–" if r["paper_test_error"] is None else f"{r['paper_test_error']:.1f}",
+              f"{r['test_error']:.2f}", f"{r['train_error']:.2f}", f"{r['rkhs_norm']:.4g}", f"{r['gamma']:.3g}",
+              f"{r['l2_value']:g}", f"{r['solve_s']:.0f}"] for r in results]
+    return "\n".join(lines) + "\n" + tables.markdown(
+        ["features", "paper test error", "ours test error", "ours train error", "RKHS norm", "gamma", "l2", "solve s"],
+        cells, "lrrrrrrr")
 
 
-def main(argv: list[str]) -> None:
-    with cli.one_line_errors():
-        config = cli.run_config(argv)
-        experiment = {**config.experiment(), "kernel_l2": flags.FLAGS.kernel_l2,
-                      "random_filters": flags.FLAGS.random_filters}
-        path = os.path.join(config.results_dir, "table3.json")
-        record = records.read_json(path)
-        if record is not None and record.get("experiment") != experiment:
-            raise records.RunDirError(f"{path} holds Table 3 of other flags; pass another --results_dir "
-                                      "or move that file away")
-        if record is None:
-            os.makedirs(config.results_dir, exist_ok=True)
-            try:
-                rows = run(config, flags.FLAGS.kernel_l2, flags.FLAGS.random_filters)
-            except kernels.KernelError as e:
-                cli.error(str(e), status=1)
-            record = {"experiment": experiment, "versions": records.versions(), "rows": rows,
-                      "finished": records.now()}
-            records.write_json(path, record)
-    text = markdown(record["rows"])
-    with open(os.path.join(config.results_dir, "table3.md"), "w") as f:
-        f.write(text)
-    print(text)
+def compute(base: config_lib.RunConfig, raw: sources.RawData, kernel_l2: float = 1e-3,
+            random_filters: int = 64) -> dict[str, Any]:
+    """The rows solved and stored in table3.json, unless it already holds them for this experiment and data
+    (records.check_result: the one rule for "already done")."""
+    experiment = {**{k: getattr(base, k) for k in DEPENDS_ON}, "kernel_l2": kernel_l2, "random_filters": random_filters}
+    path = os.path.join(base.results_dir, RESULT)
+    fingerprints = {"source": raw.fingerprint}
+    stored = records.check_result(path, experiment, fingerprints)
+    if stored is not None:
+        return stored
+    rows = solve(base, kernel_l2, random_filters, raw=raw)
+    stored = {"experiment": experiment, "fingerprints": fingerprints, "versions": records.versions(), "rows": rows,
+              "finished": records.now()}
+    os.makedirs(base.results_dir, exist_ok=True)
+    records.write_json(path, stored)
+    return stored
 
+
+def report(results_dir: str) -> str:
+    """table3.md and table3.csv in results_dir from its table3.json; returns the Markdown."""
+    stored = records.read_json(os.path.join(results_dir, RESULT))
+    if stored is None:
+        return f"no {RESULT} in {results_dir}: run python -m rethink_tf.experiments.table3 first\n"
+    return tables.write(results_dir, "table3", markdown(stored["rows"]), stored["rows"],
+                        ["row", "features", "l2", "random_labels", "l2_value", "gamma", "dims", "n_train", "n_test",
+                         "dataset", "paper_test_error", "test_error", "train_error", "rkhs_norm", "solve_s"])
+
+
+EXPERIMENT = runner.Experiment("table3", report, compute=compute, options=("kernel_l2", "random_filters"))
 
 if __name__ == "__main__":
-    config_lib.define_flags()
-    logging.set_verbosity(logging.WARNING)
-    app.run(main, flags_parser=cli.parse_flags)
+    runner.main(EXPERIMENT, __doc__)

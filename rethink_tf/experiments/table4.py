@@ -9,80 +9,82 @@ paper's did, and get the random-label epoch budget, not the crop budget of Table
 
 from __future__ import annotations
 
-import csv
-import dataclasses
-import io
-import os
 from typing import Any
 
 from rethink_tf import config as config_lib
-from rethink_tf import models, paper, records, report
-from rethink_tf.experiments import grid as experiment_grid
+from rethink_tf import paper, records, runs, tables
+from rethink_tf.experiments import runner
 
 
-def row_config(base: config_lib.RunConfig, row: paper.Table4Row, learning_rate: float | None = None) -> config_lib.RunConfig:
+def row_config(base: config_lib.RunConfig, row: paper.Table4Row) -> config_lib.RunConfig:
     """Random labels with the row's one regularizer (weight decay: the model's default coefficient)."""
-    spec = models.MODELS[row.model]
     slow = row.regularizer in ("random_crop", "augment")
-    return dataclasses.replace(
+    return runs.derive(
         base, model=row.model, batch_norm=True, corruption="random_labels", corrupt=0.0,
-        weight_decay=spec.default_weight_decay if row.regularizer == "weight_decay" else 0.0,
+        weight_decay=runs.default_weight_decay(row.model) if row.regularizer == "weight_decay" else 0.0,
         random_crop=row.regularizer == "random_crop", augment=row.regularizer == "augment", crop_epochs=0,
-        lr_decay=paper.TABLE4_SLOW_LR_DECAY if slow else base.lr_decay,
-        learning_rate=learning_rate or spec.default_learning_rate, run_name="").validate()
+        lr_decay=paper.TABLE4_SLOW_LR_DECAY if slow else base.lr_decay)
 
 
-def grid(base: config_lib.RunConfig, learning_rate: float | None = None) -> list[tuple[str, config_lib.RunConfig]]:
-    return [(f"[table 4 {i + 1}/{len(paper.TABLE4)} {row.label}]", row_config(base, row, learning_rate))
+def grid(base: config_lib.RunConfig) -> runner.Runs:
+    return [(f"[table 4 {i + 1}/{len(paper.TABLE4)} {row.label}]", row_config(base, row))
             for i, row in enumerate(paper.TABLE4)]
 
 
-def rows(base: config_lib.RunConfig, learning_rate: float | None = None) -> list[dict[str, Any]]:
-    """One dict per paper row: the paper's training accuracy and our run's numbers (None until it has run)."""
+def matches(row: paper.Table4Row, c: dict[str, Any]) -> bool:
+    """Whether a run's config is the run of a Table 4 row: random labels with that one regularizer."""
+    on = {"weight_decay": c["weight_decay"] > 0, "random_crop": c["random_crop"], "augment": bool(c.get("augment"))}
+    return (c["model"] == row.model and c["batch_norm"] and c["corruption"] == "random_labels"
+            and on == {name: name == row.regularizer for name in on})
+
+
+def rows(recs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One dict per paper row: the paper's training accuracy and our run's numbers (the lowest seed's; None
+    until it has run)."""
     out = []
-    for row, (_, cfg) in zip(paper.TABLE4, grid(base, learning_rate), strict=True):
-        rec = records.read_record(cfg.run_dir)
+    for row in paper.TABLE4:
+        mine = records.lowest_seed([r for r in recs if matches(row, r["config"])])
+        rec = mine[0] if mine else None
         final = (rec or {}).get("final") or {}
         last = rec["epochs"][-1] if rec and rec["epochs"] else {}
+        cfg = config_lib.from_record(rec["config"]) if rec else None
         out.append({
             "row": row.label, "paper_train": row.train_accuracy,
             "train": 100 * final["train_accuracy"] if final else None,
             "running_train": 100 * last["accuracy"] if "accuracy" in last else None,
             "test": 100 * final["test_accuracy"] if final else None,
-            "fit_epoch": final.get("fit_epoch"), "epochs": final.get("epochs_run"), "max_epochs": cfg.max_epochs,
-            "weight_decay": cfg.weight_decay, "lr_decay": cfg.lr_decay,
+            "fit_epoch": final.get("fit_epoch"), "epochs": final.get("epochs_run"),
+            "max_epochs": cfg.max_epochs if cfg else None,
+            "weight_decay": cfg.weight_decay if cfg else None, "lr_decay": cfg.lr_decay if cfg else None,
             "wall_s": rec["wall_time_s"] if rec else None, "status": rec["status"] if rec else "missing",
         })
     return out
 
 
-def write(base: config_lib.RunConfig, learning_rate: float | None = None) -> str:
-    """table4.md and table4.csv in the results dir, from the records; returns the Markdown."""
-    table = rows(base, learning_rate)
-    md = io.StringIO()
-    md.write("# Table 4: training accuracy (%) on random labels with explicit regularizers, the paper (CIFAR-10) "
-             "beside this run\n\n")
-    md.write(f"- {base.dataset}, {base.train_size or 'all'} training examples, batch {base.batch_size}; "
-             f"train: the final model on the (center-cropped, unaugmented) training set; running: the last "
-             f"epoch's accuracy on the images it trained on\n\n")
-    md.write("| row | paper train | ours train | ours running | fit at epoch | epochs (max) | test | lr decay | wall s | status |\n")
-    md.write("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
+def report(results_dir: str) -> str:
+    """table4.md and table4.csv in results_dir, from its records; returns the Markdown."""
+    recs = [r for r in records.load_all(results_dir) if any(matches(row, r["config"]) for row in paper.TABLE4)]
+    table = rows(recs)
+    setups = sorted({(c["dataset"], c["train_size"] or "all", c["batch_size"]) for c in (r["config"] for r in recs)},
+                    key=str)
+    lines = ["# Table 4: training accuracy (%) on random labels with explicit regularizers, the paper (CIFAR-10) "
+             "beside this run", ""]
+    lines += [f"- {dataset}, {n_train} training examples, batch {batch}; train: the final model on the "
+              "(center-cropped, unaugmented) training set; running: the last epoch's accuracy on the images it "
+              "trained on" for dataset, n_train, batch in setups]
+    cells = []
     for r in table:
-        paper_train = "failed to converge" if r["paper_train"] is None else report.fmt(r["paper_train"])
-        wall = report.fmt(r["wall_s"], 0)
-        md.write(f"| {r['row']} | {paper_train} | {report.fmt(r['train'])} | {report.fmt(r['running_train'])} | "
-                 f"{r['fit_epoch'] or '–'} | {r['epochs'] or '–'} ({r['max_epochs']}) | {report.fmt(r['test'])} | "
-                 f"{r['lr_decay']:g} | {wall} | {r['status']} |\n")
-    text = md.getvalue()
-    os.makedirs(base.results_dir, exist_ok=True)
-    with open(os.path.join(base.results_dir, "table4.md"), "w") as f:
-        f.write(text)
-    with open(os.path.join(base.results_dir, "table4.csv"), "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(table[0]))
-        writer.writeheader()
-        writer.writerows(table)
-    return text
+        cells.append([r["row"], "failed to converge" if r["paper_train"] is None else tables.fmt(r["paper_train"]),
+                      tables.fmt(r["train"]), tables.fmt(r["running_train"]), r["fit_epoch"] or "–",
+                      f"{r['epochs'] or '–'} ({r['max_epochs'] or '–'})", tables.fmt(r["test"]),
+                      "–" if r["lr_decay"] is None else f"{r['lr_decay']:g}", tables.fmt(r["wall_s"], 0), r["status"]])
+    text = "\n".join(lines) + "\n\n" + tables.markdown(
+        ["row", "paper train", "ours train", "ours running", "fit at epoch", "epochs (max)", "test", "lr decay",
+         "wall s", "status"], cells, "lrrrrrrrrl")
+    return tables.write(results_dir, "table4", text, table)
 
+
+EXPERIMENT = runner.Experiment("table4", report, runs=grid)
 
 if __name__ == "__main__":
-    experiment_grid.entry_point(grid, write)
+    runner.main(EXPERIMENT, __doc__)

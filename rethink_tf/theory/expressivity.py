@@ -3,26 +3,15 @@
 c(x) = sum_j w_j max(<a, x> - b_j, 0): a random direction a (d weights) makes the projections z_i distinct;
 thresholds b (n weights) interleave the sorted projections, b_1 < z_1 < b_2 < ... < b_n < z_n, so the
 matrix A_ij = max(z_i - b_j, 0) is lower triangular with a positive diagonal (Lemma 1) and A w = y has a
-solution (n weights). `python -m rethink_tf.theory.expressivity --corruption=random_labels --train_size=0`
-builds it on all real training images with random labels and checks it on every one.
+solution (n weights). The experiment on real images is rethink_tf/experiments/theorem1.py.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import os
-import time
-from typing import Any
 
 import keras
 import numpy as np
-from absl import app
-
-from rethink_tf import cli
-from rethink_tf import config as config_lib
-from rethink_tf import records
-from rethink_tf.config import RunConfig
-from rethink_tf.data import sources
 
 
 _THRESHOLD_OFFSET = 1e-3  # where b_k sits in the gap (z_(k-1), z_k), as a fraction of it
@@ -140,67 +129,3 @@ def predict(model: keras.Model, points: np.ndarray, batch_size: int = 512) -> np
     out = [keras.ops.convert_to_numpy(model(keras.ops.convert_to_tensor(x[i:i + batch_size], "float64")))
            for i in range(0, len(x), batch_size)]
     return np.concatenate(out).reshape(-1)
-
-
-def run(config: RunConfig, raw: sources.RawData | None = None) -> dict[str, Any]:
-    """The network for config's training subset and labels (random ones with --corruption=random_labels:
-    the same draw a training run sees), verified on every point; returns its record."""
-    from rethink_tf.data import pipeline
-
-    data = pipeline.prepare(config, raw)
-    points, targets = data.train.images.reshape(len(data.train.labels), -1), data.train.labels.astype(np.float64)
-    started = time.perf_counter()
-    construction, min_diagonal = construct(points, targets, seed=config.seed)
-    construct_s = time.perf_counter() - started
-    model = keras_model(construction)
-    started = time.perf_counter()
-    outputs = predict(model, points)
-    return {
-        "experiment": "theorem1", "dataset": config.dataset, "origin": data.origin, "corruption": config.corruption,
-        "seed": config.seed, "n": len(targets), "d": points.shape[1], "labels_changed": data.labels_changed,
-        "fingerprints": {k: data.fingerprints[k] for k in ("source", "train_indices", "train_labels")},
-        "num_weights": construction.num_weights, "keras_count_params": model.count_params(),
-        "max_fitting_error": float(np.abs(outputs - targets).max()),
-        "labels_exact_after_rounding": float(np.mean(np.rint(outputs) == targets)),
-        "min_diagonal": min_diagonal, "weight_norm": float(np.linalg.norm(construction.weights)),
-        "construct_s": construct_s, "verify_s": time.perf_counter() - started,
-        "versions": records.versions(), "finished": records.now(),
-    }
-
-
-def summary(record: dict[str, Any]) -> str:
-    return "\n".join([
-        f"Theorem 1 on {record['n']:,} {record['dataset']} training images ({record['corruption']}, seed {record['seed']}), "
-        f"d = {record['d']}",
-        f"  weights: {record['num_weights']:,} = 2n + d (Keras count {record['keras_count_params']:,})",
-        f"  max |c(x_i) - y_i|: {record['max_fitting_error']:.3g}; labels exact after rounding: "
-        f"{record['labels_exact_after_rounding']:.2%}",
-        f"  smallest diagonal of A (Lemma 1): {record['min_diagonal']:.3g}; ||w||: {record['weight_norm']:.4g}",
-        f"  {record['construct_s']:.1f} s to construct, {record['verify_s']:.1f} s to verify on every point",
-    ])
-
-
-def run_dir(config: RunConfig) -> str:
-    return os.path.join(config.results_dir, f"theorem1-{config.dataset}-{config.corruption}-"
-                                            f"n{config.train_size or 'all'}-seed{config.seed}")
-
-
-def main(argv: list[str]) -> None:
-    with cli.one_line_errors():
-        config = cli.run_config(argv)
-        path = os.path.join(run_dir(config), records.RECORD)
-        record = records.read_json(path)
-        if record is None:
-            try:
-                record = run(config)
-            except DuplicatePointsError as e:
-                cli.error(f"{config.dataset}: {e}", status=1)
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            records.write_json(path, record)
-    print(summary(record))
-    print(f"record: {path}")
-
-
-if __name__ == "__main__":
-    config_lib.define_flags()
-    app.run(main, flags_parser=cli.parse_flags)
