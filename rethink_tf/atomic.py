@@ -26,6 +26,7 @@ def write_text(path: str, text: str) -> None:
     def write(tmp: str) -> None:
         with open(tmp, "w", newline="") as f:
             f.write(text)
+
     write_with(path, write)
 
 

@@ -84,12 +84,16 @@ class Progress(keras.callbacks.Callback):
         logs = logs or {}
         per_epoch = (time.perf_counter() - self._start) / (epoch + 1 - self._first)
         test = f" test acc {logs['val_accuracy']:.3f}" if "val_accuracy" in logs else ""
-        print(f"{self.prefix} epoch {epoch + 1}/{self.epochs} train acc {logs.get('accuracy', float('nan')):.3f} "
-              f"loss {logs.get('loss', float('nan')):.3f}{test} eta {per_epoch * (self.epochs - epoch - 1):.0f} s",
-              flush=True)
+        print(
+            f"{self.prefix} epoch {epoch + 1}/{self.epochs} train acc {logs.get('accuracy', float('nan')):.3f} "
+            f"loss {logs.get('loss', float('nan')):.3f}{test} eta {per_epoch * (self.epochs - epoch - 1):.0f} s",
+            flush=True,
+        )
 
 
-def exponential_decay(initial: float, decay: float, epochs_per_decay: float = 1.0) -> keras.callbacks.LearningRateScheduler:
+def exponential_decay(
+    initial: float, decay: float, epochs_per_decay: float = 1.0
+) -> keras.callbacks.LearningRateScheduler:
     """The paper's schedule: the learning rate times `decay` after every epoch (or every
     `epochs_per_decay` epochs, fractionally, to keep a subset's schedule in steps)."""
     return keras.callbacks.LearningRateScheduler(lambda epoch: initial * decay ** (epoch / epochs_per_decay))
@@ -118,7 +122,8 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
             cause = next((line for line in lines if "shape" in line), lines[0]).split(" Target variable:")[0][:300]
             raise records.RunDirError(
                 f"the backup {self.backup_dir} does not fit this model, so the run cannot resume from it ({cause}). "
-                f"Remove {self.backup_dir} to train the run again from epoch 1.") from None
+                f"Remove {self.backup_dir} to train the run again from epoch 1."
+            ) from None
 
     def _save_model(self):
         new, old = self.backup_dir + ".new", self.backup_dir + ".old"

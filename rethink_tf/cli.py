@@ -20,22 +20,54 @@ from rethink_tf.data import corrupt, sources
 FLAGS = flags.FLAGS
 PRESETS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "presets")  # package data
 PRESETS = ("laptop", "paper", "smoke")
-MODEL_KEYS = tuple(config_lib.model_key(name, bn) for name in models.MODELS
-                   for bn in ((True, False) if name in models.WITH_BATCH_NORM else (True,)))
+MODEL_KEYS = tuple(
+    config_lib.model_key(name, bn)
+    for name in models.MODELS
+    for bn in ((True, False) if name in models.WITH_BATCH_NORM else (True,))
+)
 
 # --help shows these groups in this order: what a user usually changes first.
 RUN_GROUPS = (
-    ("What to run", ("preset", "model", "corruption", "corrupt", "dataset", "train_size", "test_size", "epochs",
-                     "seed", "results_dir")),
-    ("Regularizers and optimization", ("random_crop", "augment", "weight_decay", "batch_norm", "learning_rate",
-                                       "batch_size", "stop_when_fit", "crop_epochs", "random_label_epochs", "lr_decay",
-                                       "lr_decay_examples", "momentum", "bn_momentum")),
-    ("Details of the randomization tests and the input", ("corrupt_test_labels", "gaussian_stats", "crop_size",
-                                                         "rgb")),
+    (
+        "What to run",
+        (
+            "preset",
+            "model",
+            "corruption",
+            "corrupt",
+            "dataset",
+            "train_size",
+            "test_size",
+            "epochs",
+            "seed",
+            "results_dir",
+        ),
+    ),
+    (
+        "Regularizers and optimization",
+        (
+            "random_crop",
+            "augment",
+            "weight_decay",
+            "batch_norm",
+            "learning_rate",
+            "batch_size",
+            "stop_when_fit",
+            "crop_epochs",
+            "random_label_epochs",
+            "lr_decay",
+            "lr_decay_examples",
+            "momentum",
+            "bn_momentum",
+        ),
+    ),
+    ("Details of the randomization tests and the input", ("corrupt_test_labels", "gaussian_stats", "crop_size", "rgb")),
     ("Test curves", ("eval_every", "curve_test_size")),
     ("Where the data is", ("idx_dir", "data_dir", "cifar_archive")),
-    ("Placement, numerics and output", ("run_name", "verbose", "precision", "deterministic", "cpu_devices",
-                                        "steps_per_execution")),
+    (
+        "Placement, numerics and output",
+        ("run_name", "verbose", "precision", "deterministic", "cpu_devices", "steps_per_execution"),
+    ),
 )
 
 
@@ -49,91 +81,214 @@ def define_flags(flag_values: flags.FlagValues = FLAGS) -> None:
         return
     d = config_lib.RunConfig()
     fv = {"flag_values": flag_values}
-    flags.DEFINE_enum("preset", "laptop", PRESETS, "Flagfile (rethink_tf/presets/, also flags/presets/) that "
-                      "supplies defaults for the flags the command line leaves unset.", **fv)
+    flags.DEFINE_enum(
+        "preset",
+        "laptop",
+        PRESETS,
+        "Flagfile (rethink_tf/presets/, also flags/presets/) that "
+        "supplies defaults for the flags the command line leaves unset.",
+        **fv,
+    )
     flags.DEFINE_enum("model", d.model, list(models.MODELS), "Architecture (rethink_tf/models).", **fv)
     flags.DEFINE_enum("dataset", d.dataset, list(sources.DATASETS), "Data set (rethink_tf/data/sources.py).", **fv)
-    flags.DEFINE_string("data_dir", None, "tensorflow_datasets data directory of a prepared copy (cifar10, mnist; "
-                        "fashion_mnist when its IDX files are missing).", **fv)
-    flags.DEFINE_string("idx_dir", None, "Directory of the four Fashion-MNIST IDX files; default: Debian's "
-                        f"dataset-fashion-mnist ({sources.FASHION_MNIST_DIR}), else a prepared tfds copy.", **fv)
+    flags.DEFINE_string(
+        "data_dir",
+        None,
+        "tensorflow_datasets data directory of a prepared copy (cifar10, mnist; "
+        "fashion_mnist when its IDX files are missing).",
+        **fv,
+    )
+    flags.DEFINE_string(
+        "idx_dir",
+        None,
+        "Directory of the four Fashion-MNIST IDX files; default: Debian's "
+        f"dataset-fashion-mnist ({sources.FASHION_MNIST_DIR}), else a prepared tfds copy.",
+        **fv,
+    )
     flags.DEFINE_string("cifar_archive", None, "Local cifar-10-python.tar.gz to read instead of tfds.", **fv)
     flags.DEFINE_integer("train_size", d.train_size, "Deterministic class-stratified training subset; 0 = all.", **fv)
     flags.DEFINE_integer("test_size", d.test_size, "Deterministic class-stratified test subset; 0 = all.", **fv)
-    flags.DEFINE_bool("rgb", d.rgb, "Repeat grayscale images to 3 channels so every model sees the paper's 28x28x3.",
-                      **fv)
-    flags.DEFINE_integer("crop_size", d.crop_size, "Side of the (center or random) crop fed to the model "
-                         "(paper: 28).", **fv)
-    flags.DEFINE_enum("corruption", d.corruption, list(corrupt.CORRUPTIONS), "Randomization test of Section 2.1 "
-                      "(random_signs: every label, train and test, a random bit, for the Rademacher probe).", **fv)
-    flags.DEFINE_float("corrupt", d.corrupt, "Label corruption probability p: each training label is replaced by a "
-                       "uniform random class with probability p.", **fv)
-    flags.DEFINE_bool("corrupt_test_labels", d.corrupt_test_labels, "Corrupt test labels too (the first author's "
-                      "code); the paper keeps them clean.", **fv)
-    flags.DEFINE_enum("gaussian_stats", d.gaussian_stats, list(corrupt.GAUSSIAN_STATS),
-                      "Gaussian corruption: one mean/variance over all pixels, or one per channel.", **fv)
-    flags.DEFINE_bool("random_crop", d.random_crop, "Random crop augmentation (Table 1) instead of the center crop.",
-                      **fv)
-    flags.DEFINE_bool("augment", d.augment, "Random horizontal flip and rotation by up to 25 degrees of each "
-                      "training image (the paper's Table 4 augmentation), after the crop.", **fv)
-    flags.DEFINE_float("weight_decay", d.weight_decay, "L2 coefficient c on every kernel (loss += c * sum(w^2)); "
-                       "0 = off. Table 1 uses each model's default (rethink_tf/models).", **fv)
-    flags.DEFINE_bool("batch_norm", d.batch_norm, "Batch normalization, for models that have it "
-                      f"({', '.join(models.WITH_BATCH_NORM)}).", **fv)
-    flags.DEFINE_float("bn_momentum", d.bn_momentum, "Momentum of batch norm's moving statistics (Keras' default "
-                       "0.99 averages over ~100 steps: too slow for a few steps per epoch).", **fv)
-    flags.DEFINE_float("learning_rate", None, "Initial SGD learning rate, for every run of an experiment; default: "
-                       "each model's own (" + ", ".join(f"{n} {s.default_learning_rate:g}"
-                                                        for n, s in models.MODELS.items()) + ").", **fv)
+    flags.DEFINE_bool(
+        "rgb", d.rgb, "Repeat grayscale images to 3 channels so every model sees the paper's 28x28x3.", **fv
+    )
+    flags.DEFINE_integer(
+        "crop_size", d.crop_size, "Side of the (center or random) crop fed to the model (paper: 28).", **fv
+    )
+    flags.DEFINE_enum(
+        "corruption",
+        d.corruption,
+        list(corrupt.CORRUPTIONS),
+        "Randomization test of Section 2.1 "
+        "(random_signs: every label, train and test, a random bit, for the Rademacher probe).",
+        **fv,
+    )
+    flags.DEFINE_float(
+        "corrupt",
+        d.corrupt,
+        "Label corruption probability p: each training label is replaced by a uniform random class with probability p.",
+        **fv,
+    )
+    flags.DEFINE_bool(
+        "corrupt_test_labels",
+        d.corrupt_test_labels,
+        "Corrupt test labels too (the first author's code); the paper keeps them clean.",
+        **fv,
+    )
+    flags.DEFINE_enum(
+        "gaussian_stats",
+        d.gaussian_stats,
+        list(corrupt.GAUSSIAN_STATS),
+        "Gaussian corruption: one mean/variance over all pixels, or one per channel.",
+        **fv,
+    )
+    flags.DEFINE_bool(
+        "random_crop", d.random_crop, "Random crop augmentation (Table 1) instead of the center crop.", **fv
+    )
+    flags.DEFINE_bool(
+        "augment",
+        d.augment,
+        "Random horizontal flip and rotation by up to 25 degrees of each "
+        "training image (the paper's Table 4 augmentation), after the crop.",
+        **fv,
+    )
+    flags.DEFINE_float(
+        "weight_decay",
+        d.weight_decay,
+        "L2 coefficient c on every kernel (loss += c * sum(w^2)); "
+        "0 = off. Table 1 uses each model's default (rethink_tf/models).",
+        **fv,
+    )
+    flags.DEFINE_bool(
+        "batch_norm",
+        d.batch_norm,
+        f"Batch normalization, for models that have it ({', '.join(models.WITH_BATCH_NORM)}).",
+        **fv,
+    )
+    flags.DEFINE_float(
+        "bn_momentum",
+        d.bn_momentum,
+        "Momentum of batch norm's moving statistics (Keras' default "
+        "0.99 averages over ~100 steps: too slow for a few steps per epoch).",
+        **fv,
+    )
+    flags.DEFINE_float(
+        "learning_rate",
+        None,
+        "Initial SGD learning rate, for every run of an experiment; default: "
+        "each model's own (" + ", ".join(f"{n} {s.default_learning_rate:g}" for n, s in models.MODELS.items()) + ").",
+        **fv,
+    )
     flags.DEFINE_float("lr_decay", d.lr_decay, "Learning rate factor applied after every epoch.", **fv)
-    flags.DEFINE_integer("lr_decay_examples", d.lr_decay_examples,
-                         "Apply --lr_decay once per this many training examples seen instead of once per epoch "
-                         "(50000: the paper's CIFAR-10 schedule in steps, for subsets); 0 = every epoch.", **fv)
+    flags.DEFINE_integer(
+        "lr_decay_examples",
+        d.lr_decay_examples,
+        "Apply --lr_decay once per this many training examples seen instead of once per epoch "
+        "(50000: the paper's CIFAR-10 schedule in steps, for subsets); 0 = every epoch.",
+        **fv,
+    )
     flags.DEFINE_float("momentum", d.momentum, "SGD momentum.", **fv)
     flags.DEFINE_integer("batch_size", d.batch_size, "Global batch size.", **fv)
-    flags.DEFINE_integer("epochs", d.epochs, "Maximum number of epochs (but see --crop_epochs and "
-                         "--random_label_epochs).", **fv)
-    flags.DEFINE_integer("crop_epochs", d.crop_epochs, "Maximum number of epochs of a run with --random_crop, whose "
-                         "running accuracy on fresh crops never reaches 100%; 0 = --epochs.", **fv)
-    flags.DEFINE_integer("random_label_epochs", d.random_label_epochs, "Maximum number of epochs of a run whose "
-                         "every training label is random (random_labels, random_signs), which takes longer to fit "
-                         "than true labels (the paper's Figure 1a); 0 = --epochs.", **fv)
+    flags.DEFINE_integer(
+        "epochs", d.epochs, "Maximum number of epochs (but see --crop_epochs and --random_label_epochs).", **fv
+    )
+    flags.DEFINE_integer(
+        "crop_epochs",
+        d.crop_epochs,
+        "Maximum number of epochs of a run with --random_crop, whose "
+        "running accuracy on fresh crops never reaches 100%; 0 = --epochs.",
+        **fv,
+    )
+    flags.DEFINE_integer(
+        "random_label_epochs",
+        d.random_label_epochs,
+        "Maximum number of epochs of a run whose "
+        "every training label is random (random_labels, random_signs), which takes longer to fit "
+        "than true labels (the paper's Figure 1a); 0 = --epochs.",
+        **fv,
+    )
     flags.DEFINE_bool("stop_when_fit", d.stop_when_fit, "Stop once an epoch's training accuracy reaches 100%.", **fv)
-    flags.DEFINE_integer("eval_every", d.eval_every, "Test-set metrics in the curves every N epochs; "
-                         "the final numbers are always evaluated.", **fv)
-    flags.DEFINE_integer("curve_test_size", d.curve_test_size, "Test examples behind those curves (a fixed "
-                         "class-stratified subset of the test set); 0 = all. The final numbers use the whole test "
-                         "set.", **fv)
+    flags.DEFINE_integer(
+        "eval_every",
+        d.eval_every,
+        "Test-set metrics in the curves every N epochs; the final numbers are always evaluated.",
+        **fv,
+    )
+    flags.DEFINE_integer(
+        "curve_test_size",
+        d.curve_test_size,
+        "Test examples behind those curves (a fixed "
+        "class-stratified subset of the test set); 0 = all. The final numbers use the whole test "
+        "set.",
+        **fv,
+    )
     flags.DEFINE_integer("seed", d.seed, "Seed of initialization, corruption, subset and shuffling.", **fv)
-    flags.DEFINE_bool("deterministic", d.deterministic, "Deterministic TensorFlow ops (same flags -> same numbers).",
-                      **fv)
-    flags.DEFINE_enum("precision", d.precision, runs.PRECISIONS, "Keras dtype policy: float32 (the paper's), or "
-                      "mixed precision for GPUs with float16 or bfloat16 units (weights and logits stay float32). "
-                      "Not chosen for you: it changes the numbers (docs/speed.md).", **fv)
-    flags.DEFINE_integer("cpu_devices", d.cpu_devices, "Without a GPU: split the CPU into this many logical devices "
-                         "and mirror training over them (tf.distribute.MirroredStrategy; --batch_size stays global). "
-                         "With several GPUs every GPU is used.", **fv)
-    flags.DEFINE_integer("steps_per_execution", d.steps_per_execution, "Train steps per call into TensorFlow "
-                         "(Keras' steps_per_execution): fewer calls cost less Python time per step; the numbers are "
-                         "the same whatever it is.", **fv)
-    flags.DEFINE_string("results_dir", d.results_dir, "Directory holding one subdirectory per run (created if "
-                        "missing).", **fv)
+    flags.DEFINE_bool(
+        "deterministic", d.deterministic, "Deterministic TensorFlow ops (same flags -> same numbers).", **fv
+    )
+    flags.DEFINE_enum(
+        "precision",
+        d.precision,
+        runs.PRECISIONS,
+        "Keras dtype policy: float32 (the paper's), or "
+        "mixed precision for GPUs with float16 or bfloat16 units (weights and logits stay float32). "
+        "Not chosen for you: it changes the numbers (docs/speed.md).",
+        **fv,
+    )
+    flags.DEFINE_integer(
+        "cpu_devices",
+        d.cpu_devices,
+        "Without a GPU: split the CPU into this many logical devices "
+        "and mirror training over them (tf.distribute.MirroredStrategy; --batch_size stays global). "
+        "With several GPUs every GPU is used.",
+        **fv,
+    )
+    flags.DEFINE_integer(
+        "steps_per_execution",
+        d.steps_per_execution,
+        "Train steps per call into TensorFlow "
+        "(Keras' steps_per_execution): fewer calls cost less Python time per step; the numbers are "
+        "the same whatever it is.",
+        **fv,
+    )
+    flags.DEFINE_string(
+        "results_dir", d.results_dir, "Directory holding one subdirectory per run (created if missing).", **fv
+    )
     flags.DEFINE_string("run_name", d.run_name, "Run subdirectory name; default: built from the config.", **fv)
-    flags.DEFINE_integer("verbose", d.verbose, "Keras fit verbosity (0 silent, 1 progress bar, 2 one line per "
-                         "epoch).", **fv)
+    flags.DEFINE_integer(
+        "verbose", d.verbose, "Keras fit verbosity (0 silent, 1 progress bar, 2 one line per epoch).", **fv
+    )
     # Options of single experiments (each experiment names the ones it reads).
-    flags.DEFINE_integer("random_label_seeds", 1, "Table 1: seeds of each random-label row (--seed, --seed + 1, "
-                         "...), reported as their mean: on a few hundred examples one draw of random labels moves "
-                         "test accuracy by about 2 points.", lower_bound=1, **fv)
-    flags.DEFINE_multi_enum("single_seed_models", [], MODEL_KEYS, "Table 1: architectures whose random-label "
-                            "row runs once whatever --random_label_seeds says (a run too long to repeat).", **fv)
-    flags.DEFINE_multi_float("corrupt_levels", [k / 10 for k in range(11)], "Figure 1 (b, c): the label corruption "
-                             "levels p of the sweep (repeat the flag for each; 0 is needed).", lower_bound=0.0,
-                             upper_bound=1.0, **fv)
-    flags.DEFINE_float("kernel_l2", 1e-3, "Table 3: the l2 term of the regularized row, (K + l2 I) alpha = Y.",
-                       lower_bound=0.0, **fv)
-    flags.DEFINE_integer("random_filters", 64, "Table 3: random 5x5 filters of the random-feature rows.",
-                         lower_bound=1, **fv)
+    flags.DEFINE_integer(
+        "random_label_seeds",
+        1,
+        "Table 1: seeds of each random-label row (--seed, --seed + 1, "
+        "...), reported as their mean: on a few hundred examples one draw of random labels moves "
+        "test accuracy by about 2 points.",
+        lower_bound=1,
+        **fv,
+    )
+    flags.DEFINE_multi_enum(
+        "single_seed_models",
+        [],
+        MODEL_KEYS,
+        "Table 1: architectures whose random-label "
+        "row runs once whatever --random_label_seeds says (a run too long to repeat).",
+        **fv,
+    )
+    flags.DEFINE_multi_float(
+        "corrupt_levels",
+        [k / 10 for k in range(11)],
+        "Figure 1 (b, c): the label corruption levels p of the sweep (repeat the flag for each; 0 is needed).",
+        lower_bound=0.0,
+        upper_bound=1.0,
+        **fv,
+    )
+    flags.DEFINE_float(
+        "kernel_l2", 1e-3, "Table 3: the l2 term of the regularized row, (K + l2 I) alpha = Y.", lower_bound=0.0, **fv
+    )
+    flags.DEFINE_integer(
+        "random_filters", 64, "Table 3: random 5x5 filters of the random-feature rows.", lower_bound=1, **fv
+    )
 
 
 def apply_preset(flag_values: flags.FlagValues = FLAGS, preset: str | None = None) -> None:
@@ -167,8 +322,10 @@ def from_flags(flag_values: flags.FlagValues = FLAGS) -> config_lib.RunConfig:
 
 def options(names: tuple[str, ...], flag_values: flags.FlagValues = FLAGS) -> dict[str, Any]:
     """An experiment's own options, by flag name."""
-    return {name: (tuple(flag_values[name].value) if isinstance(flag_values[name].value, list)
-                   else flag_values[name].value) for name in names}
+    return {
+        name: (tuple(flag_values[name].value) if isinstance(flag_values[name].value, list) else flag_values[name].value)
+        for name in names
+    }
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -198,8 +355,10 @@ def help_text(doc: str, groups, flag_values: flags.FlagValues = FLAGS) -> str:
             out.append(f"  --{name} (default: {default})")
             out += textwrap.wrap(flag.help, width=100, initial_indent="      ", subsequent_indent="      ")
         out.append("")
-    out.append("Flags not set on the command line come from --preset (laptop unless given). --helpfull lists every "
-               "flag of every module; --flagfile=FILE reads flags from a file.")
+    out.append(
+        "Flags not set on the command line come from --preset (laptop unless given). --helpfull lists every "
+        "flag of every module; --flagfile=FILE reads flags from a file."
+    )
     return "\n".join(out)
 
 
@@ -219,6 +378,7 @@ def flags_parser(doc: str, groups, flag_values: flags.FlagValues = FLAGS):
             return flag_values(argv)
         except flags.Error as e:
             error(str(e))
+
     return parse
 
 
@@ -229,8 +389,10 @@ def _interrupt(signum, frame) -> None:
 def _bad_input_errors() -> tuple[type[BaseException], ...]:
     """The exceptions that mean bad input; the theory modules' only if they were imported (they load TensorFlow)."""
     errors = [config_lib.ConfigError, records.RunDirError, flags.Error, sources.DataError, UsageError]
-    for module, name in (("rethink_tf.theory.expressivity", "DuplicatePointsError"),
-                         ("rethink_tf.theory.kernels", "KernelError")):
+    for module, name in (
+        ("rethink_tf.theory.expressivity", "DuplicatePointsError"),
+        ("rethink_tf.theory.kernels", "KernelError"),
+    ):
         if module in sys.modules:
             errors.append(getattr(sys.modules[module], name))
     return tuple(errors)

@@ -15,8 +15,16 @@ from typing import Any
 # Fields that say where a run lives, where its data is read from, how it reports or how its steps are
 # dispatched, not what it computes: two configs that differ only in these describe the same experiment (and
 # the same numbers). A run's data is identified by its fingerprints instead of the data's location.
-PLACEMENT_FIELDS = ("preset", "results_dir", "run_name", "verbose", "steps_per_execution", "data_dir", "idx_dir",
-                    "cifar_archive")
+PLACEMENT_FIELDS = (
+    "preset",
+    "results_dir",
+    "run_name",
+    "verbose",
+    "steps_per_execution",
+    "data_dir",
+    "idx_dir",
+    "cifar_archive",
+)
 # Corruptions that replace every training label (rethink_tf.data.corrupt.ALL_LABELS_CORRUPTIONS, which a test
 # keeps equal to this: config may not import the data package below it).
 ALL_LABELS_CORRUPTIONS = ("random_labels", "random_signs")
@@ -109,6 +117,7 @@ class RunConfig:
     def validate(self) -> "RunConfig":
         """Raises ConfigError for the first value that cannot run; returns self. Names are checked against
         the registries by rethink_tf.runs.resolve."""
+
         def need(ok: bool, flag: str, allowed: str) -> None:
             if not ok:
                 raise ConfigError(f"--{flag}={getattr(self, flag)!r} is not allowed: {allowed}")
@@ -116,16 +125,22 @@ class RunConfig:
         for flag in ("corrupt", "weight_decay", "bn_momentum", "lr_decay", "momentum"):
             need(math.isfinite(getattr(self, flag)), flag, "a finite number")
         need(0.0 <= self.corrupt <= 1.0, "corrupt", "a probability in [0, 1]")
-        need(self.corruption not in ALL_LABELS_CORRUPTIONS or self.corrupt in (0.0, 1.0), "corrupt",
-             f"--corruption={self.corruption} already means --corrupt=1; give one or the other")
+        need(
+            self.corruption not in ALL_LABELS_CORRUPTIONS or self.corrupt in (0.0, 1.0),
+            "corrupt",
+            f"--corruption={self.corruption} already means --corrupt=1; give one or the other",
+        )
         for flag in ("train_size", "test_size", "curve_test_size"):
             need(getattr(self, flag) >= 0, flag, "a size >= 0 (0 means the whole split)")
         for flag in ("crop_epochs", "random_label_epochs"):
             need(getattr(self, flag) >= 0, flag, "an integer >= 0 (0: --epochs)")
         for flag in ("batch_size", "epochs", "crop_size", "eval_every", "steps_per_execution"):
             need(getattr(self, flag) >= 1, flag, "an integer >= 1")
-        need(self.learning_rate is None or (math.isfinite(self.learning_rate) and self.learning_rate > 0),
-             "learning_rate", "a finite number > 0")
+        need(
+            self.learning_rate is None or (math.isfinite(self.learning_rate) and self.learning_rate > 0),
+            "learning_rate",
+            "a finite number > 0",
+        )
         need(0 < self.lr_decay <= 1, "lr_decay", "a factor in (0, 1]")
         need(self.lr_decay_examples >= 0, "lr_decay_examples", "a number of examples >= 0 (0: decay every epoch)")
         need(0 <= self.momentum < 1, "momentum", "a number in [0, 1)")
@@ -133,8 +148,11 @@ class RunConfig:
         need(self.weight_decay >= 0, "weight_decay", "an L2 coefficient >= 0 (0 turns it off)")
         need(self.seed >= 0, "seed", "an integer >= 0")
         need(self.cpu_devices >= 1, "cpu_devices", "an integer >= 1")
-        need(not self.run_name or (os.sep not in self.run_name and self.run_name not in (".", "..")), "run_name",
-             "a plain directory name, no path separators")
+        need(
+            not self.run_name or (os.sep not in self.run_name and self.run_name not in (".", "..")),
+            "run_name",
+            "a plain directory name, no path separators",
+        )
         return self
 
 

@@ -53,20 +53,21 @@ def check_results_dir(results_dir: str) -> None:
     """RunDirError unless results_dir is a directory this process can write, or can be created; writes nothing
     that stays (a temporary file, removed at once, is the only test of writing that also holds for root)."""
     if os.path.exists(results_dir) and not os.path.isdir(results_dir):
-        raise RunDirError(f"--results_dir={results_dir} is a file, not a directory; pass a directory (it is "
-                          "created if missing)")
+        raise RunDirError(
+            f"--results_dir={results_dir} is a file, not a directory; pass a directory (it is created if missing)"
+        )
     parent = os.path.abspath(results_dir)
     while not os.path.exists(parent):
         parent = os.path.dirname(parent)
     if not os.path.isdir(parent):
-        raise RunDirError(f"--results_dir={results_dir} cannot be created: {parent} is a file; pass another "
-                          "directory")
+        raise RunDirError(f"--results_dir={results_dir} cannot be created: {parent} is a file; pass another directory")
     try:
         with tempfile.TemporaryFile(dir=parent):
             pass
     except OSError as e:
-        raise RunDirError(f"--results_dir={results_dir} cannot be written ({parent}: {e.strerror}); pass a "
-                          "directory you can write to") from None
+        raise RunDirError(
+            f"--results_dir={results_dir} cannot be written ({parent}: {e.strerror}); pass a directory you can write to"
+        ) from None
 
 
 def differences(theirs: dict[str, Any], mine: dict[str, Any]) -> list[str]:
@@ -79,8 +80,10 @@ def check_data(where: str, fingerprints: dict[str, str] | None, mine: dict[str, 
     data is identified by these, not by where its files were read from."""
     differ = sorted(k for k in mine if k in (fingerprints or {}) and fingerprints[k] != mine[k])
     if differ:
-        raise RunDirError(f"{where} holds a result on other data (fingerprints differ: {', '.join(differ)}); "
-                          "choose another --run_name or --results_dir, or bring back the data it was made from")
+        raise RunDirError(
+            f"{where} holds a result on other data (fingerprints differ: {', '.join(differ)}); "
+            "choose another --run_name or --results_dir, or bring back the data it was made from"
+        )
 
 
 def check_result(path: str, experiment: dict[str, Any], fingerprints: dict[str, str]) -> dict[str, Any] | None:
@@ -92,11 +95,14 @@ def check_result(path: str, experiment: dict[str, Any], fingerprints: dict[str, 
     theirs = stored.get("experiment")
     theirs = theirs if isinstance(theirs, dict) else stored  # an older result kept these fields at its top
     # A key an older result does not have is not compared: its fingerprints, compared below, decide.
-    differ = differences({k: theirs[k] for k in experiment if k in theirs},
-                         {k: v for k, v in experiment.items() if k in theirs})
+    differ = differences(
+        {k: theirs[k] for k in experiment if k in theirs}, {k: v for k, v in experiment.items() if k in theirs}
+    )
     if differ:
-        raise RunDirError(f"{path} holds a result of other flags (differs in: {', '.join(differ)}); pass another "
-                          "--results_dir or move that file away")
+        raise RunDirError(
+            f"{path} holds a result of other flags (differs in: {', '.join(differ)}); pass another "
+            "--results_dir or move that file away"
+        )
     check_data(path, stored.get("fingerprints"), fingerprints)
     return stored
 
@@ -147,9 +153,17 @@ def versions() -> dict[str, Any]:
     import tensorflow as tf
 
     from rethink_tf import __version__
-    return {"rethink_tf": __version__, "tensorflow": tf.__version__, "keras": keras.__version__,
-            "numpy": numpy.__version__, "python": sys.version.split()[0], "platform": platform.platform(),
-            "TF_ENABLE_ONEDNN_OPTS": os.environ.get("TF_ENABLE_ONEDNN_OPTS", ""), "onednn": onednn_enabled()}
+
+    return {
+        "rethink_tf": __version__,
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "numpy": numpy.__version__,
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "TF_ENABLE_ONEDNN_OPTS": os.environ.get("TF_ENABLE_ONEDNN_OPTS", ""),
+        "onednn": onednn_enabled(),
+    }
 
 
 def onednn_enabled() -> bool | None:
@@ -157,6 +171,7 @@ def onednn_enabled() -> bool | None:
     variable counts only if it was set before TensorFlow loaded. None where this TensorFlow cannot say."""
     try:
         from tensorflow.python.util import _pywrap_util_port  # no public API tells
+
         return bool(_pywrap_util_port.IsMklEnabled())
     except (ImportError, AttributeError):
         return None
@@ -204,16 +219,23 @@ def check(config: RunConfig) -> dict[str, Any] | None:
     record = read_record(run_dir)
     if record is None:
         # Ours, temporary names included (another worker may be writing its first record right now).
-        strangers = sorted(name for name in (os.listdir(run_dir) if os.path.isdir(run_dir) else [])
-                           if not name.startswith((RECORD, CLAIM, BACKUP, LOGS, WEIGHTS)))
+        strangers = sorted(
+            name
+            for name in (os.listdir(run_dir) if os.path.isdir(run_dir) else [])
+            if not name.startswith((RECORD, CLAIM, BACKUP, LOGS, WEIGHTS))
+        )
         if strangers:
-            raise RunDirError(f"{run_dir} is not a run directory (it holds {', '.join(strangers[:3])} but no {RECORD}); "
-                              "choose another --run_name or --results_dir")
+            raise RunDirError(
+                f"{run_dir} is not a run directory (it holds {', '.join(strangers[:3])} but no {RECORD}); "
+                "choose another --run_name or --results_dir"
+            )
     else:
         differ = differences(experiment_fields(record.get("experiment") or {}), config.experiment())
         if differ:
-            raise RunDirError(f"{run_dir} holds a run of a different config (differs in: {', '.join(differ)}); "
-                              "choose another --run_name or --results_dir")
+            raise RunDirError(
+                f"{run_dir} holds a run of a different config (differs in: {', '.join(differ)}); "
+                "choose another --run_name or --results_dir"
+            )
         if record["status"] not in DONE:
             _check_version(run_dir, record)
             _check_backup(os.path.join(run_dir, BACKUP))
@@ -227,9 +249,11 @@ def _check_version(run_dir: str, record: dict[str, Any]) -> None:
 
     theirs = (record.get("versions") or {}).get("rethink_tf")
     if theirs != __version__:
-        raise RunDirError(f"{run_dir} holds an unfinished run started by rethink_tf {theirs}, whose numbers differ "
-                          f"from this version's ({__version__}); finish it with rethink_tf {theirs}, or move the "
-                          "directory away to train the run again from epoch 1")
+        raise RunDirError(
+            f"{run_dir} holds an unfinished run started by rethink_tf {theirs}, whose numbers differ "
+            f"from this version's ({__version__}); finish it with rethink_tf {theirs}, or move the "
+            "directory away to train the run again from epoch 1"
+        )
 
 
 def _check_backup(backup_dir: str) -> None:
@@ -247,8 +271,9 @@ def _check_backup(backup_dir: str) -> None:
         if not isinstance(epoch, int):
             raise ValueError(f"epoch {epoch!r}")
     except (OSError, ValueError, KeyError, TypeError) as e:
-        raise RunDirError(f"{backup_dir} is corrupt ({type(e).__name__}: {e}); move it away to train that run "
-                          "again from epoch 1") from None
+        raise RunDirError(
+            f"{backup_dir} is corrupt ({type(e).__name__}: {e}); move it away to train that run again from epoch 1"
+        ) from None
 
 
 def claim(config: RunConfig) -> None:
@@ -281,10 +306,21 @@ def release(config: RunConfig) -> None:
 
 
 def new_record(config: RunConfig, **fields: Any) -> dict[str, Any]:
-    return {"format": FORMAT, "status": RUNNING, "run_name": os.path.basename(config.run_dir),
-            "experiment": config.experiment(), "config": dataclasses.asdict(config), "versions": versions(),
-            "host": socket.gethostname(), "started": now(), "updated": now(), "epochs": [], "final": None,
-            "wall_time_s": 0.0, **fields}
+    return {
+        "format": FORMAT,
+        "status": RUNNING,
+        "run_name": os.path.basename(config.run_dir),
+        "experiment": config.experiment(),
+        "config": dataclasses.asdict(config),
+        "versions": versions(),
+        "host": socket.gethostname(),
+        "started": now(),
+        "updated": now(),
+        "epochs": [],
+        "final": None,
+        "wall_time_s": 0.0,
+        **fields,
+    }
 
 
 def save(config: RunConfig, record: dict[str, Any]) -> None:

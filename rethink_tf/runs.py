@@ -16,6 +16,7 @@ PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 
 def check_names(config: RunConfig) -> None:
     """ConfigError for a name no registry knows, or a combination a model cannot run."""
+
     def need(ok: bool, flag: str, allowed: str) -> None:
         if not ok:
             raise ConfigError(f"--{flag}={getattr(config, flag)!r} is not allowed: {allowed}")
@@ -24,10 +25,14 @@ def check_names(config: RunConfig) -> None:
     need(config.dataset in sources.DATASETS, "dataset", f"one of {', '.join(sources.DATASETS)}")
     need(config.corruption in corrupt.CORRUPTIONS, "corruption", f"one of {', '.join(corrupt.CORRUPTIONS)}")
     need(config.precision in PRECISIONS, "precision", f"one of {', '.join(PRECISIONS)}")
-    need(config.gaussian_stats in corrupt.GAUSSIAN_STATS, "gaussian_stats",
-         f"one of {', '.join(corrupt.GAUSSIAN_STATS)}")
-    need(config.batch_norm or models.MODELS[config.model].has_batch_norm, "batch_norm",
-         f"only models with batch norm can turn it off ({', '.join(models.WITH_BATCH_NORM)})")
+    need(
+        config.gaussian_stats in corrupt.GAUSSIAN_STATS, "gaussian_stats", f"one of {', '.join(corrupt.GAUSSIAN_STATS)}"
+    )
+    need(
+        config.batch_norm or models.MODELS[config.model].has_batch_norm,
+        "batch_norm",
+        f"only models with batch norm can turn it off ({', '.join(models.WITH_BATCH_NORM)})",
+    )
 
 
 def resolve(config: RunConfig) -> RunConfig:

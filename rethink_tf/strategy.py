@@ -19,7 +19,8 @@ from rethink_tf.config import ConfigError, RunConfig
 MULTI_WORKER_UNSUPPORTED = (
     "TF_CONFIG is set, but Keras {keras} cannot train under MultiWorkerMirroredStrategy (keras-team/keras#20585: "
     "Model.fit reduces scalar metrics along axis 0); unset TF_CONFIG and run several workers on one results "
-    "directory instead (README, 'Scaling out')")
+    "directory instead (README, 'Scaling out')"
+)
 
 
 def make_strategy(config: RunConfig) -> tf.distribute.Strategy:
@@ -28,6 +29,7 @@ def make_strategy(config: RunConfig) -> tf.distribute.Strategy:
     Call before TensorFlow runs its first op: logical devices cannot be changed afterwards."""
     if os.environ.get("TF_CONFIG"):
         import keras
+
         raise ConfigError(MULTI_WORKER_UNSUPPORTED.format(keras=keras.__version__))
     gpus = tf.config.list_physical_devices("GPU")
     if gpus:
@@ -39,14 +41,18 @@ def make_strategy(config: RunConfig) -> tf.distribute.Strategy:
             try:
                 tf.config.set_logical_device_configuration(cpu, wanted)
             except RuntimeError as e:
-                raise ConfigError(f"--cpu_devices={config.cpu_devices}: TensorFlow's devices are already set up in "
-                                  f"this process ({e}); start a new process") from None
+                raise ConfigError(
+                    f"--cpu_devices={config.cpu_devices}: TensorFlow's devices are already set up in "
+                    f"this process ({e}); start a new process"
+                ) from None
         devices = [d.name for d in tf.config.list_logical_devices("CPU")]
     else:
         devices = []
     if len(devices) < 2:
         return tf.distribute.get_strategy()
     if config.batch_size % len(devices):
-        raise ConfigError(f"--batch_size={config.batch_size} is not allowed: the global batch must split evenly "
-                          f"over the {len(devices)} replicas ({', '.join(devices)})")
+        raise ConfigError(
+            f"--batch_size={config.batch_size} is not allowed: the global batch must split evenly "
+            f"over the {len(devices)} replicas ({', '.join(devices)})"
+        )
     return tf.distribute.MirroredStrategy(devices)

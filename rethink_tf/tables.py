@@ -33,12 +33,19 @@ def csv_text(rows: Sequence[dict[str, Any]], fields: Sequence[str]) -> str:
     return out.getvalue()
 
 
-def write(results_dir: str, name: str, text: str, rows: Sequence[dict[str, Any]] | None = None,
-          fields: Sequence[str] | None = None) -> str:
+def write(
+    results_dir: str,
+    name: str,
+    text: str,
+    rows: Sequence[dict[str, Any]] | None = None,
+    fields: Sequence[str] | None = None,
+) -> str:
     """<name>.md (`text`, the report's Markdown) and, given rows, <name>.csv (their `fields`, every key of the
     first row by default) in results_dir; returns the Markdown."""
     os.makedirs(results_dir, exist_ok=True)
     if rows is not None:
-        atomic.write_text(os.path.join(results_dir, f"{name}.csv"), csv_text(rows, fields or list(rows[0] if rows else [])))
+        atomic.write_text(
+            os.path.join(results_dir, f"{name}.csv"), csv_text(rows, fields or list(rows[0] if rows else []))
+        )
     atomic.write_text(os.path.join(results_dir, f"{name}.md"), text)
     return text

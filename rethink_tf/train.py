@@ -20,7 +20,9 @@ from rethink_tf import config as config_lib
 from rethink_tf.data import sources
 
 
-def run(config: config_lib.RunConfig, raw: sources.RawData | None = None, progress: str | None = None) -> dict[str, Any]:
+def run(
+    config: config_lib.RunConfig, raw: sources.RawData | None = None, progress: str | None = None
+) -> dict[str, Any]:
     """Trains config's run (or resumes it) and returns its record; `raw` skips loading the data;
     `progress` replaces Keras' output by one line per epoch starting with that prefix. A learning rate of None
     is the model's default. A run dir that holds this config's run on other data is refused (RunDirError)."""
@@ -29,14 +31,16 @@ def run(config: config_lib.RunConfig, raw: sources.RawData | None = None, progre
     raw = raw or sources.load_for(config)
     sources.check_sizes(raw, config.train_size, config.test_size, config.curve_test_size)
     if existing is not None:
-        records.check_data(config.run_dir, (existing.get("data") or {}).get("fingerprints"),
-                           {"source": raw.fingerprint})
+        records.check_data(
+            config.run_dir, (existing.get("data") or {}).get("fingerprints"), {"source": raw.fingerprint}
+        )
     if existing is not None and existing["status"] in records.DONE:
         logging.info("%s is already %s; nothing to do", config.run_dir, existing["status"])
         return existing
 
-    import tensorflow as tf  # deferred: flag errors above answer without loading TensorFlow
     import keras
+    import tensorflow as tf  # deferred: flag errors above answer without loading TensorFlow
+
     from rethink_tf import strategy
     from rethink_tf.data import pipeline
 
@@ -70,8 +74,9 @@ def _dtype_policy(name: str):
         keras.config.set_dtype_policy(previous)
 
 
-def _fit(config: config_lib.RunConfig, data, existing: dict[str, Any] | None, progress: str | None,
-         distribution) -> dict[str, Any]:
+def _fit(
+    config: config_lib.RunConfig, data, existing: dict[str, Any] | None, progress: str | None, distribution
+) -> dict[str, Any]:
     import keras
     import tensorflow as tf
     from tensorboard.plugins.hparams import api as hp
@@ -86,21 +91,47 @@ def _fit(config: config_lib.RunConfig, data, existing: dict[str, Any] | None, pr
         return wall_before + time.perf_counter() - started
 
     with distribution.scope():
-        model = models.build_model(config.model, input_shape=data.input_shape, num_classes=data.num_classes,
-                                   batch_norm=config.batch_norm, bn_momentum=config.bn_momentum,
-                                   sync_batch_norm=distribution.num_replicas_in_sync > 1,
-                                   weight_decay=config.weight_decay, seed=config.seed)
+        model = models.build_model(
+            config.model,
+            input_shape=data.input_shape,
+            num_classes=data.num_classes,
+            batch_norm=config.batch_norm,
+            bn_momentum=config.bn_momentum,
+            sync_batch_norm=distribution.num_replicas_in_sync > 1,
+            weight_decay=config.weight_decay,
+            seed=config.seed,
+        )
         compile_model(model, config, replicas=distribution.num_replicas_in_sync)
 
     curve = pipeline.curve_split(data.test, config)
     record = existing or records.new_record(config)
-    record.update(status=records.RUNNING, error=None, pid=os.getpid(), host=socket.gethostname(), data={
-        "origin": data.origin, "train_examples": len(data.train.labels), "test_examples": len(data.test.labels),
-        "curve_test_examples": len(curve.labels), "num_classes": data.num_classes, "input_shape": list(data.input_shape),
-        "train_labels_changed": data.labels_changed, "fingerprints": data.fingerprints,
-    }, epoch_budget={"max_epochs": config.max_epochs, "flag": config.epoch_budget[1], "note": config.epoch_budget_note},
-              replicas=distribution.num_replicas_in_sync, model={"paper_name": models.MODELS[config.model].paper_name,
-              "paper_param_count": models.paper_param_count(model), "keras_count_params": model.count_params()})
+    record.update(
+        status=records.RUNNING,
+        error=None,
+        pid=os.getpid(),
+        host=socket.gethostname(),
+        data={
+            "origin": data.origin,
+            "train_examples": len(data.train.labels),
+            "test_examples": len(data.test.labels),
+            "curve_test_examples": len(curve.labels),
+            "num_classes": data.num_classes,
+            "input_shape": list(data.input_shape),
+            "train_labels_changed": data.labels_changed,
+            "fingerprints": data.fingerprints,
+        },
+        epoch_budget={
+            "max_epochs": config.max_epochs,
+            "flag": config.epoch_budget[1],
+            "note": config.epoch_budget_note,
+        },
+        replicas=distribution.num_replicas_in_sync,
+        model={
+            "paper_name": models.MODELS[config.model].paper_name,
+            "paper_param_count": models.paper_param_count(model),
+            "keras_count_params": model.count_params(),
+        },
+    )
     if existing is not None:
         record.setdefault("resumed", []).append(records.now())
 
@@ -112,15 +143,20 @@ def _fit(config: config_lib.RunConfig, data, existing: dict[str, Any] | None, pr
         print(f"{progress or record['run_name']}: {config.epoch_budget_note}", flush=True)
     logs_dir = os.path.join(config.run_dir, records.LOGS)
     with tf.summary.create_file_writer(logs_dir).as_default():
-        hp.hparams({k: v if isinstance(v, (bool, int, float, str)) else str(v)
-                    for k, v in config.experiment().items()}, trial_id=record["run_name"])
+        hp.hparams(
+            {k: v if isinstance(v, (bool, int, float, str)) else str(v) for k, v in config.experiment().items()},
+            trial_id=record["run_name"],
+        )
 
     with tf.device("/CPU:0"):
         epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
     fit_callbacks = [
         callbacks.EpochVariable(epoch),
-        callbacks.exponential_decay(config.learning_rate, config.lr_decay,
-                                    config.lr_decay_examples / len(data.train.labels) if config.lr_decay_examples else 1.0),
+        callbacks.exponential_decay(
+            config.learning_rate,
+            config.lr_decay,
+            config.lr_decay_examples / len(data.train.labels) if config.lr_decay_examples else 1.0,
+        ),
         keras.callbacks.TerminateOnNaN(),
         callbacks.GeneralizationGap(),
         *([callbacks.StopWhenFit()] if config.stop_when_fit else []),
@@ -133,9 +169,15 @@ def _fit(config: config_lib.RunConfig, data, existing: dict[str, Any] | None, pr
     test_ds = pipeline.eval_dataset(data.test, config)
     curve_ds = test_ds if curve is data.test else pipeline.eval_dataset(curve, config)
     try:
-        model.fit(pipeline.train_dataset(data.train, config, epoch), epochs=config.max_epochs, shuffle=False,
-                  validation_data=curve_ds, validation_freq=config.eval_every,
-                  callbacks=fit_callbacks, verbose=0 if progress else config.verbose)
+        model.fit(
+            pipeline.train_dataset(data.train, config, epoch),
+            epochs=config.max_epochs,
+            shuffle=False,
+            validation_data=curve_ds,
+            validation_freq=config.eval_every,
+            callbacks=fit_callbacks,
+            verbose=0 if progress else config.verbose,
+        )
         _finish(config, model, data, test_ds, record)
     except KeyboardInterrupt:
         # Stopped in the final evaluation, after fit deleted its backup: the next start trains the run again
@@ -160,12 +202,16 @@ def compile_model(model, config: config_lib.RunConfig, replicas: int = 1) -> Non
     placeholder tensor"), and one step per call gives the same numbers."""
     import keras
     import tensorflow as tf
+
     from rethink_tf import optimizers
 
-    model.compile(jit_compile="auto" if tf.config.list_physical_devices("GPU") else False,
-                  optimizer=optimizers.MomentumSGD(learning_rate=config.learning_rate, momentum=config.momentum),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"],
-                  steps_per_execution=config.steps_per_execution if replicas == 1 else 1)
+    model.compile(
+        jit_compile="auto" if tf.config.list_physical_devices("GPU") else False,
+        optimizer=optimizers.MomentumSGD(learning_rate=config.learning_rate, momentum=config.momentum),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+        steps_per_execution=config.steps_per_execution if replicas == 1 else 1,
+    )
 
 
 def _finish(config: config_lib.RunConfig, model, data, test_ds, record: dict[str, Any]) -> None:
@@ -180,12 +226,18 @@ def _finish(config: config_lib.RunConfig, model, data, test_ds, record: dict[str
         train_eval = model.evaluate(pipeline.eval_dataset(data.train, config), verbose=0, return_dict=True)
         test_eval = model.evaluate(test_ds, verbose=0, return_dict=True)
         fit_epoch = next((row["epoch"] for row in epochs if row.get("accuracy", 0.0) >= 1.0), None)
-        record.update(status=records.FINISHED, final={
-            "train_accuracy": float(train_eval["accuracy"]), "train_loss": float(train_eval["loss"]),
-            "test_accuracy": float(test_eval["accuracy"]), "test_loss": float(test_eval["loss"]),
-            "generalization_gap": float(train_eval["accuracy"]) - float(test_eval["accuracy"]),
-            "epochs_run": len(epochs), "fit_epoch": fit_epoch,
-        })
+        record.update(
+            status=records.FINISHED,
+            final={
+                "train_accuracy": float(train_eval["accuracy"]),
+                "train_loss": float(train_eval["loss"]),
+                "test_accuracy": float(test_eval["accuracy"]),
+                "test_loss": float(test_eval["loss"]),
+                "generalization_gap": float(train_eval["accuracy"]) - float(test_eval["accuracy"]),
+                "epochs_run": len(epochs),
+                "fit_epoch": fit_epoch,
+            },
+        )
     atomic.write_with(os.path.join(config.run_dir, records.WEIGHTS), model.save_weights, suffix=".weights.h5")
 
 
@@ -193,8 +245,12 @@ def summary(record: dict[str, Any]) -> str:
     """One line: the run, its status and its final numbers."""
     final = record.get("final") or {}
     budget = (record.get("epoch_budget") or {}).get("max_epochs")
-    numbers = (f" train {final['train_accuracy']:.2%} test {final['test_accuracy']:.2%} "
-               f"after {final['epochs_run']}{f' of at most {budget}' if budget else ''} epochs" if final else "")
+    numbers = (
+        f" train {final['train_accuracy']:.2%} test {final['test_accuracy']:.2%} "
+        f"after {final['epochs_run']}{f' of at most {budget}' if budget else ''} epochs"
+        if final
+        else ""
+    )
     return f"{record['run_name']}: {record['status']}{numbers} ({record['wall_time_s']:.0f} s)"
 
 

@@ -24,8 +24,16 @@ def _labels(n: int = N_LABELS, seed: int = 0) -> np.ndarray:
 def _corrupt_labels(labels: np.ndarray, p: float, seed: int = 0, split: int = corrupt.TRAIN) -> np.ndarray:
     """corrupt_split on 1x1x1 images: the cheapest way to corrupt many labels."""
     images = np.zeros((len(labels), 1, 1, 1), np.uint8)
-    _, out = corrupt.corrupt_split(images, labels, np.arange(len(labels)), corruption="true_labels",
-                                   label_noise=p, num_classes=NUM_CLASSES, seed=seed, split=split)
+    _, out = corrupt.corrupt_split(
+        images,
+        labels,
+        np.arange(len(labels)),
+        corruption="true_labels",
+        label_noise=p,
+        num_classes=NUM_CLASSES,
+        seed=seed,
+        split=split,
+    )
     return out
 
 
@@ -51,7 +59,9 @@ def _sources(corrupted: np.ndarray) -> np.ndarray:
     the three channels of every output pixel are the three channels, in order, of one source pixel."""
     ids = np.rint(np.asarray(corrupted) * 255).astype(np.int64).reshape(H * W, 3)
     src = ids[:, 0] // 3
-    np.testing.assert_array_equal(ids, 3 * src[:, None] + np.arange(3), err_msg="channels of a pixel must move together")
+    np.testing.assert_array_equal(
+        ids, 3 * src[:, None] + np.arange(3), err_msg="channels of a pixel must move together"
+    )
     return src
 
 
@@ -133,12 +143,16 @@ N_DET = 60
 
 
 def _label_fn(seed=3, split=corrupt.TRAIN):
-    return lambda label, index: corrupt.corrupt_label(label, index, p=0.5, num_classes=NUM_CLASSES, seed=seed, split=split)
+    return lambda label, index: corrupt.corrupt_label(
+        label, index, p=0.5, num_classes=NUM_CLASSES, seed=seed, split=split
+    )
 
 
 def _image_fn(kind, seed=3, split=corrupt.TRAIN):
     mean, std = np.array([0.4, 0.5, 0.6], np.float32), np.array([0.1, 0.2, 0.3], np.float32)
-    return lambda image, index: corrupt.corrupt_image(image, index, kind=kind, seed=seed, split=split, mean=mean, std=std)
+    return lambda image, index: corrupt.corrupt_image(
+        image, index, kind=kind, seed=seed, split=split, mean=mean, std=std
+    )
 
 
 def _det_data():
@@ -152,8 +166,12 @@ def _eager(fn, xs, idx):
 
 
 def _shuffled_then_mapped(fn, xs, idx, batch):
-    ds = (tf.data.Dataset.from_tensor_slices((xs, idx)).shuffle(len(xs), seed=7)
-          .map(lambda x, i: (fn(x, i), i), num_parallel_calls=4, deterministic=False).batch(batch))
+    ds = (
+        tf.data.Dataset.from_tensor_slices((xs, idx))
+        .shuffle(len(xs), seed=7)
+        .map(lambda x, i: (fn(x, i), i), num_parallel_calls=4, deterministic=False)
+        .batch(batch)
+    )
     out = {}
     for y, i in ds.as_numpy_iterator():
         out.update(zip(i.tolist(), y))
@@ -187,14 +205,23 @@ def test_corruption_is_the_same_eagerly_in_tf_function_and_in_tf_data(what):
     assert np.mean(_eager(other_fn, xs, idx) != eager) > 0.3
 
 
-@pytest.mark.parametrize("corruption,noise", [("random_labels", 1.0), ("true_labels", 0.4), ("shuffled_pixels", 0.0),
-                                              ("random_pixels", 0.5), ("gaussian", 0.0)])
+@pytest.mark.parametrize(
+    "corruption,noise",
+    [("random_labels", 1.0), ("true_labels", 0.4), ("shuffled_pixels", 0.0), ("random_pixels", 0.5), ("gaussian", 0.0)],
+)
 def test_corrupt_split_of_a_subset_equals_rows_of_the_whole_split(corruption, noise):
     n = 300
     images, labels = _images(n, 3, seed=2), _labels(n, seed=2)
     mean, std = corrupt.pixel_stats(images, "per_channel")
-    kw = dict(corruption=corruption, label_noise=noise, num_classes=NUM_CLASSES, seed=5, split=corrupt.TRAIN,
-              mean=mean, std=std)
+    kw = dict(
+        corruption=corruption,
+        label_noise=noise,
+        num_classes=NUM_CLASSES,
+        seed=5,
+        split=corrupt.TRAIN,
+        mean=mean,
+        std=std,
+    )
     all_x, all_y = corrupt.corrupt_split(images, labels, np.arange(n), **kw)
     subset = np.sort(np.random.default_rng(3).choice(n, 77, replace=False))
     sub_x, sub_y = corrupt.corrupt_split(images[subset], labels[subset], subset, **kw)
@@ -221,8 +248,16 @@ def test_corrupt_split_of_a_subset_equals_rows_of_the_whole_split(corruption, no
 def _permutations(kind: str, n: int, split: int, seed: int = 0) -> np.ndarray:
     """The source pixel of each output pixel, for n id images at canonical indices 0..n-1 of `split`."""
     ids = np.repeat(_id_image()[None], n, axis=0)
-    out, _ = corrupt.corrupt_split(ids, np.zeros(n, np.int64), np.arange(n), corruption=kind, label_noise=0.0,
-                                   num_classes=NUM_CLASSES, seed=seed, split=split)
+    out, _ = corrupt.corrupt_split(
+        ids,
+        np.zeros(n, np.int64),
+        np.arange(n),
+        corruption=kind,
+        label_noise=0.0,
+        num_classes=NUM_CLASSES,
+        seed=seed,
+        split=split,
+    )
     return np.stack([_sources(x) for x in out])
 
 
@@ -232,7 +267,10 @@ def _apply(images: np.ndarray, perm: np.ndarray) -> np.ndarray:
 
 
 def test_shuffled_pixels_is_one_bijection_for_every_image_of_both_splits():
-    train, test = _permutations("shuffled_pixels", 20, corrupt.TRAIN), _permutations("shuffled_pixels", 20, corrupt.TEST)
+    train, test = (
+        _permutations("shuffled_pixels", 20, corrupt.TRAIN),
+        _permutations("shuffled_pixels", 20, corrupt.TEST),
+    )
     perm = train[0]
     _assert_bijection(perm)
     assert not np.array_equal(perm, np.arange(H * W)), "the permutation must move pixels"
@@ -242,8 +280,16 @@ def test_shuffled_pixels_is_one_bijection_for_every_image_of_both_splits():
     for channels in (1, 3):
         images = _images(30, channels, seed=channels)
         for split in (corrupt.TRAIN, corrupt.TEST):
-            out, _ = corrupt.corrupt_split(images, np.zeros(30, np.int64), np.arange(30), corruption="shuffled_pixels",
-                                           label_noise=0.0, num_classes=NUM_CLASSES, seed=0, split=split)
+            out, _ = corrupt.corrupt_split(
+                images,
+                np.zeros(30, np.int64),
+                np.arange(30),
+                corruption="shuffled_pixels",
+                label_noise=0.0,
+                num_classes=NUM_CLASSES,
+                seed=0,
+                split=split,
+            )
             np.testing.assert_array_equal(out, _apply(images.astype(np.float32) / 255.0, perm))
     # another seed, another permutation
     assert not np.array_equal(_permutations("shuffled_pixels", 1, corrupt.TRAIN, seed=1)[0], perm)
@@ -258,11 +304,19 @@ def test_random_pixels_is_a_different_bijection_per_image_and_split():
     assert all(not np.array_equal(a, b) for a, b in zip(train, test)), "train and test index i must differ"
     # on real images: each output is its source image under its own permutation
     images = _images(n, 3, seed=4)
-    out, _ = corrupt.corrupt_split(images, np.zeros(n, np.int64), np.arange(n), corruption="random_pixels",
-                                   label_noise=0.0, num_classes=NUM_CLASSES, seed=0, split=corrupt.TRAIN)
+    out, _ = corrupt.corrupt_split(
+        images,
+        np.zeros(n, np.int64),
+        np.arange(n),
+        corruption="random_pixels",
+        label_noise=0.0,
+        num_classes=NUM_CLASSES,
+        seed=0,
+        split=corrupt.TRAIN,
+    )
     x = images.astype(np.float32) / 255.0
     for i in range(n):
-        np.testing.assert_array_equal(out[i], _apply(x[i:i + 1], train[i])[0])
+        np.testing.assert_array_equal(out[i], _apply(x[i : i + 1], train[i])[0])
         # sorted multiset of whole pixels preserved
         before = np.unique(x[i].reshape(-1, 3), axis=0, return_counts=True)
         after = np.unique(out[i].reshape(-1, 3), axis=0, return_counts=True)
@@ -296,9 +350,18 @@ def test_gaussian_matches_the_data_mean_and_variance(mode):
         np.testing.assert_allclose(mean, x.mean(axis=(0, 1, 2)), rtol=1e-6)
         np.testing.assert_allclose(std, x.std(axis=(0, 1, 2)), rtol=1e-6)
 
-    out, labels = corrupt.corrupt_split(images, np.zeros(n, np.int64), np.arange(n), corruption="gaussian",
-                                        label_noise=0.0, num_classes=NUM_CLASSES, seed=0, split=corrupt.TRAIN,
-                                        mean=mean, std=std)
+    out, labels = corrupt.corrupt_split(
+        images,
+        np.zeros(n, np.int64),
+        np.arange(n),
+        corruption="gaussian",
+        label_noise=0.0,
+        num_classes=NUM_CLASSES,
+        seed=0,
+        split=corrupt.TRAIN,
+        mean=mean,
+        std=std,
+    )
     assert out.dtype == np.float32 and out.shape == images.shape
     np.testing.assert_array_equal(labels, 0)
     y = out.astype(np.float64)
@@ -315,9 +378,18 @@ def test_gaussian_matches_the_data_mean_and_variance(mode):
     for c in range(3):
         assert abs(np.corrcoef(y[..., c].ravel(), x[..., c].ravel())[0, 1]) < 0.02
     # train and test draw different noise for the same index
-    test_out, _ = corrupt.corrupt_split(images[:5], np.zeros(5, np.int64), np.arange(5), corruption="gaussian",
-                                        label_noise=0.0, num_classes=NUM_CLASSES, seed=0, split=corrupt.TEST,
-                                        mean=mean, std=std)
+    test_out, _ = corrupt.corrupt_split(
+        images[:5],
+        np.zeros(5, np.int64),
+        np.arange(5),
+        corruption="gaussian",
+        label_noise=0.0,
+        num_classes=NUM_CLASSES,
+        seed=0,
+        split=corrupt.TEST,
+        mean=mean,
+        std=std,
+    )
     assert not np.any(test_out == out[:5])
 
 
@@ -338,8 +410,16 @@ def test_true_labels_is_exactly_pixels_over_255_with_int64_labels(channels):
     images[0] = 0
     images[1] = 255
     labels = _labels(n, seed=11).astype(np.uint8)  # any integer dtype in, int64 out
-    out_x, out_y = corrupt.corrupt_split(images, labels, np.arange(n), corruption="true_labels", label_noise=0.0,
-                                         num_classes=NUM_CLASSES, seed=0, split=corrupt.TRAIN)
+    out_x, out_y = corrupt.corrupt_split(
+        images,
+        labels,
+        np.arange(n),
+        corruption="true_labels",
+        label_noise=0.0,
+        num_classes=NUM_CLASSES,
+        seed=0,
+        split=corrupt.TRAIN,
+    )
     assert out_x.dtype == np.float32 and out_x.shape == images.shape
     assert out_y.dtype == np.int64 and out_y.shape == (n,)
     np.testing.assert_array_equal(out_x, images.astype(np.float32) / np.float32(255))
@@ -347,12 +427,23 @@ def test_true_labels_is_exactly_pixels_over_255_with_int64_labels(channels):
     assert out_x.min() == 0.0 and out_x.max() == 1.0
 
 
-@pytest.mark.parametrize("corruption,noise", [("true_labels", 0.0), ("random_labels", 1.0), ("shuffled_pixels", 0.0),
-                                              ("random_pixels", 0.0), ("gaussian", 0.0)])
+@pytest.mark.parametrize(
+    "corruption,noise",
+    [("true_labels", 0.0), ("random_labels", 1.0), ("shuffled_pixels", 0.0), ("random_pixels", 0.0), ("gaussian", 0.0)],
+)
 def test_corrupt_split_handles_an_empty_split(corruption, noise):
     images = np.zeros((0, H, W, 3), np.uint8)
-    out_x, out_y = corrupt.corrupt_split(images, np.zeros(0, np.int64), np.zeros(0, np.int64), corruption=corruption,
-                                         label_noise=noise, num_classes=NUM_CLASSES, seed=0, split=corrupt.TRAIN,
-                                         mean=np.full(3, 0.5, np.float32), std=np.full(3, 0.2, np.float32))
+    out_x, out_y = corrupt.corrupt_split(
+        images,
+        np.zeros(0, np.int64),
+        np.zeros(0, np.int64),
+        corruption=corruption,
+        label_noise=noise,
+        num_classes=NUM_CLASSES,
+        seed=0,
+        split=corrupt.TRAIN,
+        mean=np.full(3, 0.5, np.float32),
+        std=np.full(3, 0.2, np.float32),
+    )
     assert out_x.shape == (0, H, W, 3) and out_x.dtype == np.float32
     assert out_y.shape == (0,) and out_y.dtype == np.int64

@@ -32,8 +32,9 @@ def test_matrix_a_is_lower_triangular_with_positive_diagonal():
     z = np.sort(points.astype(np.float64) @ construction.direction)
     a = np.maximum(z[:, None] - construction.thresholds[None, :], 0)
     assert np.all(np.triu(a, 1) == 0) and np.all(np.diag(a) > 0) and np.diag(a).min() == pytest.approx(min_diagonal)
-    np.testing.assert_allclose(a @ construction.weights, targets[np.argsort(points @ construction.direction)],
-                               atol=1e-9)
+    np.testing.assert_allclose(
+        a @ construction.weights, targets[np.argsort(points @ construction.direction)], atol=1e-9
+    )
 
 
 def test_duplicate_points_are_refused_with_their_indices():
@@ -48,8 +49,14 @@ def test_duplicate_points_are_refused_with_their_indices():
 
 @pytest.mark.skipif(not os.path.isdir(sources.FASHION_MNIST_DIR), reason="needs dataset-fashion-mnist")
 def test_cli_fits_random_labels_of_real_images_and_keeps_its_record(tmp_path):
-    cmd = [sys.executable, "-m", "rethink_tf.experiments.theorem1", "--corruption=random_labels",
-           "--train_size=3000", f"--results_dir={tmp_path}"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "rethink_tf.experiments.theorem1",
+        "--corruption=random_labels",
+        "--train_size=3000",
+        f"--results_dir={tmp_path}",
+    ]
     out = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert "weights: 6,784 = 2n + d" in out.stdout and "labels exact after rounding: 100.00%" in out.stdout
@@ -63,16 +70,19 @@ def test_cli_fits_random_labels_of_real_images_and_keeps_its_record(tmp_path):
 
 
 def test_theorem1_results_of_other_label_noise_are_kept_apart(tmp_path):
+    from test_train import tiny_raw
+
     from rethink_tf import config
     from rethink_tf.experiments import theorem1
-    from test_train import tiny_raw
 
     raw = tiny_raw(n_train=40, n_test=8)
     first = theorem1.compute(config.RunConfig(corrupt=0.5, results_dir=str(tmp_path)), raw)
     second = theorem1.compute(config.RunConfig(corrupt=0.2, results_dir=str(tmp_path)), raw)
     assert first["experiment"]["corrupt"] == 0.5 and second["experiment"]["corrupt"] == 0.2
     assert first["fingerprints"]["train_labels"] != second["fingerprints"]["train_labels"]
-    assert sorted(os.listdir(tmp_path)) == ["theorem1-fashion_mnist-true_labels-p0.2-nall-seed0",
-                                            "theorem1-fashion_mnist-true_labels-p0.5-nall-seed0"]
+    assert sorted(os.listdir(tmp_path)) == [
+        "theorem1-fashion_mnist-true_labels-p0.2-nall-seed0",
+        "theorem1-fashion_mnist-true_labels-p0.5-nall-seed0",
+    ]
     assert theorem1.compute(config.RunConfig(corrupt=0.5, results_dir=str(tmp_path)), raw) == first  # read back
     assert "| theorem1-" in theorem1.report(str(tmp_path))

@@ -8,15 +8,16 @@ import subprocess
 import sys
 
 import pytest
+from test_table1 import smoke_base
+from test_train import REPO, needs_data
 
 from rethink_tf import cli, paper, plots, records
 from rethink_tf.experiments import figure1, figure2, table1, table4
-from test_table1 import smoke_base
-from test_train import REPO, needs_data
 
 
 def laptop_base():
     from absl import flags
+
     values = flags.FlagValues()
     cli.define_flags(values)
     values(["prog", "--preset=laptop"])
@@ -40,10 +41,17 @@ def test_figure1_grid_shares_table1s_runs_and_gives_randomized_data_the_random_l
 
 def fake_record(cfg, fit_epoch, test_accuracy, epochs=None, status=records.FINISHED):
     """A run record as train.run writes it, with the given curve and final numbers."""
-    epochs = epochs or [{"epoch": e, "loss": 2.0 / e, "accuracy": min(1.0, e / (fit_epoch or 99))}
-                        for e in range(1, (fit_epoch or 5) + 1)]
-    record = records.new_record(cfg, status=status, epochs=epochs, data={"train_examples": 100, "num_classes": 10},
-                                final={"fit_epoch": fit_epoch, "test_accuracy": test_accuracy, "epochs_run": len(epochs)})
+    epochs = epochs or [
+        {"epoch": e, "loss": 2.0 / e, "accuracy": min(1.0, e / (fit_epoch or 99))}
+        for e in range(1, (fit_epoch or 5) + 1)
+    ]
+    record = records.new_record(
+        cfg,
+        status=status,
+        epochs=epochs,
+        data={"train_examples": 100, "num_classes": 10},
+        final={"fit_epoch": fit_epoch, "test_accuracy": test_accuracy, "epochs_run": len(epochs)},
+    )
     os.makedirs(cfg.run_dir, exist_ok=True)
     records.save(cfg, record)
 
@@ -62,8 +70,12 @@ def test_figure1_series_time_to_overfit_is_relative_to_p0(tmp_path):
     assert c[("alexnet_small", 0.5)] == pytest.approx(0.5)
     a = [(x, y) for panel, name, x, y in rows if panel == "a" and name == "random_labels"]
     assert [x for x, _ in a] == [4 * e for e in range(1, 37)]  # steps: 100 examples in batches of 32
-    assert {name for panel, name, *_ in rows if panel == "a"} == {"true_labels", "true_labels accuracy",
-                                                                  "random_labels", "random_labels accuracy"}
+    assert {name for panel, name, *_ in rows if panel == "a"} == {
+        "true_labels",
+        "true_labels accuracy",
+        "random_labels",
+        "random_labels accuracy",
+    }
     assert "| 1 | 3.60x / 0.900 | not fitted / 0.900 | 2.00x / 0.900 |" in figure1.report(base.results_dir)
     assert os.path.getsize(os.path.join(base.results_dir, "figure1.png")) > 10_000
 
@@ -72,13 +84,18 @@ def test_figure2_best_test_is_the_running_maximum(tmp_path):
     base = smoke_base(tmp_path)
     tests = [0.5, 0.7, 0.6, 0.8, 0.75]
     for bn in (True, False):
-        fake_record(figure2.run_config(base, bn), None, tests[-1],
-                    epochs=[{"epoch": i + 1, "accuracy": 0.2 * (i + 1), "val_accuracy": t} for i, t in enumerate(tests)])
+        fake_record(
+            figure2.run_config(base, bn),
+            None,
+            tests[-1],
+            epochs=[{"epoch": i + 1, "accuracy": 0.2 * (i + 1), "val_accuracy": t} for i, t in enumerate(tests)],
+        )
     rows = figure2.series(records.load_all(base.results_dir))
     best = [y for _, name, _, y in rows if name == "inception_small_nobn best test"]
     assert best == [0.5, 0.7, 0.7, 0.8, 0.8]
-    assert {name for _, name, _, _ in rows} == {f"{m} {s}" for m in ("inception_small", "inception_small_nobn")
-                                                for s in ("train", "test", "best test")}
+    assert {name for _, name, _, _ in rows} == {
+        f"{m} {s}" for m in ("inception_small", "inception_small_nobn") for s in ("train", "test", "best test")
+    }
 
 
 def test_table4_rows_are_random_labels_with_one_regularizer(tmp_path):
@@ -88,14 +105,23 @@ def test_table4_rows_are_random_labels_with_one_regularizer(tmp_path):
     for row, (_, cfg) in zip(paper.TABLE4, runs):
         assert cfg.corruption == "random_labels" and cfg.max_epochs == 150
         assert (cfg.weight_decay > 0, cfg.random_crop, cfg.augment) == (
-            row.regularizer == "weight_decay", row.regularizer == "random_crop", row.regularizer == "augment")
+            row.regularizer == "weight_decay",
+            row.regularizer == "random_crop",
+            row.regularizer == "augment",
+        )
         assert cfg.lr_decay == (0.999 if row.regularizer != "weight_decay" else 0.95)
 
 
 def run_module(module, *args):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    return subprocess.run([sys.executable, "-m", f"rethink_tf.experiments.{module}", *args], capture_output=True,
-                          text=True, cwd=REPO, env=env, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", f"rethink_tf.experiments.{module}", *args],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=env,
+        timeout=600,
+    )
 
 
 # Smaller than the smoke preset: 12x12 crops of 64 images, so each of these runs takes a few seconds.
@@ -141,7 +167,12 @@ def test_smoke_figure2_and_table4(tmp_path):
     # Both reports again from their records alone, without the flags that made them: the same files.
     for name, results_dir in (("figure2", tmp_path / "figure2"), ("table4", tmp_path / "table4")):
         before = {f: (results_dir / f).read_bytes() for f in (f"{name}.md", f"{name}.csv")}
-        rebuilt = subprocess.run([sys.executable, "-m", "rethink_tf.report", name, str(results_dir)],
-                                 capture_output=True, text=True, cwd=REPO, timeout=300)
+        rebuilt = subprocess.run(
+            [sys.executable, "-m", "rethink_tf.report", name, str(results_dir)],
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+            timeout=300,
+        )
         assert rebuilt.returncode == 0, rebuilt.stderr[-2000:]
         assert {f: (results_dir / f).read_bytes() for f in before} == before

@@ -65,17 +65,36 @@ def test_table3_rows_on_cifar_shaped_data_carry_the_papers_numbers():
 
 @pytest.mark.skipif(not os.path.isdir(sources.FASHION_MNIST_DIR), reason="needs dataset-fashion-mnist")
 def test_table3_cli_on_fashion_mnist_and_a_results_dir_of_other_flags(tmp_path):
-    cmd = [sys.executable, "-m", "rethink_tf.experiments.table3", "--train_size=300", "--test_size=200",
-           "--random_filters=8", f"--results_dir={tmp_path}"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "rethink_tf.experiments.table3",
+        "--train_size=300",
+        "--test_size=200",
+        "--random_filters=8",
+        f"--results_dir={tmp_path}",
+    ]
     out = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     with open(tmp_path / "table3.json") as f:
         rows = json.load(f)["rows"]
-    assert [r["row"] for r in rows] == ["pixels", "random conv features", "random conv features, l2",
-                                        "pixels, random labels"]
+    assert [r["row"] for r in rows] == [
+        "pixels",
+        "random conv features",
+        "random conv features, l2",
+        "pixels, random labels",
+    ]
     assert all(r["train_error"] == 0.0 for r in rows)  # every row interpolates its labels
     assert rows[0]["test_error"] < 40.0 and rows[3]["test_error"] > 75.0
     assert "| pixels |" in (tmp_path / "table3.md").read_text()
-    other = subprocess.run(cmd[:-2] + ["--random_filters=4", f"--results_dir={tmp_path}"], cwd=REPO,
-                           capture_output=True, text=True, timeout=300)
-    assert other.returncode == 2 and "table3.json holds a result of other flags (differs in: random_filters)" in other.stderr
+    other = subprocess.run(
+        cmd[:-2] + ["--random_filters=4", f"--results_dir={tmp_path}"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert (
+        other.returncode == 2
+        and "table3.json holds a result of other flags (differs in: random_filters)" in other.stderr
+    )

@@ -7,14 +7,20 @@ import subprocess
 import sys
 
 import pytest
+from test_train import REPO
 
 from rethink_tf import config, experiments
 from rethink_tf.data import corrupt
-from test_train import REPO
 
 PACKAGE = os.path.join(REPO, "rethink_tf")
-UPWARD = ("rethink_tf.config", "rethink_tf.cli", "rethink_tf.runs", "rethink_tf.train", "rethink_tf.experiments",
-          "rethink_tf.report")
+UPWARD = (
+    "rethink_tf.config",
+    "rethink_tf.cli",
+    "rethink_tf.runs",
+    "rethink_tf.train",
+    "rethink_tf.experiments",
+    "rethink_tf.report",
+)
 
 
 def imports(path):
@@ -45,8 +51,12 @@ def test_config_imports_nothing_of_the_package():
 
 
 def test_only_the_command_line_reads_flags():
-    readers = sorted(os.path.relpath(path, REPO) for sub in ("", "data", "models", "experiments", "theory")
-                     for path in modules(sub) if "FLAGS" in open(path).read())
+    readers = sorted(
+        os.path.relpath(path, REPO)
+        for sub in ("", "data", "models", "experiments", "theory")
+        for path in modules(sub)
+        if "FLAGS" in open(path).read()
+    )
     assert readers == ["rethink_tf/cli.py"]
 
 
@@ -63,8 +73,12 @@ def test_every_experiment_has_one_shape(name):
 
 
 def test_report_of_an_unknown_experiment_or_a_missing_dir_is_one_line(tmp_path):
-    for args, expected in ((["bogus", str(tmp_path)], "no experiment 'bogus'"),
-                           (["table1", str(tmp_path / "absent")], "is not a directory"), ([], "usage:")):
-        result = subprocess.run([sys.executable, "-m", "rethink_tf.report", *args], capture_output=True, text=True,
-                                cwd=REPO, timeout=300)
+    for args, expected in (
+        (["bogus", str(tmp_path)], "no experiment 'bogus'"),
+        (["table1", str(tmp_path / "absent")], "is not a directory"),
+        ([], "usage:"),
+    ):
+        result = subprocess.run(
+            [sys.executable, "-m", "rethink_tf.report", *args], capture_output=True, text=True, cwd=REPO, timeout=300
+        )
         assert result.returncode == 2 and expected in result.stderr.splitlines()[-1], result.stderr[-2000:]

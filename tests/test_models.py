@@ -1,7 +1,7 @@
 """Tests for rethink_tf.models: the paper's parameter counts, shapes, seeding, weight decay, registry errors."""
 
-import numpy as np
 import keras
+import numpy as np
 import tensorflow as tf
 from absl.testing import absltest, parameterized
 
@@ -17,7 +17,6 @@ def _kernels(model):
 
 
 class ModelsTest(parameterized.TestCase):
-
     def test_registry(self):
         self.assertEqual(set(MODELS), {"inception_small", "alexnet_small", "mlp_1x512", "mlp_3x512"})
         for key, spec in MODELS.items():
@@ -49,8 +48,11 @@ class ModelsTest(parameterized.TestCase):
             self.assertEqual(model.count_params(), 1_649_402 + 2 * 1712)  # 1712 BN channels
 
     @parameterized.named_parameters(
-        ("inception", "inception_small"), ("alexnet", "alexnet_small"), ("mlp_1x512", "mlp_1x512"),
-        ("mlp_3x512", "mlp_3x512"))
+        ("inception", "inception_small"),
+        ("alexnet", "alexnet_small"),
+        ("mlp_1x512", "mlp_1x512"),
+        ("mlp_3x512", "mlp_3x512"),
+    )
     def test_forward_pass_any_input_shape(self, name):
         for shape, classes in (((28, 28, 1), 10), ((8, 8, 3), 7), ((32, 32, 3), 100)):
             model = build_model(name, input_shape=shape, num_classes=classes)
@@ -65,11 +67,12 @@ class ModelsTest(parameterized.TestCase):
             self.assertEqual(tuple(model(np.zeros((2, 8, 8, 3), "float32")).shape), (2, 10))
 
     @parameterized.named_parameters(
-        ("inception", "inception_small"), ("alexnet", "alexnet_small"), ("mlp_3x512", "mlp_3x512"))
+        ("inception", "inception_small"), ("alexnet", "alexnet_small"), ("mlp_3x512", "mlp_3x512")
+    )
     def test_seed_determines_initial_weights(self, name):
         build = lambda seed: build_model(name, input_shape=(8, 8, 3), num_classes=10, seed=seed)
         a, b, c = build(0), build(0), build(1)
-        for wa, wb, wc in zip(a.get_weights(), b.get_weights(), c.get_weights()):
+        for wa, wb in zip(a.get_weights(), b.get_weights()):
             np.testing.assert_array_equal(wa, wb)
         for ka, kc in zip(_kernels(a), _kernels(c)):
             self.assertFalse(np.array_equal(ka.numpy(), kc.numpy()), ka.path)
@@ -82,7 +85,8 @@ class ModelsTest(parameterized.TestCase):
                 self.assertFalse(np.array_equal(same[0], same[i]))
 
     @parameterized.named_parameters(
-        ("inception", "inception_small"), ("alexnet", "alexnet_small"), ("mlp_1x512", "mlp_1x512"))
+        ("inception", "inception_small"), ("alexnet", "alexnet_small"), ("mlp_1x512", "mlp_1x512")
+    )
     def test_weight_decay_regularizes_every_kernel(self, name):
         none = build_model(name, input_shape=(8, 8, 3), num_classes=10, weight_decay=0.0)
         self.assertEqual(none.losses, [])
@@ -124,8 +128,15 @@ class ModelsTest(parameterized.TestCase):
 
     def test_dense_is_keras_dense_with_its_kernel_transposed(self):
         x = np.random.default_rng(2).normal(size=(5, 40)).astype("float32")
-        ours, theirs = (cls(7, activation="relu", kernel_initializer=keras.initializers.GlorotUniform(seed=4),
-                            kernel_regularizer=keras.regularizers.L2(0.1)) for cls in (Dense, keras.layers.Dense))
+        ours, theirs = (
+            cls(
+                7,
+                activation="relu",
+                kernel_initializer=keras.initializers.GlorotUniform(seed=4),
+                kernel_regularizer=keras.regularizers.L2(0.1),
+            )
+            for cls in (Dense, keras.layers.Dense)
+        )
         out, expected = np.asarray(ours(x)), np.asarray(theirs(x))
         self.assertEqual(tuple(ours.kernel.shape), (7, 40))  # [units, inputs]
         np.testing.assert_array_equal(ours.kernel.numpy(), theirs.kernel.numpy().T)  # the same initial values
@@ -134,13 +145,19 @@ class ModelsTest(parameterized.TestCase):
         # the same L2 penalty
         np.testing.assert_allclose(np.asarray(ours.losses), np.asarray(theirs.losses), rtol=1e-6)
         restored = Dense.from_config(ours.get_config())
-        self.assertEqual((restored.units, restored.activation, restored.kernel_regularizer.l2, restored.eigen_backward),
-                         (7, ours.activation, 0.1, False))
+        self.assertEqual(
+            (restored.units, restored.activation, restored.kernel_regularizer.l2, restored.eigen_backward),
+            (7, ours.activation, 0.1, False),
+        )
 
     def test_eigen_backward_gives_the_same_gradients(self):
         x = tf.constant(np.random.default_rng(3).normal(size=(6, 40)).astype("float32"))
-        layers = [Dense(9, activation="relu", kernel_initializer=keras.initializers.GlorotUniform(seed=5),
-                        eigen_backward=eigen) for eigen in (False, True)]
+        layers = [
+            Dense(
+                9, activation="relu", kernel_initializer=keras.initializers.GlorotUniform(seed=5), eigen_backward=eigen
+            )
+            for eigen in (False, True)
+        ]
         grads = []
         for layer in layers:
             with tf.GradientTape() as tape:

@@ -1,8 +1,8 @@
 """Tests for rethink_tf.optimizers: the fused momentum update gives Keras SGD's numbers bit for bit."""
 
+import keras
 import numpy as np
 import pytest
-import keras
 import tensorflow as tf
 
 from rethink_tf.models import build_model
@@ -23,8 +23,10 @@ def _train(optimizer, steps=8):
         optimizer.apply(tape.gradient(loss, variables), variables)
 
     for i in range(steps):
-        step(tf.random.stateless_normal([16, 12, 12, 3], seed=[i, 0]),
-             tf.random.stateless_uniform([16], seed=[i, 1], maxval=10, dtype=tf.int64))
+        step(
+            tf.random.stateless_normal([16, 12, 12, 3], seed=[i, 0]),
+            tf.random.stateless_uniform([16], seed=[i, 1], maxval=10, dtype=tf.int64),
+        )
     return [v.numpy() for v in variables] + [m.numpy() for m in optimizer.momentums]
 
 

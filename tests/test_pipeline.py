@@ -21,11 +21,18 @@ def _raw(n_train: int = 2000, n_test: int = 300, channels: int = 1, seed: int = 
     rng = np.random.default_rng(seed)
 
     def split(n):
-        return sources.Split(images=rng.integers(0, 256, (n, H, W, channels), dtype=np.uint8),
-                             labels=rng.integers(0, NUM_CLASSES, n).astype(np.int64))
+        return sources.Split(
+            images=rng.integers(0, 256, (n, H, W, channels), dtype=np.uint8),
+            labels=rng.integers(0, NUM_CLASSES, n).astype(np.int64),
+        )
 
-    return sources.RawData(name="fashion_mnist", train=split(n_train), test=split(n_test), num_classes=NUM_CLASSES,
-                           origin="in-memory test data")
+    return sources.RawData(
+        name="fashion_mnist",
+        train=split(n_train),
+        test=split(n_test),
+        num_classes=NUM_CLASSES,
+        origin="in-memory test data",
+    )
 
 
 def _config(**kw) -> RunConfig:
@@ -115,8 +122,14 @@ def test_prepare_fingerprints_are_stable_and_track_the_config(raw):
     config = _config(corruption="random_labels")
     a, b = pipeline.prepare(config, raw=raw), pipeline.prepare(config, raw=raw)
     assert a.fingerprints == b.fingerprints
-    assert set(a.fingerprints) >= {"source", "train_indices", "train_labels", "train_images", "test_labels",
-                                   "test_images"}
+    assert set(a.fingerprints) >= {
+        "source",
+        "train_indices",
+        "train_labels",
+        "train_images",
+        "test_labels",
+        "test_images",
+    }
     np.testing.assert_array_equal(a.train.labels, b.train.labels)
 
     other_seed = pipeline.prepare(dataclasses.replace(config, seed=1), raw=raw)
@@ -184,8 +197,10 @@ def test_prepare_shuffled_pixels_corrupts_test_images_with_the_same_permutation(
     np.testing.assert_array_equal(data.train.labels, raw.train.labels)
     assert data.labels_changed == 0.0
     flat = {name: getattr(raw, name).images.reshape(-1, H * W) for name in ("train", "test")}
-    out = {name: np.rint(getattr(data, name).images.reshape(-1, H * W) * 255).astype(np.int64)
-           for name in ("train", "test")}
+    out = {
+        name: np.rint(getattr(data, name).images.reshape(-1, H * W) * 255).astype(np.int64)
+        for name in ("train", "test")
+    }
     assert not np.array_equal(out["test"], flat["test"]), "test images must be shuffled too"
     # find the permutation from a few train images with distinct pixels and check it on everything
     perm = np.empty(H * W, np.int64)
@@ -236,7 +251,7 @@ def _whiten(x: np.ndarray) -> np.ndarray:
 
 def _center(image: np.ndarray) -> np.ndarray:
     top, left = (H - CROP) // 2, (W - CROP) // 2
-    return image[top:top + CROP, left:left + CROP]
+    return image[top : top + CROP, left : left + CROP]
 
 
 def _assert_whitened_rgb(x: np.ndarray) -> None:
@@ -270,8 +285,9 @@ def test_train_dataset_epochs_are_permutations_and_resume(id_split):
     epoch.assign(1)
     np.testing.assert_array_equal(np.concatenate(_epoch(ds)[1]), orders[1])
     fresh_epoch = tf.Variable(1, dtype=tf.int64, trainable=False)
-    np.testing.assert_array_equal(np.concatenate(_epoch(pipeline.train_dataset(id_split, config, fresh_epoch))[1]),
-                                  orders[1])
+    np.testing.assert_array_equal(
+        np.concatenate(_epoch(pipeline.train_dataset(id_split, config, fresh_epoch))[1]), orders[1]
+    )
     # the order is the seed's
     other = pipeline.train_dataset(id_split, _config(seed=1), fresh_epoch)
     assert not np.array_equal(np.concatenate(_epoch(other)[1]), orders[1])
@@ -281,8 +297,12 @@ def _crop_offset(output: np.ndarray, source: np.ndarray) -> tuple[int, int]:
     """The (top, left) of the window of the zero-padded source that `output` (whitened, 1 channel) is."""
     pad = (CROP + 4 - H) // 2
     padded = np.pad(source, pad)
-    hits = [(t, l) for t in range(padded.shape[0] - CROP + 1) for l in range(padded.shape[1] - CROP + 1)
-            if np.allclose(output, _whiten(padded[t:t + CROP, l:l + CROP]), atol=1e-5)]
+    hits = [
+        (t, l)
+        for t in range(padded.shape[0] - CROP + 1)
+        for l in range(padded.shape[1] - CROP + 1)
+        if np.allclose(output, _whiten(padded[t : t + CROP, l : l + CROP]), atol=1e-5)
+    ]
     assert len(hits) == 1, f"not a crop of the padded source: {hits}"
     return hits[0]
 
@@ -331,8 +351,12 @@ def test_random_crop_of_a_large_image_is_unpadded():
     (x,), (y,) = _epoch(ds)
     for xi, yi in zip(x, y):
         src = images[yi]
-        hits = [(t, l) for t in range(5) for l in range(5)
-                if np.allclose(xi, _whiten(src[t:t + CROP, l:l + CROP]), atol=1e-5)]
+        hits = [
+            (t, l)
+            for t in range(5)
+            for l in range(5)
+            if np.allclose(xi, _whiten(src[t : t + CROP, l : l + CROP]), atol=1e-5)
+        ]
         assert len(hits) == 1
 
 

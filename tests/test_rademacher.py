@@ -3,16 +3,24 @@
 import dataclasses
 
 import pytest
+from test_train import tiny_raw
 
 from rethink_tf import config, records
 from rethink_tf.experiments import rademacher, runner
-from test_train import tiny_raw
 
 
 def test_probe_trains_each_architecture_and_reports_two_accuracy_minus_one(tmp_path, monkeypatch):
     monkeypatch.setattr(rademacher, "ARCHITECTURES", (("mlp_1x512", True),))
-    base = config.RunConfig(model="mlp_1x512", crop_size=8, batch_size=16, epochs=40, stop_when_fit=True,
-                            learning_rate=0.05, results_dir=str(tmp_path), verbose=0).validate()
+    base = config.RunConfig(
+        model="mlp_1x512",
+        crop_size=8,
+        batch_size=16,
+        epochs=40,
+        stop_when_fit=True,
+        learning_rate=0.05,
+        results_dir=str(tmp_path),
+        verbose=0,
+    ).validate()
     text = runner.run(rademacher.EXPERIMENT, base, raw=tiny_raw(n_train=48, n_test=16))
     (result,) = rademacher.results(records.load_all(str(tmp_path)))
     assert result["status"] == "finished" and result["n"] == 48 and "random_signs" in result["run_name"]

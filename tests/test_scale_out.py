@@ -12,25 +12,29 @@ import time
 
 import numpy as np
 import pytest
+from test_train import needs_data, weight_arrays
 
 from rethink_tf import records
-from test_train import needs_data, weight_arrays
 
 pytestmark = needs_data
 
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
 SMALL = ["--preset=smoke", "--model=mlp_1x512", "--train_size=256", "--test_size=128", "--epochs=2", "--batch_size=32"]
 # About 2 s per epoch for an MLP on 2 cores, so a kill sent just after epoch 2 lands inside epoch 3.
-SLOW = ["--preset=smoke", "--model=mlp_1x512", "--train_size=6000", "--test_size=500", "--epochs=4",
-        "--batch_size=16"]
+SLOW = ["--preset=smoke", "--model=mlp_1x512", "--train_size=6000", "--test_size=500", "--epochs=4", "--batch_size=16"]
 # The same run with far more epochs than a test waits for: it is still training whenever the signal comes.
-LONG = ["--preset=smoke", "--model=mlp_1x512", "--train_size=6000", "--test_size=500", "--epochs=50",
-        "--batch_size=16"]
+LONG = ["--preset=smoke", "--model=mlp_1x512", "--train_size=6000", "--test_size=500", "--epochs=50", "--batch_size=16"]
 
 
 def train_cli(results_dir, *flags, **kwargs):
-    return subprocess.run([sys.executable, "-m", "rethink_tf.train", f"--results_dir={results_dir}", *flags],
-                          capture_output=True, text=True, env=ENV, timeout=600, **kwargs)
+    return subprocess.run(
+        [sys.executable, "-m", "rethink_tf.train", f"--results_dir={results_dir}", *flags],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=600,
+        **kwargs,
+    )
 
 
 def only_record(results_dir):
@@ -62,10 +66,18 @@ def test_mirrored_over_two_cpu_devices_matches_one_device(tmp_path):
 
 def test_replicas_need_a_global_batch_they_can_split_and_multi_worker_is_refused(tmp_path):
     odd = train_cli(tmp_path, *SMALL, "--cpu_devices=3", "--batch_size=32")
-    assert odd.returncode == 2 and "--batch_size=32 is not allowed: the global batch must split evenly over the 3" in odd.stderr
+    assert (
+        odd.returncode == 2
+        and "--batch_size=32 is not allowed: the global batch must split evenly over the 3" in odd.stderr
+    )
     cluster = {"cluster": {"worker": ["127.0.0.1:1", "127.0.0.1:2"]}, "task": {"type": "worker", "index": 0}}
-    multi = subprocess.run([sys.executable, "-m", "rethink_tf.train", f"--results_dir={tmp_path}", *SMALL],
-                           capture_output=True, text=True, env={**ENV, "TF_CONFIG": json.dumps(cluster)}, timeout=600)
+    multi = subprocess.run(
+        [sys.executable, "-m", "rethink_tf.train", f"--results_dir={tmp_path}", *SMALL],
+        capture_output=True,
+        text=True,
+        env={**ENV, "TF_CONFIG": json.dumps(cluster)},
+        timeout=600,
+    )
     assert multi.returncode == 2 and "keras-team/keras#20585" in multi.stderr
     assert not glob.glob(os.path.join(str(tmp_path), "*", records.RECORD))  # nothing started
 
@@ -87,8 +99,13 @@ def test_sigkill_mid_epoch_then_the_same_command_ends_bit_identical(tmp_path):
     assert whole.returncode == 0, whole.stderr[-2000:]
 
     cut_dir = tmp_path / "cut"
-    proc = subprocess.Popen([sys.executable, "-m", "rethink_tf.train", f"--results_dir={cut_dir}", *SLOW],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rethink_tf.train", f"--results_dir={cut_dir}", *SLOW],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=ENV,
+    )
     wait_for_epochs(cut_dir, 2, proc)
     time.sleep(0.3)  # into epoch 3
     proc.kill()
@@ -109,22 +126,35 @@ def test_sigkill_mid_epoch_then_the_same_command_ends_bit_identical(tmp_path):
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_sigterm_and_sigint_stop_cleanly_with_the_record_interrupted(tmp_path, sig):
     # SIGINT ignored at start, as for a job a non-interactive shell puts in the background.
-    proc = subprocess.Popen([sys.executable, "-m", "rethink_tf.train", f"--results_dir={tmp_path}", *LONG],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rethink_tf.train", f"--results_dir={tmp_path}", *LONG],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=ENV,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+    )
     wait_for_epochs(tmp_path, 1, proc)
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err[-2000:]
     assert f"stopped by {sig.name}; run the same command again to continue" in err
     record = only_record(tmp_path)
-    assert record["status"] == records.INTERRUPTED and records.claim_holder(os.path.dirname(
-        glob.glob(os.path.join(str(tmp_path), "*", records.RECORD))[0])) is None
+    assert (
+        record["status"] == records.INTERRUPTED
+        and records.claim_holder(os.path.dirname(glob.glob(os.path.join(str(tmp_path), "*", records.RECORD))[0]))
+        is None
+    )
 
 
 def test_corrupt_backup_is_reported_not_used(tmp_path):
-    proc = subprocess.Popen([sys.executable, "-m", "rethink_tf.train", f"--results_dir={tmp_path}", *LONG],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rethink_tf.train", f"--results_dir={tmp_path}", *LONG],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=ENV,
+    )
     wait_for_epochs(tmp_path, 2, proc)
     proc.kill()
     proc.wait()
@@ -133,17 +163,30 @@ def test_corrupt_backup_is_reported_not_used(tmp_path):
         f.truncate(100)
     again = train_cli(tmp_path, *LONG)
     assert again.returncode == 2
-    assert re.search(r"backup is corrupt \(OSError: .*\); move it away to train that run again from epoch 1", again.stderr)
+    assert re.search(
+        r"backup is corrupt \(OSError: .*\); move it away to train that run again from epoch 1", again.stderr
+    )
 
 
 def test_two_workers_share_the_smoke_grid_and_every_run_trains_once(tmp_path):
-    cmd = [sys.executable, "-m", "rethink_tf.experiments.table1", "--preset=smoke", f"--results_dir={tmp_path}",
-           "--train_size=64", "--test_size=64", "--epochs=1"]
-    workers = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
-               for _ in range(2)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "rethink_tf.experiments.table1",
+        "--preset=smoke",
+        f"--results_dir={tmp_path}",
+        "--train_size=64",
+        "--test_size=64",
+        "--epochs=1",
+    ]
+    workers = [
+        subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV) for _ in range(2)
+    ]
     outputs = [w.communicate(timeout=900) for w in workers]
-    assert [w.returncode for w in workers] == [0, 0], [[line for line in err.splitlines() if "error" in line.lower()
-                                                         and not line.startswith(("E0000", "W0000"))] for _, err in outputs]
+    assert [w.returncode for w in workers] == [0, 0], [
+        [line for line in err.splitlines() if "error" in line.lower() and not line.startswith(("E0000", "W0000"))]
+        for _, err in outputs
+    ]
     # A worker prints an epoch line only for a run it trains itself.
     trained = [set(re.findall(r"^\[row (\d+)/19 [^]]*\] epoch 1/", out, re.M)) for out, _ in outputs]
     assert trained[0].isdisjoint(trained[1]) and trained[0] | trained[1] == {str(i) for i in range(1, 20)}

@@ -6,10 +6,10 @@ import os
 
 import pytest
 from absl import flags
+from test_train import needs_data
 
 from rethink_tf import callbacks, cli, paper, records
 from rethink_tf.experiments import runner, table1
-from test_train import needs_data
 
 
 def smoke_base(results_dir):
@@ -27,7 +27,10 @@ def test_grid_has_the_papers_19_rows_with_their_regularizers(tmp_path):
         assert cfg.random_crop == row.random_crop and (cfg.weight_decay > 0) == row.weight_decay
         assert cfg.corruption == ("random_labels" if row.random_labels else "true_labels")
         assert cfg.learning_rate == (0.1 if row.model == "inception_small" else 0.01)
-        assert table1.matches(row, cfg.experiment()) and sum(table1.matches(r, cfg.experiment()) for r in paper.TABLE1) == 1
+        assert (
+            table1.matches(row, cfg.experiment())
+            and sum(table1.matches(r, cfg.experiment()) for r in paper.TABLE1) == 1
+        )
 
 
 def test_grid_learning_rate_and_epoch_caps_from_the_preset(tmp_path):
@@ -64,7 +67,9 @@ def test_laptop_preset_grid_is_27_runs():
 
 @needs_data
 def test_smoke_grid_continues_after_interruption_and_reports(tmp_path, monkeypatch):
-    base = dataclasses.replace(smoke_base(tmp_path), crop_size=12, train_size=64, test_size=64)  # 19 runs in a minute or two
+    base = dataclasses.replace(
+        smoke_base(tmp_path), crop_size=12, train_size=64, test_size=64
+    )  # 19 runs in a minute or two
     original = callbacks.RunRecordWriter.on_epoch_end
     calls = []
 
@@ -105,12 +110,18 @@ def test_report_of_partial_results_leaves_claims_open(tmp_path):
     for _, cfg in table1.grid(smoke_base(tmp_path), random_label_seeds=2)[-2:]:  # MLP 1x512 random labels, 2 seeds
         os.makedirs(cfg.run_dir)
         record = records.new_record(cfg)
-        record.update(status=records.FINISHED, model={"paper_param_count": 1209866}, data={"origin": "test"},
-                      final={"train_accuracy": 1.0, "test_accuracy": 0.1 - 0.02 * cfg.seed, "epochs_run": 3},
-                      wall_time_s=5.0)
+        record.update(
+            status=records.FINISHED,
+            model={"paper_param_count": 1209866},
+            data={"origin": "test"},
+            final={"train_accuracy": 1.0, "test_accuracy": 0.1 - 0.02 * cfg.seed, "epochs_run": 3},
+            wall_time_s=5.0,
+        )
         records.write_json(os.path.join(cfg.run_dir, records.RECORD), record)
     text = table1.report(str(tmp_path))
-    assert ("| MLP 1x512, random labels | 1,209,866 | 99.34 | 10.61 | 100.00 | 9.00 (8.00–10.00) | 2 | 0.01 | 3 | 10 "
-            "| finished |") in text
+    assert (
+        "| MLP 1x512, random labels | 1,209,866 | 99.34 | 10.61 | 100.00 | 9.00 (8.00–10.00) | 2 | 0.01 | 3 | 10 "
+        "| finished |"
+    ) in text
     assert "| Inception, none | – |" in text and "missing" in text
     assert "(not every row has run)" in text

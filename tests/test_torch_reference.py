@@ -14,14 +14,20 @@ from rethink_tf.models import build_model, paper_param_count  # noqa: E402
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tools"))
 import torch_reference  # noqa: E402
 
-PAPER_COUNTS = {"inception_small": 1_649_402, "inception_small_nobn": 1_649_402, "alexnet_small": 1_387_786,
-                "mlp_1x512": 1_209_866, "mlp_3x512": 1_735_178}
+PAPER_COUNTS = {
+    "inception_small": 1_649_402,
+    "inception_small_nobn": 1_649_402,
+    "alexnet_small": 1_387_786,
+    "mlp_1x512": 1_209_866,
+    "mlp_3x512": 1_735_178,
+}
 
 
 @pytest.mark.parametrize("key", torch_reference.KEYS)
 def test_trainable_params_match_the_keras_model_and_the_paper(key):
-    keras_model = build_model(key.removesuffix("_nobn"), input_shape=(28, 28, 3), num_classes=10,
-                              batch_norm=not key.endswith("_nobn"))
+    keras_model = build_model(
+        key.removesuffix("_nobn"), input_shape=(28, 28, 3), num_classes=10, batch_norm=not key.endswith("_nobn")
+    )
     count = torch_reference.trainable_params(torch_reference.build(key))
     assert count == paper_param_count(keras_model) == PAPER_COUNTS[key]
 
@@ -36,7 +42,9 @@ def test_inception_downsamples_like_tensorflow_same_padding():
     sizes = []
     for module in model.modules():
         if isinstance(module, torch_reference.Downsample):
-            module.register_forward_hook(lambda _, inputs, output: sizes.append((inputs[0].shape[-1], output.shape[-1])))
+            module.register_forward_hook(
+                lambda _, inputs, output: sizes.append((inputs[0].shape[-1], output.shape[-1]))
+            )
     model(torch.zeros(2, 3, 28, 28))
     assert sizes == [(28, 14), (14, 7)]
 

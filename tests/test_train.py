@@ -19,7 +19,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Tests that read the real Fashion-MNIST files (Debian's package); the others build their data in memory.
 needs_data = pytest.mark.skipif(
     not os.path.exists(os.path.join(sources.FASHION_MNIST_DIR, "train-images-idx3-ubyte.gz")),
-    reason="needs Debian's dataset-fashion-mnist")
+    reason="needs Debian's dataset-fashion-mnist",
+)
 
 
 def tiny_raw(n_train=96, n_test=48, classes=4, size=8):
@@ -32,15 +33,23 @@ def tiny_raw(n_train=96, n_test=48, classes=4, size=8):
         half = size // 2
         for i, c in enumerate(labels):
             r, col = divmod(int(c), 2)
-            images[i, r * half:(r + 1) * half, col * half:(col + 1) * half] += 150
+            images[i, r * half : (r + 1) * half, col * half : (col + 1) * half] += 150
         return sources.Split(images, labels.astype(np.int64))
 
     return sources.RawData("tiny", split(n_train), split(n_test), classes, "in memory")
 
 
 def tiny_config(tmp_path, **overrides):
-    values = dict(model="mlp_1x512", dataset="fashion_mnist", crop_size=8, batch_size=32, epochs=4,
-                  learning_rate=0.05, results_dir=str(tmp_path), verbose=0)
+    values = dict(
+        model="mlp_1x512",
+        dataset="fashion_mnist",
+        crop_size=8,
+        batch_size=32,
+        epochs=4,
+        learning_rate=0.05,
+        results_dir=str(tmp_path),
+        verbose=0,
+    )
     values.update(overrides)
     return config.RunConfig(**values).validate()
 
@@ -57,7 +66,7 @@ def test_run_writes_record_and_tensorboard(tmp_path):
     assert on_disk["experiment"] == cfg.experiment()
     assert [row["epoch"] for row in on_disk["epochs"]] == [1, 2, 3]
     lrs = [row["learning_rate"] for row in on_disk["epochs"]]
-    np.testing.assert_allclose(lrs, [0.05, 0.05 * 0.95, 0.05 * 0.95 ** 2], rtol=1e-5)
+    np.testing.assert_allclose(lrs, [0.05, 0.05 * 0.95, 0.05 * 0.95**2], rtol=1e-5)
     for row in on_disk["epochs"]:
         assert row["generalization_gap"] == pytest.approx(row["accuracy"] - row["val_accuracy"])
     final = on_disk["final"]
@@ -73,9 +82,14 @@ def test_run_writes_record_and_tensorboard(tmp_path):
         for event in tf.compat.v1.train.summary_iterator(path):
             for value in event.summary.value:
                 tags.setdefault(os.path.relpath(os.path.dirname(path), cfg.run_dir), set()).add(
-                    (value.tag, value.metadata.plugin_data.plugin_name))
-    assert {("epoch_accuracy", "scalars"), ("epoch_loss", "scalars"), ("epoch_generalization_gap", "scalars"),
-            ("epoch_learning_rate", "scalars")} <= tags["logs/train"]
+                    (value.tag, value.metadata.plugin_data.plugin_name)
+                )
+    assert {
+        ("epoch_accuracy", "scalars"),
+        ("epoch_loss", "scalars"),
+        ("epoch_generalization_gap", "scalars"),
+        ("epoch_learning_rate", "scalars"),
+    } <= tags["logs/train"]
     assert ("epoch_accuracy", "scalars") in tags["logs/validation"]
     assert ("_hparams_/session_start_info", "hparams") in tags["logs"]
 
@@ -149,8 +163,10 @@ def test_mixed_precision_trains_with_float32_weights_in_its_own_run_dir(tmp_path
 @pytest.mark.parametrize("first, onednn", [("rethink_tf", True), ("tensorflow", False)])
 def test_record_says_whether_onednn_ran(first, onednn):
     # rethink_tf sets TF_ENABLE_ONEDNN_OPTS=1, which TensorFlow reads only when it loads
-    code = (f"import {first}, rethink_tf, tensorflow; from rethink_tf import records; v = records.versions(); "
-            "print(v['TF_ENABLE_ONEDNN_OPTS'], v['onednn'])")
+    code = (
+        f"import {first}, rethink_tf, tensorflow; from rethink_tf import records; v = records.versions(); "
+        "print(v['TF_ENABLE_ONEDNN_OPTS'], v['onednn'])"
+    )
     env = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
@@ -160,6 +176,7 @@ def test_record_says_whether_onednn_ran(first, onednn):
 @pytest.mark.filterwarnings("ignore:Skipping nested container")  # Keras' own, about the same mismatch
 def test_backup_that_does_not_fit_the_model_is_refused_with_the_fix(tmp_path):
     import keras
+
     from rethink_tf import models
 
     class Killed(keras.callbacks.Callback):
@@ -174,8 +191,9 @@ def test_backup_that_does_not_fit_the_model_is_refused_with_the_fix(tmp_path):
 
     x, y, backup_dir = np.zeros((8, 6), np.float32), np.zeros((8, 3), np.float32), str(tmp_path / "backup")
     with pytest.raises(RuntimeError, match="killed"):  # a kernel [6, 3]
-        build(keras.layers.Dense).fit(x, y, epochs=2, verbose=0,
-                                      callbacks=[callbacks.AtomicBackupAndRestore(backup_dir), Killed()])
+        build(keras.layers.Dense).fit(
+            x, y, epochs=2, verbose=0, callbacks=[callbacks.AtomicBackupAndRestore(backup_dir), Killed()]
+        )
     with pytest.raises(records.RunDirError, match=r"does not fit this model.*\(3, 6\).*Remove .*backup to train"):
         build(models.Dense).fit(x, y, epochs=2, verbose=0, callbacks=[callbacks.AtomicBackupAndRestore(backup_dir)])
 
@@ -267,11 +285,14 @@ def test_unfinished_run_of_another_version_is_refused_untouched(tmp_path):
 
 def hold_claim(run_dir):
     """A live process that holds run_dir's claim (the lock on claim.json) until it is killed."""
-    code = ("import fcntl, json, os, sys, time; fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT); "
-            "fcntl.flock(fd, fcntl.LOCK_EX); os.write(fd, json.dumps({'pid': os.getpid(), 'host': 'elsewhere'}).encode()); "
-            "print('held', flush=True); time.sleep(600)")
-    holder = subprocess.Popen([sys.executable, "-c", code, os.path.join(run_dir, records.CLAIM)],
-                              stdout=subprocess.PIPE, text=True)
+    code = (
+        "import fcntl, json, os, sys, time; fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT); "
+        "fcntl.flock(fd, fcntl.LOCK_EX); os.write(fd, json.dumps({'pid': os.getpid(), 'host': 'elsewhere'}).encode()); "
+        "print('held', flush=True); time.sleep(600)"
+    )
+    holder = subprocess.Popen(
+        [sys.executable, "-c", code, os.path.join(run_dir, records.CLAIM)], stdout=subprocess.PIPE, text=True
+    )
     assert holder.stdout.readline() == "held\n"
     return holder
 
@@ -309,15 +330,26 @@ def test_corrupt_record_is_refused(tmp_path):
         train.run(cfg, raw=tiny_raw())
 
 
-@pytest.mark.parametrize("overrides, flag", [
-    ({"corrupt": 1.5}, "--corrupt"), ({"train_size": -1}, "--train_size"), ({"model": "resnet"}, "--model"),
-    ({"corruption": "noise"}, "--corruption"), ({"batch_norm": False, "model": "mlp_1x512"}, "--batch_norm"),
-    ({"corruption": "random_labels", "corrupt": 0.5}, "--corrupt"), ({"epochs": 0}, "--epochs"),
-    ({"crop_epochs": -1}, "--crop_epochs"), ({"random_label_epochs": -1}, "--random_label_epochs"),
-    ({"curve_test_size": -3}, "--curve_test_size"), ({"steps_per_execution": 0}, "--steps_per_execution"),
-    ({"precision": "float16"}, "--precision"), ({"learning_rate": float("inf")}, "--learning_rate"),
-    ({"learning_rate": float("nan")}, "--learning_rate"), ({"weight_decay": float("inf")}, "--weight_decay"),
-])
+@pytest.mark.parametrize(
+    "overrides, flag",
+    [
+        ({"corrupt": 1.5}, "--corrupt"),
+        ({"train_size": -1}, "--train_size"),
+        ({"model": "resnet"}, "--model"),
+        ({"corruption": "noise"}, "--corruption"),
+        ({"batch_norm": False, "model": "mlp_1x512"}, "--batch_norm"),
+        ({"corruption": "random_labels", "corrupt": 0.5}, "--corrupt"),
+        ({"epochs": 0}, "--epochs"),
+        ({"crop_epochs": -1}, "--crop_epochs"),
+        ({"random_label_epochs": -1}, "--random_label_epochs"),
+        ({"curve_test_size": -3}, "--curve_test_size"),
+        ({"steps_per_execution": 0}, "--steps_per_execution"),
+        ({"precision": "float16"}, "--precision"),
+        ({"learning_rate": float("inf")}, "--learning_rate"),
+        ({"learning_rate": float("nan")}, "--learning_rate"),
+        ({"weight_decay": float("inf")}, "--weight_decay"),
+    ],
+)
 def test_bad_values_name_the_flag(overrides, flag):
     with pytest.raises(config.ConfigError, match=flag):
         runs.resolve(config.RunConfig(**overrides))
@@ -325,13 +357,17 @@ def test_bad_values_name_the_flag(overrides, flag):
 
 def run_cli(*args, cwd=REPO):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    return subprocess.run([sys.executable, "-m", "rethink_tf.train", *args], capture_output=True, text=True,
-                          cwd=cwd, env=env, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "rethink_tf.train", *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=300
+    )
 
 
 def test_cli_bad_flags_exit_2_with_one_line(tmp_path):
-    for args, expected in ((["--model=resnet"], "--model"), (["--corrupt=2"], "--corrupt"),
-                           (["--train_size=-5"], "--train_size")):
+    for args, expected in (
+        (["--model=resnet"], "--model"),
+        (["--corrupt=2"], "--corrupt"),
+        (["--train_size=-5"], "--train_size"),
+    ):
         result = run_cli(*args, f"--results_dir={tmp_path}")
         assert result.returncode == 2, result.stderr
         lines = [line for line in result.stderr.splitlines() if ": error:" in line]
@@ -350,14 +386,21 @@ def test_cli_smoke_run_on_fashion_mnist_then_conflict(tmp_path):
     assert 0.3 < record["data"]["train_labels_changed"] < 0.6
 
     before = open(os.path.join(run_dir, records.RECORD), "rb").read()
-    conflict = run_cli("--preset=smoke", "--model=mlp_1x512", "--corrupt=0.5", "--epochs=3",
-                       f"--results_dir={tmp_path}", f"--run_name={os.path.basename(run_dir)}")
+    conflict = run_cli(
+        "--preset=smoke",
+        "--model=mlp_1x512",
+        "--corrupt=0.5",
+        "--epochs=3",
+        f"--results_dir={tmp_path}",
+        f"--run_name={os.path.basename(run_dir)}",
+    )
     assert conflict.returncode == 2 and "different config" in conflict.stderr and "epochs" in conflict.stderr
     assert open(os.path.join(run_dir, records.RECORD), "rb").read() == before
 
 
 def test_preset_fills_only_unset_flags():
     from absl import flags
+
     values = flags.FlagValues()
     cli.define_flags(values)
     values(["prog", "--preset=smoke", "--epochs=7"])
@@ -400,21 +443,30 @@ def test_help_lists_the_entry_points_own_flags_grouped():
     result = run_cli("--help")
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    assert out.index("What to run:") < out.index("  --model") < out.index("Regularizers") < out.index("  --weight_decay")
+    assert (
+        out.index("What to run:") < out.index("  --model") < out.index("Regularizers") < out.index("  --weight_decay")
+    )
     assert "  --corrupt (default: '0.0')" in out and "Where the data is:" in out and "--random_label_seeds" not in out
 
 
-@pytest.mark.parametrize("args, expected", [
-    (["--learning_rate=inf"], "--learning_rate=inf is not allowed: a finite number > 0"),
-    (["--train_size=70000"], "--train_size=70000 is more than the 60,000 training examples of fashion_mnist"),
-    (["--idx_dir=/nonexistent/fashon-mnist"], "/nonexistent/fashon-mnist: --idx_dir does not exist"),
-    (["--results_dir=/sys/rethink_tf_results"], "--results_dir=/sys/rethink_tf_results cannot be written"),
-])
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        (["--learning_rate=inf"], "--learning_rate=inf is not allowed: a finite number > 0"),
+        (["--train_size=70000"], "--train_size=70000 is more than the 60,000 training examples of fashion_mnist"),
+        (["--idx_dir=/nonexistent/fashon-mnist"], "/nonexistent/fashon-mnist: --idx_dir does not exist"),
+        (["--results_dir=/sys/rethink_tf_results"], "--results_dir=/sys/rethink_tf_results cannot be written"),
+    ],
+)
 def test_unusable_flags_and_paths_exit_2_with_one_line(tmp_path, args, expected):
     if "--train_size=70000" in args and not os.path.isdir(sources.FASHION_MNIST_DIR):
         pytest.skip("needs Debian's dataset-fashion-mnist")
-    result = run_cli("--preset=smoke", "--model=mlp_1x512", *args,
-                     *([] if any(a.startswith("--results_dir") for a in args) else [f"--results_dir={tmp_path}"]))
+    result = run_cli(
+        "--preset=smoke",
+        "--model=mlp_1x512",
+        *args,
+        *([] if any(a.startswith("--results_dir") for a in args) else [f"--results_dir={tmp_path}"]),
+    )
     assert result.returncode == 2, result.stderr[-2000:]
     lines = [line for line in result.stderr.splitlines() if "Traceback" in line or ": error:" in line]
     assert len(lines) == 1 and expected in lines[0], result.stderr[-2000:]

@@ -41,8 +41,9 @@ def stateless_seed(seed: int, stream: int, split: int, index) -> tf.Tensor:
 def corrupt_label(label, index, *, p: float, num_classes: int, seed: int, split: int = TRAIN) -> tf.Tensor:
     """With probability p, a uniform random class (which may equal the true one); else `label`."""
     coin = tf.random.stateless_uniform([], seed=stateless_seed(seed, _LABEL_COIN, split, index))
-    new = tf.random.stateless_uniform([], seed=stateless_seed(seed, _LABEL_CLASS, split, index),
-                                      minval=0, maxval=num_classes, dtype=tf.int64)
+    new = tf.random.stateless_uniform(
+        [], seed=stateless_seed(seed, _LABEL_CLASS, split, index), minval=0, maxval=num_classes, dtype=tf.int64
+    )
     return tf.where(coin < p, new, tf.cast(label, tf.int64))
 
 
@@ -51,8 +52,7 @@ def pixel_permutation(num_pixels: int, seed: tf.Tensor) -> tf.Tensor:
     return tf.argsort(tf.random.stateless_uniform([num_pixels], seed=seed), stable=True)
 
 
-def corrupt_image(image, index, *, kind: str, seed: int, split: int = TRAIN,
-                  mean=None, std=None) -> tf.Tensor:
+def corrupt_image(image, index, *, kind: str, seed: int, split: int = TRAIN, mean=None, std=None) -> tf.Tensor:
     """Applies an input corruption to one float image [H, W, C]; `mean`/`std` are for gaussian."""
     image = tf.convert_to_tensor(image, tf.float32)
     height, width, channels = image.shape
@@ -65,8 +65,9 @@ def corrupt_image(image, index, *, kind: str, seed: int, split: int = TRAIN,
         pixels = tf.reshape(image, [height * width, channels])
         return tf.reshape(tf.gather(pixels, perm), [height, width, channels])
     if kind == "gaussian":
-        noise = tf.random.stateless_normal([height, width, channels],
-                                           seed=stateless_seed(seed, _GAUSSIAN, split, index))
+        noise = tf.random.stateless_normal(
+            [height, width, channels], seed=stateless_seed(seed, _GAUSSIAN, split, index)
+        )
         return noise * tf.constant(std, tf.float32) + tf.constant(mean, tf.float32)
     raise ValueError(f"not an input corruption: {kind!r} (one of {', '.join(INPUT_CORRUPTIONS)})")
 
@@ -76,17 +77,30 @@ def pixel_stats(images: np.ndarray, mode: str) -> tuple[np.ndarray, np.ndarray]:
     x = images.astype(np.float64) / 255.0
     axes = (0, 1, 2) if mode == "per_channel" else None
     mean, std = x.mean(axis=axes), x.std(axis=axes)
-    return np.broadcast_to(mean, images.shape[-1:]).astype(np.float32), np.broadcast_to(std, images.shape[-1:]).astype(np.float32)
+    return np.broadcast_to(mean, images.shape[-1:]).astype(np.float32), np.broadcast_to(std, images.shape[-1:]).astype(
+        np.float32
+    )
 
 
-def corrupt_split(images: np.ndarray, labels: np.ndarray, indices: np.ndarray, *, corruption: str,
-                  label_noise: float, num_classes: int, seed: int, split: int,
-                  mean=None, std=None) -> tuple[np.ndarray, np.ndarray]:
+def corrupt_split(
+    images: np.ndarray,
+    labels: np.ndarray,
+    indices: np.ndarray,
+    *,
+    corruption: str,
+    label_noise: float,
+    num_classes: int,
+    seed: int,
+    split: int,
+    mean=None,
+    std=None,
+) -> tuple[np.ndarray, np.ndarray]:
     """Corrupts a whole split once, in a tf.data map, returning float32 pixels / 255 and int64 labels.
 
     `indices` are the examples' positions in the source's canonical order: they, not the position
     in a subset or a batch, key the random streams.
     """
+
     def corrupt_one(image, label, index):
         image = tf.cast(image, tf.float32) / 255.0
         if corruption in INPUT_CORRUPTIONS:
@@ -98,9 +112,11 @@ def corrupt_split(images: np.ndarray, labels: np.ndarray, indices: np.ndarray, *
         return image, tf.cast(label, tf.int64)
 
     with tf.device("/CPU:0"):
-        ds = (tf.data.Dataset.from_tensor_slices((images, labels, indices.astype(np.int64)))
-              .map(corrupt_one, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-              .batch(4096))
+        ds = (
+            tf.data.Dataset.from_tensor_slices((images, labels, indices.astype(np.int64)))
+            .map(corrupt_one, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+            .batch(4096)
+        )
         out_images, out_labels = [], []
         for x, y in ds.as_numpy_iterator():
             out_images.append(x)

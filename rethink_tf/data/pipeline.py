@@ -108,9 +108,17 @@ def prepare(config: PipelineConfig, raw: sources.RawData | None = None) -> Prepa
     def one(split_raw: sources.Split, size: int, split: int, label_noise: float) -> Split:
         idx = stratified_subset(split_raw.labels, size, config.seed + split)
         images, labels = corrupt.corrupt_split(
-            split_raw.images[idx], split_raw.labels[idx], idx, corruption=config.corruption,
-            label_noise=label_noise, num_classes=raw.num_classes, seed=config.seed, split=split,
-            mean=mean, std=std)
+            split_raw.images[idx],
+            split_raw.labels[idx],
+            idx,
+            corruption=config.corruption,
+            label_noise=label_noise,
+            num_classes=raw.num_classes,
+            seed=config.seed,
+            split=split,
+            mean=mean,
+            std=std,
+        )
         return Split(images, labels, idx)
 
     train = one(raw.train, config.train_size, corrupt.TRAIN, config.label_noise)
@@ -126,8 +134,9 @@ def prepare(config: PipelineConfig, raw: sources.RawData | None = None) -> Prepa
     }
     changed = float(np.mean(train.labels != raw.train.labels[train.indices])) if len(train.labels) else 0.0
     num_classes = corrupt.SIGN_CLASSES if config.corruption == "random_signs" else raw.num_classes
-    return Prepared(train, test, num_classes, (config.crop_size, config.crop_size, channels), raw.origin,
-                    fingerprints, changed)
+    return Prepared(
+        train, test, num_classes, (config.crop_size, config.crop_size, channels), raw.origin, fingerprints, changed
+    )
 
 
 def curve_split(test: Split, config: PipelineConfig) -> Split:
@@ -178,8 +187,13 @@ def _flip_and_rotate(images: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
     zeros = tf.zeros_like(angle)
     transforms = tf.stack([cos, -sin, x_offset, sin, cos, y_offset, zeros, zeros], axis=1)
     return tf.raw_ops.ImageProjectiveTransformV3(
-        images=images, transforms=transforms, output_shape=tf.shape(images)[1:3], fill_value=0.0,
-        interpolation="BILINEAR", fill_mode="CONSTANT")
+        images=images,
+        transforms=transforms,
+        output_shape=tf.shape(images)[1:3],
+        fill_value=0.0,
+        interpolation="BILINEAR",
+        fill_mode="CONSTANT",
+    )
 
 
 def gather_batch(images: tf.Variable, labels: tf.Variable, positions: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
@@ -205,10 +219,15 @@ def whitened_once(images: np.ndarray, config: PipelineConfig) -> np.ndarray:
     copying it to three per batch slowed the MLPs' fit (docs/speed.md).
     """
     with tf.device("/CPU:0"):
-        return np.concatenate([
-            _finish(tf.image.resize_with_crop_or_pad(images[i:i + _WHITEN_CHUNK], config.crop_size,
-                                                     config.crop_size), config.rgb).numpy()
-            for i in range(0, max(len(images), 1), _WHITEN_CHUNK)])
+        return np.concatenate(
+            [
+                _finish(
+                    tf.image.resize_with_crop_or_pad(images[i : i + _WHITEN_CHUNK], config.crop_size, config.crop_size),
+                    config.rgb,
+                ).numpy()
+                for i in range(0, max(len(images), 1), _WHITEN_CHUNK)
+            ]
+        )
 
 
 def train_dataset(split: Split, config: PipelineConfig, epoch: tf.Variable) -> tf.data.Dataset:
@@ -228,11 +247,12 @@ def train_dataset(split: Split, config: PipelineConfig, epoch: tf.Variable) -> t
 
     def epoch_batches(_):
         e = tf.cast(epoch.read_value(), tf.int64)
-        order = tf.argsort(tf.random.stateless_uniform([n], seed=tf.stack([tf.constant(shuffle_key, tf.int64), e])),
-                           stable=True)
+        order = tf.argsort(
+            tf.random.stateless_uniform([n], seed=tf.stack([tf.constant(shuffle_key, tf.int64), e])), stable=True
+        )
         # A batch's positions are a slice of the epoch's order, not stages of their own that batch scalars
         # and number the batches (the pipeline alone ran faster without them; docs/speed.md).
-        positions = lambda step: order[step * config.batch_size:(step + 1) * config.batch_size]
+        positions = lambda step: order[step * config.batch_size : (step + 1) * config.batch_size]
         if fixed:  # just a gather: in this map, not a parallel stage of its own
             return tf.data.Dataset.range(steps).map(lambda step: gather_batch(images, labels, positions(step)))
         return tf.data.Dataset.range(steps).map(lambda step: (e, step, positions(step)))
@@ -250,17 +270,22 @@ def train_dataset(split: Split, config: PipelineConfig, epoch: tf.Variable) -> t
     batches = tf.data.Dataset.from_tensors(0).flat_map(epoch_batches)
     if not fixed:
         batches = batches.map(transform, num_parallel_calls=_PARALLEL_CALLS, deterministic=True)
-    return _fixed_parallelism(batches.apply(tf.data.experimental.assert_cardinality(steps))
-                              .prefetch(_PREFETCH_BATCHES))
+    return _fixed_parallelism(batches.apply(tf.data.experimental.assert_cardinality(steps)).prefetch(_PREFETCH_BATCHES))
 
 
 def eval_dataset(split: Split, config: PipelineConfig) -> tf.data.Dataset:
     """Batches of center-cropped, whitened (images, labels) in canonical order (whitened once)."""
     images, labels = on_cpu(whitened_once(split.images, config)), on_cpu(split.labels)
-    return _fixed_parallelism(tf.data.Dataset.range(len(split.labels)).batch(config.batch_size)
-                              .map(lambda positions: gather_batch(images, labels, positions),
-                                   num_parallel_calls=_PARALLEL_CALLS, deterministic=True)
-                              .prefetch(_PREFETCH_BATCHES))
+    return _fixed_parallelism(
+        tf.data.Dataset.range(len(split.labels))
+        .batch(config.batch_size)
+        .map(
+            lambda positions: gather_batch(images, labels, positions),
+            num_parallel_calls=_PARALLEL_CALLS,
+            deterministic=True,
+        )
+        .prefetch(_PREFETCH_BATCHES)
+    )
 
 
 def _fixed_parallelism(dataset: tf.data.Dataset) -> tf.data.Dataset:

@@ -88,12 +88,17 @@ class RawData:
 
 def check_sizes(raw: RawData, train_size: int, test_size: int, curve_test_size: int = 0) -> None:
     """DataError if a requested subset is larger than its split (0 means the whole split)."""
-    for flag, size, split in (("train_size", train_size, raw.train), ("test_size", test_size, raw.test),
-                              ("curve_test_size", curve_test_size, raw.test)):
+    for flag, size, split in (
+        ("train_size", train_size, raw.train),
+        ("test_size", test_size, raw.test),
+        ("curve_test_size", curve_test_size, raw.test),
+    ):
         if size > len(split.labels):
             which = "training" if split is raw.train else "test"
-            raise DataError(f"--{flag}={size} is more than the {len(split.labels):,} {which} examples of "
-                            f"{raw.name} ({raw.origin}); pass at most {len(split.labels)}, or 0 for all")
+            raise DataError(
+                f"--{flag}={size} is more than the {len(split.labels):,} {which} examples of "
+                f"{raw.name} ({raw.origin}); pass at most {len(split.labels)}, or 0 for all"
+            )
 
 
 def _error(path: str, problem: str, fix: str) -> DataError:
@@ -130,9 +135,7 @@ def read_idx(path: str) -> np.ndarray:
     if zero0 != 0 or zero1 != 0 or ndim == 0:
         raise _error(path, f"not an IDX file (magic bytes {raw[:4].hex()}, expected 000008 + ndim>0)", _IDX_FIX)
     if type_code != 0x08:
-        raise _error(
-            path, f"IDX data type 0x{type_code:02x} is not supported, only unsigned bytes (0x08)", _IDX_FIX
-        )
+        raise _error(path, f"IDX data type 0x{type_code:02x} is not supported, only unsigned bytes (0x08)", _IDX_FIX)
     header_len = 4 + 4 * ndim
     if len(raw) < header_len:
         raise _error(path, f"truncated in the IDX header ({len(raw)} of {header_len} bytes)", _IDX_FIX)
@@ -172,7 +175,8 @@ def _read_idx_split(idx_dir: str, split: str, num_classes: int) -> tuple[Split, 
     bad = labels >= num_classes
     if bad.any():
         raise _error(
-            labels_path, f"label {int(labels[bad][0])} outside [0, {num_classes}) at index {int(np.argmax(bad))}",
+            labels_path,
+            f"label {int(labels[bad][0])} outside [0, {num_classes}) at index {int(np.argmax(bad))}",
             _IDX_FIX,
         )
     return Split(images=images[..., np.newaxis], labels=labels.astype(np.int64)), images_path, labels_path
@@ -197,7 +201,7 @@ class _BatchUnpickler(pickle.Unpickler):
 
     def find_class(self, module: str, name: str):
         if module.startswith("numpy.core"):  # NumPy 1.x names, as in the original (Python 2) pickles
-            module = "numpy._core" + module[len("numpy.core"):]
+            module = "numpy._core" + module[len("numpy.core") :]
         if (module, name) not in self._ALLOWED:
             raise pickle.UnpicklingError(f"global {module}.{name} is not allowed in a CIFAR-10 batch")
         return super().find_class(module, name)
@@ -304,8 +308,13 @@ def _load_tfds(name: str, data_dir: str | None) -> tuple[Split, Split, str]:
             # batch_size=-1 is avoided on purpose: it batches by the recorded split sizes, which
             # tfds.testing.mock_data does not know (0 -> sys.maxsize), and the huge padded_batch aborts the process.
             datasets, info = tfds.load(
-                name, split=["train", "test"], data_dir=data_dir, as_supervised=True, shuffle_files=False,
-                download=False, with_info=True,
+                name,
+                split=["train", "test"],
+                data_dir=data_dir,
+                as_supervised=True,
+                shuffle_files=False,
+                download=False,
+                with_info=True,
             )
             splits = []
             for split_name, ds in zip(("train", "test"), datasets):
@@ -361,8 +370,12 @@ def load(
     channels = 3 if name == "cifar10" else 1
 
     if name == "fashion_mnist" and idx_dir is not None and not os.path.exists(idx_dir):
-        raise _error(idx_dir, "--idx_dir does not exist", "pass the directory that holds the four Fashion-MNIST "
-                     "IDX files, or leave --idx_dir unset for Debian's dataset-fashion-mnist")
+        raise _error(
+            idx_dir,
+            "--idx_dir does not exist",
+            "pass the directory that holds the four Fashion-MNIST "
+            "IDX files, or leave --idx_dir unset for Debian's dataset-fashion-mnist",
+        )
     if name == "fashion_mnist" and idx_dir is None and os.path.exists(FASHION_MNIST_DIR):
         idx_dir = FASHION_MNIST_DIR
     if name == "fashion_mnist" and idx_dir is not None:

@@ -23,33 +23,56 @@ PANEL_A_MODEL = "inception_small"
 PANEL_A_CORRUPTIONS = ("true_labels", "random_labels", "shuffled_pixels", "random_pixels", "gaussian")
 SWEEP_MODELS = ("inception_small", "alexnet_small", "mlp_1x512")
 LEVELS = tuple(k / 10 for k in range(11))
-COLORS = {"inception_small": "C0", "alexnet_small": "C1", "mlp_1x512": "C2", "true_labels": "C0",
-          "random_labels": "C3", "shuffled_pixels": "C1", "random_pixels": "C4", "gaussian": "C2"}
+COLORS = {
+    "inception_small": "C0",
+    "alexnet_small": "C1",
+    "mlp_1x512": "C2",
+    "true_labels": "C0",
+    "random_labels": "C3",
+    "shuffled_pixels": "C1",
+    "random_pixels": "C4",
+    "gaussian": "C2",
+}
 
 
-def run_config(base: config_lib.RunConfig, model: str, corruption: str = "true_labels",
-               p: float = 0.0) -> config_lib.RunConfig:
+def run_config(
+    base: config_lib.RunConfig, model: str, corruption: str = "true_labels", p: float = 0.0
+) -> config_lib.RunConfig:
     """One run of the figure: no explicit regularizer. p = 1 is the random-labels run (the same labels), so
     panels (a) and (b) share it, as they share p = 0 (true labels); a run on corrupted labels or pixels gets
     the random-label epoch budget (it fits more slowly, Figure 1's point)."""
     if corruption == "true_labels" and p == 1.0:
         corruption, p = "random_labels", 0.0
     randomized = corruption in corrupt.INPUT_CORRUPTIONS or 0.0 < p < 1.0  # random labels have their own budget
-    return runs.derive(base, model=model, batch_norm=True, random_crop=False, augment=False, weight_decay=0.0,
-                       corruption=corruption, corrupt=p,
-                       epochs=(base.random_label_epochs or base.epochs) if randomized else base.epochs)
+    return runs.derive(
+        base,
+        model=model,
+        batch_norm=True,
+        random_crop=False,
+        augment=False,
+        weight_decay=0.0,
+        corruption=corruption,
+        corrupt=p,
+        epochs=(base.random_label_epochs or base.epochs) if randomized else base.epochs,
+    )
 
 
 def grid(base: config_lib.RunConfig, corrupt_levels: tuple[float, ...] = LEVELS) -> runner.Runs:
     """The figure's runs, each once, labelled for the progress lines: panel (a)'s first, then the sweep."""
     levels = tuple(sorted(set(corrupt_levels)))
     if 0.0 not in levels:
-        raise config_lib.ConfigError(f"--corrupt_levels={','.join(f'{p:g}' for p in levels)} needs 0: panel (b) "
-                                     "is relative to the time at p = 0")
-    wanted = [(f"{models.paper_name(PANEL_A_MODEL, True)}, {c}", run_config(base, PANEL_A_MODEL, c, 0.0))
-              for c in PANEL_A_CORRUPTIONS]
-    wanted += [(f"{models.paper_name(m, True)}, p = {p:g}", run_config(base, m, "true_labels", p))
-               for m in SWEEP_MODELS for p in levels]
+        raise config_lib.ConfigError(
+            f"--corrupt_levels={','.join(f'{p:g}' for p in levels)} needs 0: panel (b) is relative to the time at p = 0"
+        )
+    wanted = [
+        (f"{models.paper_name(PANEL_A_MODEL, True)}, {c}", run_config(base, PANEL_A_MODEL, c, 0.0))
+        for c in PANEL_A_CORRUPTIONS
+    ]
+    wanted += [
+        (f"{models.paper_name(m, True)}, p = {p:g}", run_config(base, m, "true_labels", p))
+        for m in SWEEP_MODELS
+        for p in levels
+    ]
     out, seen = [], set()
     for label, cfg in wanted:
         if cfg.run_dir not in seen:
@@ -75,15 +98,23 @@ def series(recs: list[dict[str, Any]]) -> list[tuple[str, str, float, float]]:
     done = [r for r in recs if r["status"] == records.FINISHED and _unregularized(r["config"])]
     rows, num_classes = [], None
     for corruption in PANEL_A_CORRUPTIONS:
-        mine = records.lowest_seed([r for r in done if r["config"]["model"] == PANEL_A_MODEL
-                                    and r["config"]["corruption"] == corruption and r["config"]["corrupt"] == 0])
+        mine = records.lowest_seed(
+            [
+                r
+                for r in done
+                if r["config"]["model"] == PANEL_A_MODEL
+                and r["config"]["corruption"] == corruption
+                and r["config"]["corrupt"] == 0
+            ]
+        )
         if mine:
             rows += [("a", corruption, step, loss) for step, loss in plots.curve(mine[0], "loss")]
             rows += [("a", f"{corruption} accuracy", step, acc) for step, acc in plots.curve(mine[0], "accuracy")]
     levels = set()
     for model in SWEEP_MODELS:
-        sweep = records.lowest_seed([r for r in done if r["config"]["model"] == model
-                                     and _level(r["config"]) is not None])
+        sweep = records.lowest_seed(
+            [r for r in done if r["config"]["model"] == model and _level(r["config"]) is not None]
+        )
         recs_by_p = {_level(r["config"]): r for r in sweep}
         base_fit = recs_by_p.get(0.0) and recs_by_p[0.0]["final"]["fit_epoch"]
         for p in sorted(recs_by_p):
@@ -117,12 +148,19 @@ def draw(rows: list[tuple[str, str, float, float]], path: str) -> None:
         if fit is not None:
             ax_a.plot([fit], [dict(points)[fit]], "o", color=color)
         if ours_true:
-            ax_a.axvline(paper.FIGURE1A_STEPS_BELOW_LOSS_001[corruption] / paper_true * ours_true, color=color,
-                         linestyle=":", linewidth=1.2)
+            ax_a.axvline(
+                paper.FIGURE1A_STEPS_BELOW_LOSS_001[corruption] / paper_true * ours_true,
+                color=color,
+                linestyle=":",
+                linewidth=1.2,
+            )
     ax_a.set_yscale("log")
-    ax_a.set(xlabel="step", ylabel="average training loss (epoch)",
-             title=f"(a) {models.paper_name(PANEL_A_MODEL, True)}; o: first epoch at 100% training accuracy\n"
-                   "dotted: the paper's step to loss < 0.01, x ours/paper on true labels")
+    ax_a.set(
+        xlabel="step",
+        ylabel="average training loss (epoch)",
+        title=f"(a) {models.paper_name(PANEL_A_MODEL, True)}; o: first epoch at 100% training accuracy\n"
+        "dotted: the paper's step to loss < 0.01, x ours/paper on true labels",
+    )
     ax_a.legend(fontsize=8)
 
     for model in SWEEP_MODELS:
@@ -137,16 +175,29 @@ def draw(rows: list[tuple[str, str, float, float]], path: str) -> None:
         points = sorted(by.get(("c", model), []))
         if points:
             ax_c.plot(*zip(*points), "o-", color=color, label=name)
-        ax_c.plot([0.0, 1.0], [paper.FIGURE1C_TEST_ERROR_AT_P0[model], paper.FIGURE1C_TEST_ERROR_AT_P1], "*",
-                  color=color, markersize=12, markeredgecolor="k")
+        ax_c.plot(
+            [0.0, 1.0],
+            [paper.FIGURE1C_TEST_ERROR_AT_P0[model], paper.FIGURE1C_TEST_ERROR_AT_P1],
+            "*",
+            color=color,
+            markersize=12,
+            markeredgecolor="k",
+        )
     ax_b.set_xlim(-0.05, 1.05)
-    ax_b.set(xlabel="label corruption p", ylabel="time to overfit / time at p = 0",
-             title="(b) time to overfit = steps until an epoch\nat 100% training accuracy; * paper at p = 1")
+    ax_b.set(
+        xlabel="label corruption p",
+        ylabel="time to overfit / time at p = 0",
+        title="(b) time to overfit = steps until an epoch\nat 100% training accuracy; * paper at p = 1",
+    )
     ax_b.legend(fontsize=8)
     if ("c", "chance") in by:
         ax_c.plot(*zip(*by[("c", "chance")]), color="gray", linestyle="--", linewidth=1, label="chance")
-    ax_c.set(xlabel="label corruption p", ylabel="test error", ylim=(0.0, 1.0),
-             title="(c) test error (whole test set); * paper (CIFAR-10)")
+    ax_c.set(
+        xlabel="label corruption p",
+        ylabel="test error",
+        ylim=(0.0, 1.0),
+        title="(c) test error (whole test set); * paper (CIFAR-10)",
+    )
     ax_c.legend(fontsize=8)
     plots.save(fig, path)
 

@@ -23,18 +23,36 @@ COLORS = {True: "C0", False: "C3"}
 def run_config(base: config_lib.RunConfig, batch_norm: bool) -> config_lib.RunConfig:
     """Inception with or without BatchNorm, no explicit regularizer, tested every epoch and trained for the
     whole budget (the curves go on after 100% training accuracy, as the paper's do)."""
-    return runs.derive(base, model=MODEL, batch_norm=batch_norm, random_crop=False, augment=False, weight_decay=0.0,
-                       corruption="true_labels", corrupt=0.0, stop_when_fit=False, eval_every=1)
+    return runs.derive(
+        base,
+        model=MODEL,
+        batch_norm=batch_norm,
+        random_crop=False,
+        augment=False,
+        weight_decay=0.0,
+        corruption="true_labels",
+        corrupt=0.0,
+        stop_when_fit=False,
+        eval_every=1,
+    )
 
 
 def grid(base: config_lib.RunConfig) -> runner.Runs:
-    return [(f"[figure 2 {i + 1}/2 {models.paper_name(MODEL, bn)}]", run_config(base, bn))
-            for i, bn in enumerate((True, False))]
+    return [
+        (f"[figure 2 {i + 1}/2 {models.paper_name(MODEL, bn)}]", run_config(base, bn))
+        for i, bn in enumerate((True, False))
+    ]
 
 
 def _is_mine(c: dict[str, Any]) -> bool:
-    return (c["model"] == MODEL and c["corruption"] == "true_labels" and c["corrupt"] == 0 and not c["stop_when_fit"]
-            and c["eval_every"] == 1 and not (c["weight_decay"] or c["random_crop"] or c.get("augment")))
+    return (
+        c["model"] == MODEL
+        and c["corruption"] == "true_labels"
+        and c["corrupt"] == 0
+        and not c["stop_when_fit"]
+        and c["eval_every"] == 1
+        and not (c["weight_decay"] or c["random_crop"] or c.get("augment"))
+    )
 
 
 def series(recs: list[dict[str, Any]]) -> list[tuple[str, str, float, float]]:
@@ -67,12 +85,22 @@ def draw(rows: list[tuple[str, str, float, float]], path: str) -> None:
         best = [y for _, y in by[f"{key} best test"]]
         ax.plot(steps, test, color=color, label=f"{label} test")
         ax.fill_between(steps, test, best, color=color, alpha=0.25, label=f"{label}: best test so far - test")
-        paper_test = next(r.test_accuracy for r in paper.TABLE1 if r.model == MODEL and r.batch_norm == bn
-                          and not (r.random_crop or r.weight_decay or r.random_labels)) / 100
+        paper_test = (
+            next(
+                r.test_accuracy
+                for r in paper.TABLE1
+                if r.model == MODEL and r.batch_norm == bn and not (r.random_crop or r.weight_decay or r.random_labels)
+            )
+            / 100
+        )
         ax.axhline(paper_test, color=color, linestyle=":", linewidth=1, label=f"{label}: paper's test (CIFAR-10)")
-    ax.set(xlabel="step", ylabel="accuracy", ylim=(0.0, 1.02),
-           title="Figure 2b: train (running, per epoch) and test accuracy;\n"
-                 "shaded: what early stopping at the best test accuracy would gain")
+    ax.set(
+        xlabel="step",
+        ylabel="accuracy",
+        ylim=(0.0, 1.02),
+        title="Figure 2b: train (running, per epoch) and test accuracy;\n"
+        "shaded: what early stopping at the best test accuracy would gain",
+    )
     ax.legend(fontsize=7, loc="lower right")
     plots.save(fig, path)
 
@@ -86,11 +114,23 @@ def summary(rows: list[tuple[str, str, float, float]]) -> str:
         key = config_lib.model_key(MODEL, bn)
         if f"{key} test" not in by:
             continue
-        (last_step, last), (best_step, best) = by[f"{key} test"][-1], max(by[f"{key} test"], key=lambda p: (p[1], -p[0]))
-        cells.append([models.paper_name(MODEL, bn), f"{by[f'{key} train'][-1][1]:.2%}", f"{last:.2%}", f"{best:.2%}",
-                      f"{best_step:g}", f"{last_step:g}"])
-    return tables.markdown(["model", "last train (running)", "last test", "best test", "best at step", "steps"],
-                           cells, "lrrrrr")
+        (last_step, last), (best_step, best) = (
+            by[f"{key} test"][-1],
+            max(by[f"{key} test"], key=lambda p: (p[1], -p[0])),
+        )
+        cells.append(
+            [
+                models.paper_name(MODEL, bn),
+                f"{by[f'{key} train'][-1][1]:.2%}",
+                f"{last:.2%}",
+                f"{best:.2%}",
+                f"{best_step:g}",
+                f"{last_step:g}",
+            ]
+        )
+    return tables.markdown(
+        ["model", "last train (running)", "last test", "best test", "best at step", "steps"], cells, "lrrrrr"
+    )
 
 
 def report(results_dir: str) -> str:

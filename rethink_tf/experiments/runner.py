@@ -50,8 +50,9 @@ def train_all(runs: Runs, raw: sources.RawData | None = None) -> list[dict[str, 
         except records.RunBusyError:
             continue
         if existing is not None:
-            records.check_data(cfg.run_dir, (existing.get("data") or {}).get("fingerprints"),
-                               {"source": raw.fingerprint})
+            records.check_data(
+                cfg.run_dir, (existing.get("data") or {}).get("fingerprints"), {"source": raw.fingerprint}
+            )
     out, started = [], time.perf_counter()
     for prefix, cfg in runs:
         try:
@@ -79,6 +80,7 @@ def run(experiment: Experiment, base: RunConfig, raw: sources.RawData | None = N
 
 def main(experiment: Experiment, doc: str) -> None:
     """`python -m rethink_tf.experiments.NAME`: the flags and preset, the experiment's runs, its report printed."""
+
     def entry(argv: list[str]) -> None:
         with cli.one_line_errors():
             base = cli.run_config(argv)

@@ -21,13 +21,20 @@ OPTIONS = ("random_label_seeds", "single_seed_models")
 
 def row_config(base: config_lib.RunConfig, row: paper.Table1Row) -> config_lib.RunConfig:
     """The run of one Table 1 row: the model's own weight decay, no other change."""
-    return runs.derive(base, model=row.model, batch_norm=row.batch_norm, random_crop=row.random_crop,
-                       weight_decay=runs.default_weight_decay(row.model) if row.weight_decay else 0.0,
-                       corruption="random_labels" if row.random_labels else "true_labels", corrupt=0.0)
+    return runs.derive(
+        base,
+        model=row.model,
+        batch_norm=row.batch_norm,
+        random_crop=row.random_crop,
+        weight_decay=runs.default_weight_decay(row.model) if row.weight_decay else 0.0,
+        corruption="random_labels" if row.random_labels else "true_labels",
+        corrupt=0.0,
+    )
 
 
-def grid(base: config_lib.RunConfig, random_label_seeds: int = 1,
-         single_seed_models: tuple[str, ...] = ()) -> list[tuple[paper.Table1Row, config_lib.RunConfig]]:
+def grid(
+    base: config_lib.RunConfig, random_label_seeds: int = 1, single_seed_models: tuple[str, ...] = ()
+) -> list[tuple[paper.Table1Row, config_lib.RunConfig]]:
     """The grid's runs in the paper's row order; a random-label row runs with seeds --seed, --seed + 1, ...
     (`random_label_seeds` of them) unless its architecture is in `single_seed_models`, any other row once."""
     out = []
@@ -38,8 +45,9 @@ def grid(base: config_lib.RunConfig, random_label_seeds: int = 1,
     return out
 
 
-def labelled_runs(base: config_lib.RunConfig, random_label_seeds: int = 1,
-                  single_seed_models: tuple[str, ...] = ()) -> runner.Runs:
+def labelled_runs(
+    base: config_lib.RunConfig, random_label_seeds: int = 1, single_seed_models: tuple[str, ...] = ()
+) -> runner.Runs:
     out = []
     for row, cfg in grid(base, random_label_seeds, single_seed_models):
         seed = f", seed {cfg.seed}" if random_label_seeds > 1 and row.random_labels else ""
@@ -50,10 +58,15 @@ def labelled_runs(base: config_lib.RunConfig, random_label_seeds: int = 1,
 def matches(row: paper.Table1Row, config: dict[str, Any]) -> bool:
     """Whether a run's config is the run of a Table 1 row (any data set, subset or seed)."""
     corruption = "random_labels" if row.random_labels else "true_labels"
-    return (config["model"] == row.model and config["batch_norm"] == row.batch_norm
-            and config["random_crop"] == row.random_crop and (config["weight_decay"] > 0) == row.weight_decay
-            and config["corruption"] == corruption and (row.random_labels or config["corrupt"] == 0)
-            and not config.get("augment"))
+    return (
+        config["model"] == row.model
+        and config["batch_norm"] == row.batch_norm
+        and config["random_crop"] == row.random_crop
+        and (config["weight_decay"] > 0) == row.weight_decay
+        and config["corruption"] == corruption
+        and (row.random_labels or config["corrupt"] == 0)
+        and not config.get("augment")
+    )
 
 
 def _mean(values: list[float]) -> float | None:
@@ -66,38 +79,54 @@ def rows(recs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for row in paper.TABLE1:
         mine = [r for r in recs if matches(row, r["config"])]
         done = [r for r in mine if r["status"] == records.FINISHED]
-        out.append({
-            "row": row.label, "params": mine[0]["model"]["paper_param_count"] if mine else None,
-            "lr": ", ".join(sorted({f"{r['config']['learning_rate']:g}" for r in mine})) or None,
-            "paper_train": row.train_accuracy, "paper_test": row.test_accuracy,
-            "train": _mean([100 * r["final"]["train_accuracy"] for r in done]),
-            "test": _mean([100 * r["final"]["test_accuracy"] for r in done]),
-            "test_min": min((100 * r["final"]["test_accuracy"] for r in done), default=None),
-            "test_max": max((100 * r["final"]["test_accuracy"] for r in done), default=None),
-            "runs": len(done), "status": ", ".join(sorted({r["status"] for r in mine})) or "missing",
-            "epochs": _mean([r["final"]["epochs_run"] for r in done]),
-            "wall_s": sum(r["wall_time_s"] for r in mine),
-            "random_labels": row.random_labels, "model": row.model,
-        })
+        out.append(
+            {
+                "row": row.label,
+                "params": mine[0]["model"]["paper_param_count"] if mine else None,
+                "lr": ", ".join(sorted({f"{r['config']['learning_rate']:g}" for r in mine})) or None,
+                "paper_train": row.train_accuracy,
+                "paper_test": row.test_accuracy,
+                "train": _mean([100 * r["final"]["train_accuracy"] for r in done]),
+                "test": _mean([100 * r["final"]["test_accuracy"] for r in done]),
+                "test_min": min((100 * r["final"]["test_accuracy"] for r in done), default=None),
+                "test_max": max((100 * r["final"]["test_accuracy"] for r in done), default=None),
+                "runs": len(done),
+                "status": ", ".join(sorted({r["status"] for r in mine})) or "missing",
+                "epochs": _mean([r["final"]["epochs_run"] for r in done]),
+                "wall_s": sum(r["wall_time_s"] for r in mine),
+                "random_labels": row.random_labels,
+                "model": row.model,
+            }
+        )
     return out
 
 
 def claims(table: list[dict[str, Any]]) -> list[tuple[str, bool | None]]:
     """The paper's Table 1 claims, checked on our numbers (None: not every row has a result)."""
+
     def holds(cond, subset):
         return None if any(r["test"] is None for r in subset) else all(cond(r) for r in subset)
 
     rand = [r for r in table if r["random_labels"]]
     true = [r for r in table if not r["random_labels"]]
-    by_model = {m: _mean([r["test"] for r in true if r["model"] == m and r["test"] is not None])
-                for m in ("inception_small", "alexnet_small", "mlp_3x512", "mlp_1x512")}
-    order = None if None in by_model.values() else (
-        by_model["inception_small"] > by_model["alexnet_small"] > max(by_model["mlp_3x512"], by_model["mlp_1x512"]))
+    by_model = {
+        m: _mean([r["test"] for r in true if r["model"] == m and r["test"] is not None])
+        for m in ("inception_small", "alexnet_small", "mlp_3x512", "mlp_1x512")
+    }
+    order = (
+        None
+        if None in by_model.values()
+        else (
+            by_model["inception_small"] > by_model["alexnet_small"] > max(by_model["mlp_3x512"], by_model["mlp_1x512"])
+        )
+    )
     lo, hi = CHANCE_BAND
     return [
         ("every random-label row fits: train accuracy >= 99%", holds(lambda r: r["train"] >= 99.0, rand)),
-        (f"every random-label row tests at chance: {lo:g}% <= test accuracy <= {hi:g}%",
-         holds(lambda r: lo <= r["test"] <= hi, rand)),
+        (
+            f"every random-label row tests at chance: {lo:g}% <= test accuracy <= {hi:g}%",
+            holds(lambda r: lo <= r["test"] <= hi, rand),
+        ),
         ("every true-label row tests far above chance: test accuracy >= 50%", holds(lambda r: r["test"] >= 50.0, true)),
         ("test accuracy keeps the paper's order Inception > AlexNet > MLPs (mean of true-label rows)", order),
     ]
@@ -108,16 +137,33 @@ def report(results_dir: str) -> str:
     recs = [r for r in records.load_all(results_dir) if any(matches(row, r["config"]) for row in paper.TABLE1)]
     table = rows(recs)
     configs = [r["config"] for r in recs]
-    setups = sorted({(c.get("preset") or "custom", c["dataset"], c["train_size"] or "all", c["test_size"] or "all",
-                      c["epochs"], c.get("crop_epochs") or c["epochs"], c.get("random_label_epochs") or c["epochs"])
-                     for c in configs}, key=str)
+    setups = sorted(
+        {
+            (
+                c.get("preset") or "custom",
+                c["dataset"],
+                c["train_size"] or "all",
+                c["test_size"] or "all",
+                c["epochs"],
+                c.get("crop_epochs") or c["epochs"],
+                c.get("random_label_epochs") or c["epochs"],
+            )
+            for c in configs
+        },
+        key=str,
+    )
     origins = sorted({r["data"]["origin"] for r in recs if r.get("data")})
     lines = ["# Table 1: train / test accuracy (%), the paper (CIFAR-10) beside this run", ""]
     for preset, dataset, n_train, n_test, epochs, crop_epochs, random_label_epochs in setups:
-        caps = [f"{n} {what}" for n, what in ((crop_epochs, "with random crop"), (random_label_epochs, "on random labels"))
-                if n != epochs]
-        lines.append(f"- preset `{preset}`: {dataset}, {n_train} training / {n_test} test examples, "
-                     f"at most {epochs} epochs{' (' + ', '.join(caps) + ')' if caps else ''}")
+        caps = [
+            f"{n} {what}"
+            for n, what in ((crop_epochs, "with random crop"), (random_label_epochs, "on random labels"))
+            if n != epochs
+        ]
+        lines.append(
+            f"- preset `{preset}`: {dataset}, {n_train} training / {n_test} test examples, "
+            f"at most {epochs} epochs{' (' + ', '.join(caps) + ')' if caps else ''}"
+        )
     lines += [f"- data: {origin}" for origin in origins]
     total = sum(r["wall_s"] for r in table)
     lines += [f"- total wall time of the runs: {total:.0f} s ({total / 60:.1f} min)", ""]
@@ -127,18 +173,66 @@ def report(results_dir: str) -> str:
     for r in table:
         params = "–" if r["params"] is None else f"{r['params']:,}"
         spread = f" ({r['test_min']:.2f}–{r['test_max']:.2f})" if r["runs"] > 1 else ""
-        cells.append([r["row"], params, tables.fmt(r["paper_train"]), tables.fmt(r["paper_test"]),
-                      tables.fmt(r["train"]), f"{tables.fmt(r['test'])}{spread}", r["runs"], r["lr"] or "–",
-                      tables.fmt(r["epochs"], 0), f"{r['wall_s']:.0f}", r["status"]])
-    text = "\n".join(lines) + "\n" + tables.markdown(
-        ["row", "params", "paper train", "paper test", "ours train", "ours test", "runs", "lr", "epochs", "wall s",
-         "status"], cells, "lrrrrrrrrrl")
+        cells.append(
+            [
+                r["row"],
+                params,
+                tables.fmt(r["paper_train"]),
+                tables.fmt(r["paper_test"]),
+                tables.fmt(r["train"]),
+                f"{tables.fmt(r['test'])}{spread}",
+                r["runs"],
+                r["lr"] or "–",
+                tables.fmt(r["epochs"], 0),
+                f"{r['wall_s']:.0f}",
+                r["status"],
+            ]
+        )
+    text = (
+        "\n".join(lines)
+        + "\n"
+        + tables.markdown(
+            [
+                "row",
+                "params",
+                "paper train",
+                "paper test",
+                "ours train",
+                "ours test",
+                "runs",
+                "lr",
+                "epochs",
+                "wall s",
+                "status",
+            ],
+            cells,
+            "lrrrrrrrrrl",
+        )
+    )
     text += "\nThe paper's claims, checked on these numbers:\n\n"
     for claim, ok in claims(table):
         text += f"- [{'x' if ok else ' '}] {claim}{'' if ok is not None else ' (not every row has run)'}\n"
-    return tables.write(results_dir, "table1", text, table,
-                        ["row", "params", "paper_train", "paper_test", "train", "test", "test_min", "test_max", "lr",
-                         "runs", "epochs", "wall_s", "status"])
+    return tables.write(
+        results_dir,
+        "table1",
+        text,
+        table,
+        [
+            "row",
+            "params",
+            "paper_train",
+            "paper_test",
+            "train",
+            "test",
+            "test_min",
+            "test_max",
+            "lr",
+            "runs",
+            "epochs",
+            "wall_s",
+            "status",
+        ],
+    )
 
 
 EXPERIMENT = runner.Experiment("table1", report, runs=labelled_runs, options=OPTIONS)

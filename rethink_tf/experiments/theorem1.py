@@ -51,16 +51,27 @@ def build(config: config_lib.RunConfig, data) -> dict[str, Any]:
     started = time.perf_counter()
     outputs = expressivity.predict(model, points)
     return {
-        "experiment": {k: getattr(config, k) for k in DEPENDS_ON}, "kind": "theorem1",
-        "dataset": config.dataset, "origin": data.origin, "corruption": config.corruption, "corrupt": config.corrupt,
-        "seed": config.seed, "n": len(targets), "d": points.shape[1], "labels_changed": data.labels_changed,
+        "experiment": {k: getattr(config, k) for k in DEPENDS_ON},
+        "kind": "theorem1",
+        "dataset": config.dataset,
+        "origin": data.origin,
+        "corruption": config.corruption,
+        "corrupt": config.corrupt,
+        "seed": config.seed,
+        "n": len(targets),
+        "d": points.shape[1],
+        "labels_changed": data.labels_changed,
         "fingerprints": {k: data.fingerprints[k] for k in ("source", "train_indices", "train_labels", "train_images")},
-        "num_weights": construction.num_weights, "keras_count_params": model.count_params(),
+        "num_weights": construction.num_weights,
+        "keras_count_params": model.count_params(),
         "max_fitting_error": float(np.abs(outputs - targets).max()),
         "labels_exact_after_rounding": float(np.mean(np.rint(outputs) == targets)),
-        "min_diagonal": min_diagonal, "weight_norm": float(np.linalg.norm(construction.weights)),
-        "construct_s": construct_s, "verify_s": time.perf_counter() - started,
-        "versions": records.versions(), "finished": records.now(),
+        "min_diagonal": min_diagonal,
+        "weight_norm": float(np.linalg.norm(construction.weights)),
+        "construct_s": construct_s,
+        "verify_s": time.perf_counter() - started,
+        "versions": records.versions(),
+        "finished": records.now(),
     }
 
 
@@ -84,15 +95,18 @@ def compute(base: config_lib.RunConfig, raw: sources.RawData) -> dict[str, Any]:
 
 
 def summary(record: dict[str, Any]) -> str:
-    return "\n".join([
-        f"Theorem 1 on {record['n']:,} {record['dataset']} training images ({record['corruption']}, seed {record['seed']}), "
-        f"d = {record['d']}",
-        f"  weights: {record['num_weights']:,} = 2n + d (Keras count {record['keras_count_params']:,})",
-        f"  max |c(x_i) - y_i|: {record['max_fitting_error']:.3g}; labels exact after rounding: "
-        f"{record['labels_exact_after_rounding']:.2%}",
-        f"  smallest diagonal of A (Lemma 1): {record['min_diagonal']:.3g}; ||w||: {record['weight_norm']:.4g}",
-        f"  {record['construct_s']:.1f} s to construct, {record['verify_s']:.1f} s to verify on every point",
-    ])
+    return "\n".join(
+        [
+            f"Theorem 1 on {record['n']:,} {record['dataset']} training images ({record['corruption']}, "
+            f"seed {record['seed']}), "
+            f"d = {record['d']}",
+            f"  weights: {record['num_weights']:,} = 2n + d (Keras count {record['keras_count_params']:,})",
+            f"  max |c(x_i) - y_i|: {record['max_fitting_error']:.3g}; labels exact after rounding: "
+            f"{record['labels_exact_after_rounding']:.2%}",
+            f"  smallest diagonal of A (Lemma 1): {record['min_diagonal']:.3g}; ||w||: {record['weight_norm']:.4g}",
+            f"  {record['construct_s']:.1f} s to construct, {record['verify_s']:.1f} s to verify on every point",
+        ]
+    )
 
 
 def report(results_dir: str) -> str:
@@ -102,17 +116,43 @@ def report(results_dir: str) -> str:
     for path in sorted(paths):
         record = records.read_json(path)
         recs.append({**record, "result": os.path.basename(os.path.dirname(path))})
-    rows = [{"result": r["result"], "dataset": r["dataset"], "corruption": r["corruption"], "corrupt": r.get("corrupt", 0.0),
-             "seed": r["seed"], "n": r["n"], "d": r["d"], "num_weights": r["num_weights"],
-             "max_fitting_error": r["max_fitting_error"], "labels_exact_after_rounding": r["labels_exact_after_rounding"],
-             "min_diagonal": r["min_diagonal"], "weight_norm": r["weight_norm"]} for r in recs]
-    cells = [[r["result"], f"{r['n']:,}", r["d"], f"{r['num_weights']:,}", f"{r['max_fitting_error']:.3g}",
-              f"{r['labels_exact_after_rounding']:.2%}", f"{r['min_diagonal']:.3g}", f"{r['weight_norm']:.4g}"]
-             for r in rows]
+    rows = [
+        {
+            "result": r["result"],
+            "dataset": r["dataset"],
+            "corruption": r["corruption"],
+            "corrupt": r.get("corrupt", 0.0),
+            "seed": r["seed"],
+            "n": r["n"],
+            "d": r["d"],
+            "num_weights": r["num_weights"],
+            "max_fitting_error": r["max_fitting_error"],
+            "labels_exact_after_rounding": r["labels_exact_after_rounding"],
+            "min_diagonal": r["min_diagonal"],
+            "weight_norm": r["weight_norm"],
+        }
+        for r in recs
+    ]
+    cells = [
+        [
+            r["result"],
+            f"{r['n']:,}",
+            r["d"],
+            f"{r['num_weights']:,}",
+            f"{r['max_fitting_error']:.3g}",
+            f"{r['labels_exact_after_rounding']:.2%}",
+            f"{r['min_diagonal']:.3g}",
+            f"{r['weight_norm']:.4g}",
+        ]
+        for r in rows
+    ]
     text = "# Theorem 1: a depth-two ReLU network with 2n + d weights fits n training images\n\n"
     text += "\n\n".join(summary(r) for r in recs) + "\n\n" if recs else f"no Theorem 1 record in {results_dir}\n\n"
-    text += tables.markdown(["result", "n", "d", "weights (2n + d)", "max fitting error", "labels exact",
-                             "smallest diagonal", "norm of w"], cells, "lrrrrrrr")
+    text += tables.markdown(
+        ["result", "n", "d", "weights (2n + d)", "max fitting error", "labels exact", "smallest diagonal", "norm of w"],
+        cells,
+        "lrrrrrrr",
+    )
     return tables.write(results_dir, "theorem1", text, rows, list(rows[0]) if rows else ["result"])
 
 

@@ -13,7 +13,6 @@ import dataclasses
 import keras
 import numpy as np
 
-
 _THRESHOLD_OFFSET = 1e-3  # where b_k sits in the gap (z_(k-1), z_k), as a fraction of it
 
 
@@ -25,16 +24,18 @@ class DuplicatePointsError(ValueError):
 class Construction:
     """The network's weights, in the order of the points' projections."""
 
-    direction: np.ndarray   # a, [d]
+    direction: np.ndarray  # a, [d]
     thresholds: np.ndarray  # b, [n], increasing
-    weights: np.ndarray     # w, [n]
+    weights: np.ndarray  # w, [n]
 
     @property
     def num_weights(self) -> int:
         return self.direction.size + self.thresholds.size + self.weights.size
 
 
-def construct(points: np.ndarray, targets: np.ndarray, seed: int = 0, max_tries: int = 10) -> tuple[Construction, float]:
+def construct(
+    points: np.ndarray, targets: np.ndarray, seed: int = 0, max_tries: int = 10
+) -> tuple[Construction, float]:
     """The Theorem 1 network for points [n, ...] (flattened to [n, d]) and real targets [n], in float64;
     returns it and the smallest diagonal entry of A.
 
@@ -83,10 +84,14 @@ def _check_duplicates(x: np.ndarray, y: np.ndarray) -> None:
     clash = np.flatnonzero(y != y[first[inverse]])
     if len(clash):
         i = int(clash[0])
-        raise DuplicatePointsError(f"points {int(first[inverse[i]])} and {i} are equal but have targets "
-                                   f"{y[first[inverse[i]]]:g} and {y[i]:g}: remove duplicate points first")
-    raise DuplicatePointsError(f"{len(x) - len(unique)} duplicate points (with equal targets): the theorem needs "
-                               "distinct points; remove the duplicates first")
+        raise DuplicatePointsError(
+            f"points {int(first[inverse[i]])} and {i} are equal but have targets "
+            f"{y[first[inverse[i]]]:g} and {y[i]:g}: remove duplicate points first"
+        )
+    raise DuplicatePointsError(
+        f"{len(x) - len(unique)} duplicate points (with equal targets): the theorem needs "
+        "distinct points; remove the duplicates first"
+    )
 
 
 class Thresholds(keras.layers.Layer):
@@ -126,6 +131,8 @@ def predict(model: keras.Model, points: np.ndarray, batch_size: int = 512) -> np
     """The model's outputs on points, in float64 throughout (Model.predict would cast numpy inputs to
     float32, which moves the projections by more than the smallest gaps)."""
     x = np.asarray(points, np.float64).reshape(len(points), -1)
-    out = [keras.ops.convert_to_numpy(model(keras.ops.convert_to_tensor(x[i:i + batch_size], "float64")))
-           for i in range(0, len(x), batch_size)]
+    out = [
+        keras.ops.convert_to_numpy(model(keras.ops.convert_to_tensor(x[i : i + batch_size], "float64")))
+        for i in range(0, len(x), batch_size)
+    ]
     return np.concatenate(out).reshape(-1)

@@ -26,7 +26,7 @@ def gaussian_kernel(a: np.ndarray, b: np.ndarray, gamma: float, block: int = 204
     b_sq = tf.reduce_sum(b * b, axis=1)
     rows = []
     for start in range(0, len(a), block):
-        x = tf.convert_to_tensor(a[start:start + block], tf.float64)
+        x = tf.convert_to_tensor(a[start : start + block], tf.float64)
         sq = tf.reduce_sum(x * x, axis=1)[:, None] + b_sq[None, :] - 2.0 * tf.matmul(x, b, transpose_b=True)
         rows.append(tf.exp(-gamma * tf.maximum(sq, 0.0)))
     return tf.concat(rows, axis=0)
@@ -48,7 +48,7 @@ def random_conv_features(images: np.ndarray, num_filters: int, seed: int, batch:
     filters = tf.constant(rng.standard_normal((5, 5, images.shape[-1], num_filters)) / 5.0, tf.float32)
     out = []
     for start in range(0, len(images), batch):
-        x = tf.nn.relu(tf.nn.conv2d(tf.constant(images[start:start + batch], tf.float32), filters, 1, "VALID"))
+        x = tf.nn.relu(tf.nn.conv2d(tf.constant(images[start : start + batch], tf.float32), filters, 1, "VALID"))
         out.append(tf.reshape(tf.nn.avg_pool2d(x, 4, 4, "VALID"), [len(x), -1]).numpy())
     return np.concatenate(out)
 
@@ -67,13 +67,23 @@ def solve(k: tf.Tensor, y: np.ndarray, l2: float = 0.0) -> tf.Tensor:
 
 
 def _singular(n: int, l2: float, detail: str) -> str:
-    return (f"the kernel matrix of {n} examples{f' plus {l2:g} I' if l2 else ''} is numerically singular ({detail}): "
-            "near-duplicate examples have no exact interpolant; remove them, or solve with a larger l2 term "
-            "(--kernel_l2 for the regularized row)")
+    return (
+        f"the kernel matrix of {n} examples{f' plus {l2:g} I' if l2 else ''} is numerically singular ({detail}): "
+        "near-duplicate examples have no exact interpolant; remove them, or solve with a larger l2 term "
+        "(--kernel_l2 for the regularized row)"
+    )
 
 
-def interpolate(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray, *,
-                num_classes: int, gamma: float, l2: float = 0.0) -> dict[str, float]:
+def interpolate(
+    train_x: np.ndarray,
+    train_y: np.ndarray,
+    test_x: np.ndarray,
+    test_y: np.ndarray,
+    *,
+    num_classes: int,
+    gamma: float,
+    l2: float = 0.0,
+) -> dict[str, float]:
     """Fits one-hot training targets with the Gaussian kernel and tests it: the test error (%), the
     training error (%, 0 when it interpolates), the RKHS norm and the seconds each step took."""
     targets = np.eye(num_classes)[train_y]
@@ -86,9 +96,16 @@ def interpolate(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, te
     norm = float(tf.sqrt(tf.reduce_sum(alpha * fitted)))
     del k
     started = time.perf_counter()
-    test_pred = np.concatenate([
-        tf.argmax(tf.matmul(gaussian_kernel(test_x[i:i + 2048], train_x, gamma), alpha), axis=1).numpy()
-        for i in range(0, len(test_x), 2048)])
-    return {"test_error": 100 * float(np.mean(test_pred != test_y)),
-            "train_error": 100 * float(np.mean(train_pred != train_y)), "rkhs_norm": norm,
-            "solve_s": solve_s, "test_s": time.perf_counter() - started}
+    test_pred = np.concatenate(
+        [
+            tf.argmax(tf.matmul(gaussian_kernel(test_x[i : i + 2048], train_x, gamma), alpha), axis=1).numpy()
+            for i in range(0, len(test_x), 2048)
+        ]
+    )
+    return {
+        "test_error": 100 * float(np.mean(test_pred != test_y)),
+        "train_error": 100 * float(np.mean(train_pred != train_y)),
+        "rkhs_norm": norm,
+        "solve_s": solve_s,
+        "test_s": time.perf_counter() - started,
+    }
