@@ -355,11 +355,12 @@ def help_text(doc: str, groups, flag_values: flags.FlagValues = FLAGS) -> str:
             out.append(f"  --{name} (default: {default})")
             out += textwrap.wrap(flag.help, width=100, initial_indent="      ", subsequent_indent="      ")
         out.append("")
-    out.append(
-        "Flags not set on the command line come from --preset (laptop unless given). --helpfull lists every "
-        "flag of every module; --flagfile=FILE reads flags from a file."
-    )
-    return "\n".join(out)
+    if groups:
+        out.append(
+            "Flags not set on the command line come from --preset (laptop unless given). --helpfull lists every "
+            "flag of every module; --flagfile=FILE reads flags from a file."
+        )
+    return "\n".join(out).rstrip() + "\n"
 
 
 def flags_parser(doc: str, groups, flag_values: flags.FlagValues = FLAGS):

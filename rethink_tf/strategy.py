@@ -19,7 +19,7 @@ from rethink_tf.config import ConfigError, RunConfig
 MULTI_WORKER_UNSUPPORTED = (
     "TF_CONFIG is set, but Keras {keras} cannot train under MultiWorkerMirroredStrategy (keras-team/keras#20585: "
     "Model.fit reduces scalar metrics along axis 0); unset TF_CONFIG and run several workers on one results "
-    "directory instead (README, 'Scaling out')"
+    "directory instead (docs/scaling.md)"
 )
 
 

@@ -197,7 +197,7 @@ def _fit(
 def compile_model(model, config: config_lib.RunConfig, replicas: int = 1) -> None:
     """SGD with momentum on the cross-entropy of logits, the paper's setup (its update one fused op:
     rethink_tf/optimizers.py). XLA only on a GPU, and there as Keras decides: Keras turns XLA off under op
-    determinism, on unless --nodeterministic (README, "Speed"). Several steps per call only on one replica:
+    determinism, on unless --nodeterministic (docs/speed.md). Several steps per call only on one replica:
     under a MirroredStrategy of several, Keras 3.15's multi-step loop fails ("You must feed a value for
     placeholder tensor"), and one step per call gives the same numbers."""
     import keras
