@@ -5,6 +5,6 @@ __version__ = "0.3.0"
 import os as _os
 
 # TensorFlow's oneDNN kernels are off by default on some x86 CPUs; on the 2-core CPUs this package is
-# sized for they train the conv nets 1.3-1.5x faster, and runs stay bit-identical from one to the next.
+# sized for they train the conv nets faster (docs/speed.md), and runs stay bit-identical from one to the next.
 # Takes effect only if rethink_tf is imported before TensorFlow; an explicit setting wins.
 _os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")

@@ -355,7 +355,7 @@ def help_text(doc: str, groups, flag_values: flags.FlagValues = FLAGS) -> str:
             out.append(f"  --{name} (default: {default})")
             out += textwrap.wrap(flag.help, width=100, initial_indent="      ", subsequent_indent="      ")
         out.append("")
-    if groups:
+    if any("preset" in names for _, names in groups):
         out.append(
             "Flags not set on the command line come from --preset (laptop unless given). --helpfull lists every "
             "flag of every module; --flagfile=FILE reads flags from a file."

@@ -3,7 +3,7 @@
 Keras 3's SGD builds its update from four element-wise ops, each writing a fresh temporary the size of the
 variable; TensorFlow's ResourceApplyKerasMomentum (what tf.keras 2's SGD ran) does the same arithmetic in
 place, in one pass: m = m * momentum - g * lr; w += m. Same numbers bit for bit (tests/test_optimizers.py);
-on the MLPs' 1.2M-weight first layer the update cost about 1 ms of a 6-7 ms step (README, "Speed").
+on the MLPs' 1.2M-weight first layer the update is a noticeable part of a step (docs/speed.md).
 """
 
 import keras
@@ -19,6 +19,10 @@ class MomentumSGD(keras.optimizers.SGD):
         momentum = self.momentums[self._get_variable_index(variable)]
         variable = variable.value if isinstance(variable, keras.Variable) else variable
         tf.raw_ops.ResourceApplyKerasMomentum(
-            var=variable.handle, accum=momentum.value.handle, lr=tf.cast(learning_rate, variable.dtype),
-            grad=tf.cast(gradient, variable.dtype), momentum=tf.cast(self.momentum, variable.dtype),
-            use_nesterov=False)
+            var=variable.handle,
+            accum=momentum.value.handle,
+            lr=tf.cast(learning_rate, variable.dtype),
+            grad=tf.cast(gradient, variable.dtype),
+            momentum=tf.cast(self.momentum, variable.dtype),
+            use_nesterov=False,
+        )

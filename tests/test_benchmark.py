@@ -8,7 +8,6 @@ import sys
 import numpy as np
 import pytest
 import tensorflow as tf
-
 from test_train import REPO, needs_data
 
 sys.path.insert(0, os.path.join(REPO, "tools"))
@@ -18,11 +17,23 @@ import benchmark  # noqa: E402  (a script in tools/, imported for its functions)
 @needs_data
 def test_benchmark_writes_rates_for_the_models_and_pipelines_asked(tmp_path):
     out = tmp_path / "bench.json"
-    done = subprocess.run([sys.executable, os.path.join(REPO, "tools", "benchmark.py"), "--models=mlp_1x512",
-                           "--seconds=0.4", "--rounds=2", "--train_images=512", "--pipeline_images=512", "--settings",
-                            f"--out={out}"],
-                          capture_output=True, text=True, timeout=600,
-                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    done = subprocess.run(
+        [
+            sys.executable,
+            os.path.join(REPO, "tools", "benchmark.py"),
+            "--models=mlp_1x512",
+            "--seconds=0.4",
+            "--rounds=2",
+            "--train_images=512",
+            "--pipeline_images=512",
+            "--settings",
+            f"--out={out}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     result = json.loads(out.read_text())
     mlp = result["models"]["mlp_1x512"]
@@ -38,18 +49,38 @@ def test_benchmark_writes_rates_for_the_models_and_pipelines_asked(tmp_path):
     assert mlp["train_flops_per_image"] == 2 * (2 * 28 * 28 * 3 * 512 + 3 * 512 * 10)
     # --settings: each setting's speedup, oneDNN's from a child process that ran with it off; MLP 1x512 has no
     # layer with an Eigen backward, so that setting has no row
-    assert set(mlp["speedup_of_setting"]) == {"steps_per_execution=1", "tf.data autotuner on", "Keras SGD",
-                                              "Keras Dense", "oneDNN off"}
+    assert set(mlp["speedup_of_setting"]) == {
+        "steps_per_execution=1",
+        "tf.data autotuner on",
+        "Keras SGD",
+        "Keras Dense",
+        "oneDNN off",
+    }
     assert all(v > 0 for v in mlp["speedup_of_setting"].values())
     assert not os.path.exists(str(out) + ".onednn_off.json")
-    assert set(result["pipeline"]) == {c + s for c in ("true_labels", "random_labels", "shuffled_pixels",
-                                                       "random_pixels", "gaussian") for s in ("", " + random crop")}
+    assert set(result["pipeline"]) == {
+        c + s
+        for c in ("true_labels", "random_labels", "shuffled_pixels", "random_pixels", "gaussian")
+        for s in ("", " + random crop")
+    }
     assert "mlp_1x512" in done.stdout and "written:" in done.stdout
-    bad = subprocess.run([sys.executable, os.path.join(REPO, "tools", "benchmark.py"), "--models=resnet"],
-                         capture_output=True, text=True, timeout=120)
-    assert bad.returncode == 2 and "unknown resnet" in bad.stderr
-    bad = subprocess.run([sys.executable, os.path.join(REPO, "tools", "benchmark.py"), "--rounds=0"],
-                         capture_output=True, text=True, timeout=120)
+    bad = subprocess.run(
+        [sys.executable, os.path.join(REPO, "tools", "benchmark.py"), "--models=resnet"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert (
+        bad.returncode == 2
+        and "unknown resnet" in bad.stderr
+        and sum(": error:" in line for line in bad.stderr.splitlines()) == 1
+    )
+    bad = subprocess.run(
+        [sys.executable, os.path.join(REPO, "tools", "benchmark.py"), "--rounds=0"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert bad.returncode == 2 and "--rounds must be at least 1" in bad.stderr
 
 
@@ -57,9 +88,22 @@ def test_benchmark_writes_rates_for_the_models_and_pipelines_asked(tmp_path):
 def test_benchmark_torch_reports_pytorch_rate_and_ratio(tmp_path):
     pytest.importorskip("torch")
     out = tmp_path / "b.json"
-    done = subprocess.run([sys.executable, os.path.join(REPO, "tools", "benchmark.py"), "--models=mlp_1x512",
-                           "--seconds=0.5", "--no_pipeline", "--torch", "--train_images=2048", f"--out={out}"],
-                          capture_output=True, text=True, timeout=600, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    done = subprocess.run(
+        [
+            sys.executable,
+            os.path.join(REPO, "tools", "benchmark.py"),
+            "--models=mlp_1x512",
+            "--seconds=0.5",
+            "--no_pipeline",
+            "--torch",
+            "--train_images=2048",
+            f"--out={out}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     result = json.loads(out.read_text())
     mlp = result["models"]["mlp_1x512"]

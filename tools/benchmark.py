@@ -1,14 +1,14 @@
 """Training and input-pipeline throughput of this machine, measured in one process so that ratios compare.
 
     python tools/benchmark.py [--models=mlp_1x512,...] [--batch_size=128] [--seconds=10] [--rounds=3] [--settings]
-                              [--torch] [--out=FILE.json]
+                              [--torch] [--no_pipeline] [--out=FILE.json]     (absl flags; --help lists them)
 
 For every model: images/s of Model.fit as a run trains (rethink_tf.train.compile_model, the real pipeline of
 Fashion-MNIST through rethink_tf.data, several epochs in one fit); of bare compiled train steps on one batch
 already in memory, as many per call as fit runs (what fit could reach if nothing else cost time), and their ratio;
 of the same steps on a fresh batch each, gathered in the loop from random rows of the training pixels (what fit
-could reach if tf.data and fit's own bookkeeping cost nothing: a fresh batch also slows the step itself, README
-"Speed"), and their ratio with fit; the achieved GFLOP/s (the convs' and dense layers' FLOPs of a train step:
+could reach if tf.data and fit's own bookkeeping cost nothing: a fresh batch also slows the step itself,
+docs/speed.md), and their ratio with fit; the achieved GFLOP/s (the convs' and dense layers' FLOPs of a train step:
 forward, input gradient but for the first layer's, weight gradient) and its fraction of a float32 matmul peak
 measured in the same process. Then the input pipeline alone, per corruption, with and without random crop, and the
 process's peak memory. With --torch, also PyTorch's eager train step of the same architecture on one batch in
@@ -24,9 +24,9 @@ same.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import dataclasses
+import functools
 import gc
 import json
 import math
@@ -40,15 +40,15 @@ import time
 from typing import Callable
 from unittest import mock
 
-# rethink_tf before TensorFlow: importing it turns on oneDNN, which TensorFlow reads when it loads.
-from rethink_tf import __version__ as package_version
+import keras
 import numpy as np
 import tensorflow as tf
-import keras
+from absl import app, flags
 
-from rethink_tf import callbacks
+# rethink_tf before TensorFlow: importing it turns on oneDNN, which TensorFlow reads when it loads.
+from rethink_tf import __version__ as package_version
+from rethink_tf import callbacks, cli, models, optimizers, records, runs, train
 from rethink_tf import config as config_lib
-from rethink_tf import models, optimizers, records, train
 from rethink_tf.data import corrupt, pipeline
 from rethink_tf.models import alexnet, inception, mlp
 
@@ -70,7 +70,7 @@ def matmul_peak_gflops(n: int = 2048, seconds: float = 3.0) -> float:
     while time.perf_counter() < deadline:
         start = time.perf_counter()
         burst(tf.constant(8)).numpy()
-        best = max(best, 8 * 2 * n ** 3 / (time.perf_counter() - start) / 1e9)
+        best = max(best, 8 * 2 * n**3 / (time.perf_counter() - start) / 1e9)
     return best
 
 
@@ -100,8 +100,10 @@ def train_flops(model: keras.Model) -> int:
 
 
 def build(cfg: config_lib.RunConfig, input_shape) -> keras.Model:
-    model = models.build_model(cfg.model, input_shape=input_shape, num_classes=10, batch_norm=cfg.batch_norm,
-                               bn_momentum=cfg.bn_momentum)
+    cfg = runs.resolve(cfg)
+    model = models.build_model(
+        cfg.model, input_shape=input_shape, num_classes=10, batch_norm=cfg.batch_norm, bn_momentum=cfg.bn_momentum
+    )
     train.compile_model(model, cfg)
     return model
 
@@ -140,6 +142,7 @@ class _StopAfter(keras.callbacks.Callback):
 class TrainInput:
     """A training pipeline and the epoch variable that orders it, made once and fitted on in every
     round: each pipeline holds its own copy of the whitened pixels (282 MB for an MLP's 30,000 images)."""
+
     dataset: tf.data.Dataset
     epoch: tf.Variable
     images: int
@@ -162,8 +165,13 @@ def fit_images_per_s(model: keras.Model, inputs: TrainInput, seconds: float) -> 
     ending one epoch's iterator and starting the next counts); the first epoch of a model's first fit (tracing)
     is not timed."""
     timer = _StopAfter(seconds, untimed_epochs=int(model.train_function is None))
-    model.fit(inputs.dataset, epochs=10_000, verbose=0, shuffle=False,
-              callbacks=[callbacks.EpochVariable(inputs.epoch), timer])
+    model.fit(
+        inputs.dataset,
+        epochs=10_000,
+        verbose=0,
+        shuffle=False,
+        callbacks=[callbacks.EpochVariable(inputs.epoch), timer],
+    )
     return len(timer.timed) * inputs.images / sum(timer.timed)
 
 
@@ -181,13 +189,17 @@ def settings_speedups(cfg: config_lib.RunConfig, data, seconds: float, rounds: i
     """fit with the package's settings / fit with one of them undone, timed in turns (the median ratio of
     `rounds`). Keras' own SGD and Dense are put back by patching the names the package builds with."""
     dense_builders = [module for module in (alexnet, inception, mlp) if getattr(module, "Dense", None) is models.Dense]
-    undone = {"steps_per_execution=1": (dataclasses.replace(cfg, steps_per_execution=1), False, []),
-              "tf.data autotuner on": (cfg, True, []),
-              "Keras SGD": (cfg, False, [mock.patch.object(optimizers, "MomentumSGD", keras.optimizers.SGD)]),
-              "Keras Dense": (cfg, False,
-                              [mock.patch.object(module, "Dense", _keras_dense) for module in dense_builders]),
-              "Eigen backward": (cfg, False, [mock.patch.object(module, "Dense", _dense_without_eigen_backward)
-                                              for module in dense_builders])}
+    undone = {
+        "steps_per_execution=1": (dataclasses.replace(cfg, steps_per_execution=1), False, []),
+        "tf.data autotuner on": (cfg, True, []),
+        "Keras SGD": (cfg, False, [mock.patch.object(optimizers, "MomentumSGD", keras.optimizers.SGD)]),
+        "Keras Dense": (cfg, False, [mock.patch.object(module, "Dense", _keras_dense) for module in dense_builders]),
+        "Eigen backward": (
+            cfg,
+            False,
+            [mock.patch.object(module, "Dense", _dense_without_eigen_backward) for module in dense_builders],
+        ),
+    }
     ours, ours_input = build(cfg, data.input_shape), train_input(data, cfg)
     dense_layers = [layer for layer in ours.layers if isinstance(layer, models.Dense)]
     if not dense_layers:
@@ -201,8 +213,13 @@ def settings_speedups(cfg: config_lib.RunConfig, data, seconds: float, rounds: i
                 stack.enter_context(patch)
             other = build(other_cfg, data.input_shape)
         other_input = train_input(data, other_cfg, autotune)
-        rates = alternated({"ours": lambda: fit_images_per_s(ours, ours_input, seconds / rounds),
-                            "other": lambda: fit_images_per_s(other, other_input, seconds / rounds)}, rounds)
+        rates = alternated(
+            {
+                "ours": lambda: fit_images_per_s(ours, ours_input, seconds / rounds),
+                "other": lambda: fit_images_per_s(other, other_input, seconds / rounds),
+            },
+            rounds,
+        )
         return median_ratio(rates["ours"], rates["other"])
 
     speedups = {}
@@ -215,10 +232,22 @@ def settings_speedups(cfg: config_lib.RunConfig, data, seconds: float, rounds: i
 def onednn_off_fit(args) -> dict[str, float]:
     """fit images/s per model with TF_ENABLE_ONEDNN_OPTS=0, from this script run again in a child process."""
     out = args.out + ".onednn_off.json"
-    subprocess.run([sys.executable, os.path.abspath(__file__), f"--models={args.models}", f"--seconds={args.seconds}",
-                    f"--batch_size={args.batch_size}", f"--rounds={args.rounds}", f"--train_images={args.train_images}",
-                    "--no_pipeline", f"--out={out}"], check=True, stdout=subprocess.DEVNULL,
-                   env={**os.environ, "TF_ENABLE_ONEDNN_OPTS": "0"})
+    subprocess.run(
+        [
+            sys.executable,
+            os.path.abspath(__file__),
+            f"--models={args.models}",
+            f"--seconds={args.seconds}",
+            f"--batch_size={args.batch_size}",
+            f"--rounds={args.rounds}",
+            f"--train_images={args.train_images}",
+            "--no_pipeline",
+            f"--out={out}",
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        env={**os.environ, "TF_ENABLE_ONEDNN_OPTS": "0"},
+    )
     with open(out) as f:
         child = json.load(f)
     os.remove(out)
@@ -227,25 +256,28 @@ def onednn_off_fit(args) -> dict[str, float]:
     return {key: row["fit_images_per_s"] for key, row in child["models"].items()}
 
 
-def fresh_batches(images: np.ndarray, labels: np.ndarray,
-                  batch_size: int) -> Callable[[], tuple[tf.Tensor, tf.Tensor]]:
+def fresh_batches(images: np.ndarray, labels: np.ndarray, batch_size: int) -> Callable[[], tuple[tf.Tensor, tf.Tensor]]:
     """A batch of (images, labels) per call inside a graph, gathered from random rows as a run reads its batches:
     every whole batch's worth of rows once in a fixed random order, then the order again."""
     batches = len(labels) // batch_size
-    order = tf.random.experimental.stateless_shuffle(tf.range(len(labels)), seed=[5, 6])[:batches * batch_size]
+    order = tf.random.experimental.stateless_shuffle(tf.range(len(labels)), seed=[5, 6])[: batches * batch_size]
     images, labels = pipeline.on_cpu(images), pipeline.on_cpu(labels)  # where a run's pipeline keeps them
     step = tf.Variable(0)
 
     def batch():
-        positions = order[step * batch_size:(step + 1) * batch_size]
+        positions = order[step * batch_size : (step + 1) * batch_size]
         step.assign((step + 1) % batches)
         return pipeline.gather_batch(images, labels, positions)
 
     return batch
 
 
-def bare_steps(model: keras.Model, batch_size: int, steps_per_call: int,
-               batch: Callable[[], tuple[tf.Tensor, tf.Tensor]] | None = None) -> Callable[[float], float]:
+def bare_steps(
+    model: keras.Model,
+    batch_size: int,
+    steps_per_call: int,
+    batch: Callable[[], tuple[tf.Tensor, tf.Tensor]] | None = None,
+) -> Callable[[float], float]:
     """A measure of images/s of compiled train steps (forward, loss, gradients, SGD update), `steps_per_call` of
     them in one graph loop as fit runs a call: what fit could reach if its input pipeline and its own
     bookkeeping (metrics, logs, callbacks) cost nothing. On one batch held in memory, or on what `batch`
@@ -287,8 +319,9 @@ def pipeline_images_per_s(cfg: config_lib.RunConfig, seconds: float) -> float:
     its batches consumed inside TensorFlow as fit consumes them, not by a Python loop, which adds its own time
     (0.1-0.15 ms a batch on 2 cores, a fifth of what a fixed-window batch costs)."""
     ds = train_input(pipeline.prepare(cfg), cfg).dataset
-    count = tf.function(lambda: ds.reduce(tf.constant(0, tf.int64),
-                                          lambda n, batch: n + tf.shape(batch[0], out_type=tf.int64)[0]))
+    count = tf.function(
+        lambda: ds.reduce(tf.constant(0, tf.int64), lambda n, batch: n + tf.shape(batch[0], out_type=tf.int64)[0])
+    )
     count()
     images, elapsed = 0, 0.0
     while elapsed < seconds:
@@ -299,61 +332,98 @@ def pipeline_images_per_s(cfg: config_lib.RunConfig, seconds: float) -> float:
 
 
 # Training images per model, so that one timed epoch takes a second or more on 2 CPU cores.
-TRAIN_IMAGES = {"inception_small": 1024, "inception_small_nobn": 1024, "alexnet_small": 4096,
-                "mlp_1x512": 30000, "mlp_3x512": 30000}
+TRAIN_IMAGES = {
+    "inception_small": 1024,
+    "inception_small_nobn": 1024,
+    "alexnet_small": 4096,
+    "mlp_1x512": 30000,
+    "mlp_3x512": 30000,
+}
 
 
 def model_config(base: config_lib.RunConfig, key: str, train_images: int) -> config_lib.RunConfig:
     """The run config of a benchmark key (a model name, "_nobn" for Inception w/o BatchNorm)."""
-    return dataclasses.replace(base, model=key.removesuffix("_nobn"), batch_norm=not key.endswith("_nobn"),
-                               train_size=train_images or TRAIN_IMAGES[key])
+    return runs.derive(
+        base,
+        model=key.removesuffix("_nobn"),
+        batch_norm=not key.endswith("_nobn"),
+        train_size=train_images or TRAIN_IMAGES[key],
+    )
+
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("models", ",".join(TRAIN_IMAGES), "Comma-separated: " + ", ".join(TRAIN_IMAGES) + ".")
+flags.DEFINE_integer("batch_size", 128, "Global batch size.", lower_bound=1)
+flags.DEFINE_float("seconds", 10.0, "Timed seconds per measurement, all rounds together.")
+flags.DEFINE_integer("rounds", 3, "Turns in which compared measurements are taken.")
+flags.DEFINE_string("out", "results/benchmark.json", "Where the JSON of every number goes.")
+flags.DEFINE_integer(
+    "train_images", 0, "Training images per model (0: enough for a second or more per epoch on 2 cores).", lower_bound=0
+)
+flags.DEFINE_integer("pipeline_images", 30000, "Images per input-pipeline epoch.", lower_bound=1)
+flags.DEFINE_bool("no_pipeline", False, "Skip the input-pipeline measurements.")
+flags.DEFINE_bool("torch", False, "Also time PyTorch's train step of each architecture (needs torch, CPU build).")
+flags.DEFINE_bool(
+    "settings", False, "Also measure what each speed setting of the package is worth (fit with it undone)."
+)
+flags.register_validator("rounds", lambda v: v >= 1, message="--rounds must be at least 1")
+flags.register_validator("seconds", lambda v: v > 0, message="--seconds must be above 0")
+
+
+@flags.validator("models")
+def _known_models(value: str) -> bool:
+    unknown = set(value.split(",")) - set(TRAIN_IMAGES)
+    if unknown:
+        raise flags.ValidationError(f"unknown {', '.join(sorted(unknown))}; choose from {', '.join(TRAIN_IMAGES)}")
+    return True
+
+
+FLAG_GROUPS = (
+    ("What to measure", ("models", "settings", "torch", "no_pipeline")),
+    ("How", ("seconds", "rounds", "batch_size", "train_images", "pipeline_images", "out")),
+)
 
 
 def main(argv: list[str]) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", default=",".join(TRAIN_IMAGES), help="comma-separated: " + ", ".join(TRAIN_IMAGES))
-    parser.add_argument("--batch_size", type=int, default=128)
-    parser.add_argument("--seconds", type=float, default=10.0, help="timed seconds per measurement, all rounds")
-    parser.add_argument("--rounds", type=int, default=3, help="turns in which compared measurements are taken")
-    parser.add_argument("--out", default="results/benchmark.json")
-    parser.add_argument("--train_images", type=int, default=0,
-                        help="training images per model (0: enough for a second or more per epoch on 2 cores)")
-    parser.add_argument("--pipeline_images", type=int, default=30000, help="images per input-pipeline epoch")
-    parser.add_argument("--no_pipeline", action="store_true", help="skip the input-pipeline measurements")
-    parser.add_argument("--torch", action="store_true",
-                        help="also time PyTorch's train step of each architecture (needs torch, CPU build)")
-    parser.add_argument("--settings", action="store_true",
-                        help="also measure what each speed setting of the package is worth (fit with it undone)")
-    args = parser.parse_args(argv)
-    if args.rounds < 1 or args.seconds <= 0:
-        parser.error("--rounds must be at least 1 and --seconds above 0")
-    unknown = set(args.models.split(",")) - set(TRAIN_IMAGES)
-    if unknown:
-        parser.error(f"--models: unknown {', '.join(sorted(unknown))}; choose from {', '.join(TRAIN_IMAGES)}")
+    args = FLAGS
+    if len(argv) > 1:
+        cli.error(f"unexpected arguments {argv[1:]}; flags look like --name=value")
     torch_reference = None
     if args.torch:
         try:
             import torch
         except ImportError:
-            parser.error("--torch needs PyTorch: pip install torch==2.13.0 (the CPU build)")
+            cli.error("--torch needs PyTorch: pip install torch==2.13.0 (the CPU build)")
         sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # torch_reference.py sits next to this file
         import torch_reference
 
     onednn_off = onednn_off_fit(args) if args.settings else {}  # first, while this process holds nothing
     tf.config.experimental.enable_op_determinism()
-    base = config_lib.RunConfig(batch_size=args.batch_size, test_size=100, bn_momentum=0.9)  # as tools/torch_reference.py
+    # As tools/torch_reference.py; one learning rate for every model (the rate does not change the speed).
+    base = config_lib.RunConfig(batch_size=args.batch_size, test_size=100, bn_momentum=0.9, learning_rate=0.1)
     peak = matmul_peak_gflops(seconds=max(args.seconds / 3, 0.5))
-    result = {"rethink_tf": package_version, "host": platform.node(), "cpu_count": os.cpu_count(),
-              "tensorflow": tf.__version__, "keras": keras.__version__,
-              "TF_ENABLE_ONEDNN_OPTS": os.environ.get("TF_ENABLE_ONEDNN_OPTS", ""), "onednn": records.onednn_enabled(),
-              "batch_size": args.batch_size, "rounds": args.rounds, "matmul_peak_gflops": peak, "models": {},
-              "pipeline": {}}
+    result = {
+        "rethink_tf": package_version,
+        "host": platform.node(),
+        "cpu_count": os.cpu_count(),
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "TF_ENABLE_ONEDNN_OPTS": os.environ.get("TF_ENABLE_ONEDNN_OPTS", ""),
+        "onednn": records.onednn_enabled(),
+        "batch_size": args.batch_size,
+        "rounds": args.rounds,
+        "matmul_peak_gflops": peak,
+        "models": {},
+        "pipeline": {},
+    }
     if torch_reference:
         result["torch"] = torch.__version__
     print(f"float32 matmul peak: {peak:.1f} GFLOP/s")
-    print(f"{'model':22} {'fit img/s':>10} {'bare img/s':>11} {'fit/bare':>9} {'fresh img/s':>11} {'fit/fresh':>9}"
-          f" {'GFLOP/s':>8} {'of peak':>8}"
-          + (f" {'torch img/s':>12} {'fit/torch':>10} {'range':>10}" if torch_reference else ""))
+    print(
+        f"{'model':22} {'fit img/s':>10} {'bare img/s':>11} {'fit/bare':>9} {'fresh img/s':>11} {'fit/fresh':>9}"
+        f" {'GFLOP/s':>8} {'of peak':>8}"
+        + (f" {'torch img/s':>12} {'fit/torch':>10} {'range':>10}" if torch_reference else "")
+    )
     window = args.seconds / args.rounds
     for key in args.models.split(","):
         cfg = model_config(base, key, args.train_images)
@@ -362,34 +432,61 @@ def main(argv: list[str]) -> None:
         inputs = train_input(data, cfg)
         steps_per_call = min(cfg.steps_per_execution, -(-inputs.images // args.batch_size))
         bare_rate = bare_steps(model, args.batch_size, steps_per_call)
-        fresh_rate = bare_steps(model, args.batch_size, steps_per_call, fresh_batches(
-            pipeline.whitened_once(data.train.images, cfg), data.train.labels, args.batch_size))
-        measures = {"fit": lambda: fit_images_per_s(model, inputs, window), "bare": lambda: bare_rate(window),
-                    "bare_fresh": lambda: fresh_rate(window)}
+        fresh_rate = bare_steps(
+            model,
+            args.batch_size,
+            steps_per_call,
+            fresh_batches(pipeline.whitened_once(data.train.images, cfg), data.train.labels, args.batch_size),
+        )
+        measures = {
+            "fit": functools.partial(fit_images_per_s, model, inputs, window),
+            "bare": functools.partial(bare_rate, window),
+            "bare_fresh": functools.partial(fresh_rate, window),
+        }
         if torch_reference:
-            measures["torch"] = lambda: torch_reference.train_step_images_per_s(key, args.batch_size, window)
+            measures["torch"] = functools.partial(torch_reference.train_step_images_per_s, key, args.batch_size, window)
         rates = alternated(measures, args.rounds)
         fit, bare, fresh = (statistics.median(rates[name]) for name in ("fit", "bare", "bare_fresh"))
         flops = train_flops(model)
         gflops = flops * fit / 1e9
-        row = {"fit_images_per_s": fit, "bare_step_images_per_s": bare,
-               "fit_over_bare": median_ratio(rates["fit"], rates["bare"]), "bare_fresh_images_per_s": fresh,
-               "fit_over_bare_fresh": median_ratio(rates["fit"], rates["bare_fresh"]),
-               "forward_flops_per_image": forward_flops(model), "train_flops_per_image": flops,
-               "achieved_gflops": gflops, "fraction_of_matmul_peak": gflops / peak, "rounds": rates}
-        line = (f"{key:22} {fit:10.0f} {bare:11.0f} {row['fit_over_bare']:9.2f} {fresh:11.0f}"
-                f" {row['fit_over_bare_fresh']:9.2f} {gflops:8.1f} {gflops / peak:8.0%}")
+        row = {
+            "fit_images_per_s": fit,
+            "bare_step_images_per_s": bare,
+            "fit_over_bare": median_ratio(rates["fit"], rates["bare"]),
+            "bare_fresh_images_per_s": fresh,
+            "fit_over_bare_fresh": median_ratio(rates["fit"], rates["bare_fresh"]),
+            "forward_flops_per_image": forward_flops(model),
+            "train_flops_per_image": flops,
+            "achieved_gflops": gflops,
+            "fraction_of_matmul_peak": gflops / peak,
+            "rounds": rates,
+        }
+        line = (
+            f"{key:22} {fit:10.0f} {bare:11.0f} {row['fit_over_bare']:9.2f} {fresh:11.0f}"
+            f" {row['fit_over_bare_fresh']:9.2f} {gflops:8.1f} {gflops / peak:8.0%}"
+        )
         if torch_reference:
             ratios = [a / b for a, b in zip(rates["fit"], rates["torch"])]
-            row.update(torch_images_per_s=statistics.median(rates["torch"]), fit_over_torch=statistics.median(ratios),
-                       fit_over_torch_range=[min(ratios), max(ratios)])
-            line += (f" {row['torch_images_per_s']:12.0f} {row['fit_over_torch']:10.2f}"
-                     f" {min(ratios):>5.2f}-{max(ratios):.2f}")
+            row.update(
+                torch_images_per_s=statistics.median(rates["torch"]),
+                fit_over_torch=statistics.median(ratios),
+                fit_over_torch_range=[min(ratios), max(ratios)],
+            )
+            line += (
+                f" {row['torch_images_per_s']:12.0f} {row['fit_over_torch']:10.2f}"
+                f" {min(ratios):>5.2f}-{max(ratios):.2f}"
+            )
         result["models"][key] = row
         print(line, flush=True)
     if args.settings:
-        labels = ["steps_per_execution=1", "tf.data autotuner on", "Keras SGD", "Keras Dense", "Eigen backward",
-                  "oneDNN off"]
+        labels = [
+            "steps_per_execution=1",
+            "tf.data autotuner on",
+            "Keras SGD",
+            "Keras Dense",
+            "Eigen backward",
+            "oneDNN off",
+        ]
         print("\nfit with the package's settings / fit with one undone (above 1: the setting pays)")
         print(f"{'model':22}" + "".join(f" {label:>22}" for label in labels))
         for key, row in result["models"].items():
@@ -397,15 +494,18 @@ def main(argv: list[str]) -> None:
             speedups = settings_speedups(cfg, pipeline.prepare(cfg), args.seconds, args.rounds)
             speedups["oneDNN off"] = row["fit_images_per_s"] / onednn_off[key]
             row["speedup_of_setting"] = speedups
-            print(f"{key:22}" + "".join(f" {speedups[label]:22.2f}" if label in speedups else f" {'-':>22}"
-                                        for label in labels), flush=True)
+            print(
+                f"{key:22}"
+                + "".join(f" {speedups[label]:22.2f}" if label in speedups else f" {'-':>22}" for label in labels),
+                flush=True,
+            )
     if not args.no_pipeline:
         print(f"\n{'input pipeline':32} {'img/s':>8}")
         for corruption in corrupt.CORRUPTIONS:
             if corruption == "random_signs":
                 continue
             for crop in (False, True):
-                cfg = dataclasses.replace(base, corruption=corruption, random_crop=crop, train_size=args.pipeline_images)
+                cfg = runs.derive(base, corruption=corruption, random_crop=crop, train_size=args.pipeline_images)
                 rate = pipeline_images_per_s(cfg, args.seconds / 2)
                 label = corruption + (" + random crop" if crop else "")
                 result["pipeline"][label] = rate
@@ -419,4 +519,4 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    app.run(main, flags_parser=cli.flags_parser(__doc__, FLAG_GROUPS))

@@ -22,9 +22,18 @@ NUM_CLASSES = 10
 KEYS = ("inception_small", "inception_small_nobn", "alexnet_small", "mlp_1x512", "mlp_3x512")
 
 # As rethink_tf/models/inception.py: "inc" = Inception(c1 1x1, c3 3x3); "down" = Downsample(c3 3x3/2 + pool).
-_BLOCKS = (("inc", (32, 32)), ("inc", (32, 48)), ("down", 80),
-           ("inc", (112, 48)), ("inc", (96, 64)), ("inc", (80, 80)), ("inc", (48, 96)), ("down", 96),
-           ("inc", (176, 160)), ("inc", (176, 160)))
+_BLOCKS = (
+    ("inc", (32, 32)),
+    ("inc", (32, 48)),
+    ("down", 80),
+    ("inc", (112, 48)),
+    ("inc", (96, 64)),
+    ("inc", (80, 80)),
+    ("inc", (48, 96)),
+    ("down", 96),
+    ("inc", (176, 160)),
+    ("inc", (176, 160)),
+)
 
 
 def _pad_same(x: torch.Tensor, kernel_size: int, stride: int, value: float = 0.0) -> torch.Tensor:
@@ -114,11 +123,22 @@ def alexnet_small() -> nn.Sequential:
     for _ in range(2):
         # tf.nn.local_response_normalization(depth_radius=4, bias=1, alpha=0.001/9, beta=0.75) sums alpha * x**2
         # over 9 channels; PyTorch divides alpha by size, hence alpha = 0.001 / 9 * 9.
-        layers += [SameConv2d(channels, 64, 5, 1), nn.ReLU(), SameMaxPool2d(3, 2),
-                   nn.LocalResponseNorm(size=9, alpha=0.001, beta=0.75, k=1.0)]
+        layers += [
+            SameConv2d(channels, 64, 5, 1),
+            nn.ReLU(),
+            SameMaxPool2d(3, 2),
+            nn.LocalResponseNorm(size=9, alpha=0.001, beta=0.75, k=1.0),
+        ]
         channels = 64
-    return nn.Sequential(*layers, nn.Flatten(), nn.Linear(64 * 7 * 7, 384), nn.ReLU(), nn.Linear(384, 192), nn.ReLU(),
-                         nn.Linear(192, NUM_CLASSES))
+    return nn.Sequential(
+        *layers,
+        nn.Flatten(),
+        nn.Linear(64 * 7 * 7, 384),
+        nn.ReLU(),
+        nn.Linear(384, 192),
+        nn.ReLU(),
+        nn.Linear(192, NUM_CLASSES),
+    )
 
 
 def mlp(num_hidden_layers: int, width: int = 512) -> nn.Sequential:
@@ -132,8 +152,13 @@ def mlp(num_hidden_layers: int, width: int = 512) -> nn.Sequential:
 
 def build(key: str) -> nn.Module:
     """The PyTorch twin of a benchmark key: a rethink_tf.models name, "_nobn" for Inception w/o BatchNorm."""
-    builders = {"inception_small": lambda: inception_small(True), "inception_small_nobn": lambda: inception_small(False),
-                "alexnet_small": alexnet_small, "mlp_1x512": lambda: mlp(1), "mlp_3x512": lambda: mlp(3)}
+    builders = {
+        "inception_small": lambda: inception_small(True),
+        "inception_small_nobn": lambda: inception_small(False),
+        "alexnet_small": alexnet_small,
+        "mlp_1x512": lambda: mlp(1),
+        "mlp_3x512": lambda: mlp(3),
+    }
     if key not in builders:
         raise ValueError(f"Unknown model {key!r}; choose one of {', '.join(KEYS)}")
     return builders[key]()

@@ -48,8 +48,17 @@ MODELS: dict[str, ModelSpec] = {
 WITH_BATCH_NORM = tuple(name for name, spec in MODELS.items() if spec.has_batch_norm)
 
 
-def build_model(name: str, *, input_shape, num_classes: int, batch_norm: bool = True, bn_momentum: float = 0.99,
-                sync_batch_norm: bool = False, weight_decay: float = 0.0, seed: int = 0) -> keras.Model:
+def build_model(
+    name: str,
+    *,
+    input_shape,
+    num_classes: int,
+    batch_norm: bool = True,
+    bn_momentum: float = 0.99,
+    sync_batch_norm: bool = False,
+    weight_decay: float = 0.0,
+    seed: int = 0,
+) -> keras.Model:
     """Builds registry model `name`; `batch_norm=False` (the paper's "w/o BatchNorm") only for inception_small;
     `sync_batch_norm` computes batch statistics over the global batch of all replicas of a tf.distribute strategy."""
     if name not in MODELS:

@@ -1,7 +1,7 @@
 """Helpers shared by the model builders: per-layer initializer seeds and the weight-decay regularizer."""
 
-import numpy as np
 import keras
+import numpy as np
 
 
 class SeedStream:

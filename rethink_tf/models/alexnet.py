@@ -14,8 +14,9 @@ class LocalResponseNormalization(keras.layers.Layer):
     Defaults are the TensorFlow CIFAR-10 tutorial's: depth_radius=4, bias=1.0, alpha=0.001/9, beta=0.75.
     """
 
-    def __init__(self, depth_radius: int = 4, bias: float = 1.0, alpha: float = 0.001 / 9.0,
-                 beta: float = 0.75, **kwargs):
+    def __init__(
+        self, depth_radius: int = 4, bias: float = 1.0, alpha: float = 0.001 / 9.0, beta: float = 0.75, **kwargs
+    ):
         super().__init__(**kwargs)
         self.depth_radius = depth_radius
         self.bias = bias
@@ -23,15 +24,21 @@ class LocalResponseNormalization(keras.layers.Layer):
         self.beta = beta
 
     def call(self, inputs):
-        return tf.nn.local_response_normalization(inputs, depth_radius=self.depth_radius, bias=self.bias,
-                                                  alpha=self.alpha, beta=self.beta)
+        return tf.nn.local_response_normalization(
+            inputs, depth_radius=self.depth_radius, bias=self.bias, alpha=self.alpha, beta=self.beta
+        )
 
     def compute_output_shape(self, input_shape):
         return input_shape
 
     def get_config(self):
-        return {**super().get_config(), "depth_radius": self.depth_radius, "bias": self.bias,
-                "alpha": self.alpha, "beta": self.beta}
+        return {
+            **super().get_config(),
+            "depth_radius": self.depth_radius,
+            "bias": self.bias,
+            "alpha": self.alpha,
+            "beta": self.beta,
+        }
 
 
 def build(input_shape, num_classes: int, *, weight_decay: float = 0.0, seed: int = 0) -> keras.Model:
@@ -41,15 +48,24 @@ def build(input_shape, num_classes: int, *, weight_decay: float = 0.0, seed: int
     inputs = keras.Input(shape=tuple(input_shape), name="images")
     x = inputs
     for i in (1, 2):
-        x = keras.layers.Conv2D(64, 5, padding="same", activation="relu", kernel_initializer=seeds.glorot_uniform(),
-                                kernel_regularizer=reg, name=f"conv{i}")(x)
+        x = keras.layers.Conv2D(
+            64,
+            5,
+            padding="same",
+            activation="relu",
+            kernel_initializer=seeds.glorot_uniform(),
+            kernel_regularizer=reg,
+            name=f"conv{i}",
+        )(x)
         x = keras.layers.MaxPooling2D(3, strides=2, padding="same", name=f"pool{i}")(x)
         x = LocalResponseNormalization(name=f"norm{i}")(x)
     x = keras.layers.Flatten(name="flatten")(x)
     for i, units in ((1, 384), (2, 192)):
-        x = Dense(units, activation="relu", kernel_initializer=seeds.glorot_uniform(), kernel_regularizer=reg,
-                  name=f"fc{i}")(x)
+        x = Dense(
+            units, activation="relu", kernel_initializer=seeds.glorot_uniform(), kernel_regularizer=reg, name=f"fc{i}"
+        )(x)
     # float32 logits even under a mixed-precision policy.
-    logits = Dense(num_classes, kernel_initializer=seeds.glorot_uniform(), kernel_regularizer=reg,
-                   dtype="float32", name="logits")(x)
+    logits = Dense(
+        num_classes, kernel_initializer=seeds.glorot_uniform(), kernel_regularizer=reg, dtype="float32", name="logits"
+    )(x)
     return keras.Model(inputs, logits, name="alexnet_small")

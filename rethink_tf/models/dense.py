@@ -1,9 +1,8 @@
 """A fully connected layer whose kernel is stored [units, inputs], PyTorch's Linear layout, for speed.
 
 keras.layers.Dense stores [inputs, units]. On the 2-core x86 CPUs this package is sized for, TensorFlow's
-oneDNN matmul ran the forward pass of the MLPs' first layer (128x2352 by 2352x512) in about 2.0 ms with
-the kernel stored transposed against 3.4 ms, and its weight gradient no slower (README, "Speed"). The
-initial values are keras.layers.Dense's for the same initializer (drawn [inputs, units], then transposed),
+oneDNN matmul runs the forward pass of the MLPs' first layer faster with the kernel stored transposed, and
+its weight gradient no slower (docs/speed.md has the timings). The initial values are keras.layers.Dense's for the same initializer (drawn [inputs, units], then transposed),
 so only the order of float sums differs.
 
 With eigen_backward, the two gradient products run on Eigen's contraction instead of oneDNN's sgemm: on
@@ -22,9 +21,9 @@ def _contract(a: tf.Tensor, b: tf.Tensor, transpose_a: bool = False) -> tf.Tenso
 
 @tf.custom_gradient
 def _matmul_eigen_backward(x: tf.Tensor, kernel: tf.Tensor):
-    """x @ kernel^T, its gradients dy @ kernel and dy^T @ x computed by Eigen. At batch 128 with 512 inputs and
-    512 units, on 2 AVX2 cores: 0.47-0.51 ms against oneDNN's 0.59-0.65 (inputs), 0.54-0.58 against 0.66-0.71
-    (kernel); at other shapes of the paper's models oneDNN was as fast or faster (README, "Speed")."""
+    """x @ kernel^T, its gradients dy @ kernel and dy^T @ x computed by Eigen: faster than oneDNN's at batch 128
+    with 512 inputs and 512 units on 2 AVX2 cores; at other shapes of the paper's models oneDNN was as fast or
+    faster (docs/speed.md)."""
 
     def gradients(dy):
         return _contract(dy, kernel), _contract(dy, x, transpose_a=True)
@@ -38,8 +37,15 @@ class Dense(keras.layers.Layer):
     eigen_backward: the gradients of the product by Eigen's contraction rather than oneDNN's (same values up
     to the order of float sums), when the layer computes in float32."""
 
-    def __init__(self, units: int, activation=None, kernel_initializer="glorot_uniform", kernel_regularizer=None,
-                 eigen_backward: bool = False, **kwargs):
+    def __init__(
+        self,
+        units: int,
+        activation=None,
+        kernel_initializer="glorot_uniform",
+        kernel_regularizer=None,
+        eigen_backward: bool = False,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.units = units
         self.eigen_backward = eigen_backward
@@ -53,8 +59,9 @@ class Dense(keras.layers.Layer):
         def transposed(shape, dtype=None):
             return tf.transpose(self.kernel_initializer((features, self.units), dtype=dtype))
 
-        self.kernel = self.add_weight(name="kernel", shape=(self.units, features), initializer=transposed,
-                                      regularizer=self.kernel_regularizer)
+        self.kernel = self.add_weight(
+            name="kernel", shape=(self.units, features), initializer=transposed, regularizer=self.kernel_regularizer
+        )
         self.bias = self.add_weight(name="bias", shape=(self.units,), initializer="zeros")
 
     def call(self, inputs):
@@ -68,8 +75,11 @@ class Dense(keras.layers.Layer):
         return (*input_shape[:-1], self.units)
 
     def get_config(self):
-        return {**super().get_config(), "units": self.units,
-                "activation": keras.activations.serialize(self.activation),
-                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
-                "kernel_regularizer": keras.regularizers.serialize(self.kernel_regularizer),
-                "eigen_backward": self.eigen_backward}
+        return {
+            **super().get_config(),
+            "units": self.units,
+            "activation": keras.activations.serialize(self.activation),
+            "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+            "kernel_regularizer": keras.regularizers.serialize(self.kernel_regularizer),
+            "eigen_backward": self.eigen_backward,
+        }

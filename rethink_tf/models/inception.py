@@ -12,25 +12,50 @@ import keras
 from rethink_tf.models._common import SeedStream, kernel_regularizer
 
 # (kind, channels): "inc" = Inception(c1 1x1, c3 3x3); "down" = Downsample(c3 3x3/2 + max pool 3x3/2).
-_BLOCKS = (("inc", (32, 32)), ("inc", (32, 48)), ("down", 80),
-           ("inc", (112, 48)), ("inc", (96, 64)), ("inc", (80, 80)), ("inc", (48, 96)), ("down", 96),
-           ("inc", (176, 160)), ("inc", (176, 160)))
+_BLOCKS = (
+    ("inc", (32, 32)),
+    ("inc", (32, 48)),
+    ("down", 80),
+    ("inc", (112, 48)),
+    ("inc", (96, 64)),
+    ("inc", (80, 80)),
+    ("inc", (48, 96)),
+    ("down", 96),
+    ("inc", (176, 160)),
+    ("inc", (176, 160)),
+)
 
 
-def build(input_shape, num_classes: int, *, weight_decay: float = 0.0, seed: int = 0,
-          batch_norm: bool = True, bn_momentum: float = 0.99, sync_batch_norm: bool = False) -> keras.Model:
+def build(
+    input_shape,
+    num_classes: int,
+    *,
+    weight_decay: float = 0.0,
+    seed: int = 0,
+    batch_norm: bool = True,
+    bn_momentum: float = 0.99,
+    sync_batch_norm: bool = False,
+) -> keras.Model:
     """ConvModule(96, 3x3) -> the paper's Inception/Downsample stack -> global average pool -> Dense logits."""
     seeds = SeedStream(seed)
     reg = kernel_regularizer(weight_decay)
 
     def conv_module(x, channels, kernel_size, strides, name):
         """The paper's ConvModule: Conv(C, KxK, stride S, 'same') -> BatchNorm -> ReLU."""
-        x = keras.layers.Conv2D(channels, kernel_size, strides=strides, padding="same", use_bias=not batch_norm,
-                                kernel_initializer=seeds.he_normal(), kernel_regularizer=reg,
-                                name=f"{name}_conv")(x)
+        x = keras.layers.Conv2D(
+            channels,
+            kernel_size,
+            strides=strides,
+            padding="same",
+            use_bias=not batch_norm,
+            kernel_initializer=seeds.he_normal(),
+            kernel_regularizer=reg,
+            name=f"{name}_conv",
+        )(x)
         if batch_norm:
-            x = keras.layers.BatchNormalization(center=True, scale=False, momentum=bn_momentum,
-                                                synchronized=sync_batch_norm, name=f"{name}_bn")(x)
+            x = keras.layers.BatchNormalization(
+                center=True, scale=False, momentum=bn_momentum, synchronized=sync_batch_norm, name=f"{name}_bn"
+            )(x)
         return keras.layers.ReLU(name=f"{name}_relu")(x)
 
     inputs = keras.Input(shape=tuple(input_shape), name="images")
@@ -45,11 +70,14 @@ def build(input_shape, num_classes: int, *, weight_decay: float = 0.0, seed: int
         else:
             n_down += 1
             name = f"downsample{n_down}"
-            branches = [conv_module(x, channels, 3, 2, f"{name}_3x3"),
-                        keras.layers.MaxPooling2D(3, strides=2, padding="same", name=f"{name}_pool")(x)]
+            branches = [
+                conv_module(x, channels, 3, 2, f"{name}_3x3"),
+                keras.layers.MaxPooling2D(3, strides=2, padding="same", name=f"{name}_pool")(x),
+            ]
         x = keras.layers.Concatenate(axis=-1, name=f"{name}_concat")(branches)
     x = keras.layers.GlobalAveragePooling2D(name="global_pool")(x)
     # float32 logits even under a mixed-precision policy.
-    logits = keras.layers.Dense(num_classes, kernel_initializer=seeds.glorot_uniform(), kernel_regularizer=reg,
-                                dtype="float32", name="logits")(x)
+    logits = keras.layers.Dense(
+        num_classes, kernel_initializer=seeds.glorot_uniform(), kernel_regularizer=reg, dtype="float32", name="logits"
+    )(x)
     return keras.Model(inputs, logits, name="inception_small")

@@ -6,8 +6,16 @@ from rethink_tf.models._common import SeedStream, kernel_regularizer
 from rethink_tf.models.dense import Dense
 
 
-def build(input_shape, num_classes: int, *, weight_decay: float = 0.0, seed: int = 0,
-          num_hidden_layers: int = 1, width: int = 512, name: str | None = None) -> keras.Model:
+def build(
+    input_shape,
+    num_classes: int,
+    *,
+    weight_decay: float = 0.0,
+    seed: int = 0,
+    num_hidden_layers: int = 1,
+    width: int = 512,
+    name: str | None = None,
+) -> keras.Model:
     """Flatten -> num_hidden_layers x Dense(width, ReLU) -> Dense(num_classes) logits.
 
     1,209,866 parameters (one hidden layer) or 1,735,178 (three) for 28x28x3 input and 10 classes.
@@ -18,21 +26,26 @@ def build(input_shape, num_classes: int, *, weight_decay: float = 0.0, seed: int
     inputs = keras.Input(shape=tuple(input_shape), name="images")
     x = keras.layers.Flatten(name="flatten")(inputs)
     for i in range(1, num_hidden_layers + 1):
-        x = Dense(width, activation="relu", kernel_initializer=seeds.glorot_uniform(), kernel_regularizer=reg,
-                  eigen_backward=i > 1, name=f"hidden_{i}")(x)
+        x = Dense(
+            width,
+            activation="relu",
+            kernel_initializer=seeds.glorot_uniform(),
+            kernel_regularizer=reg,
+            eigen_backward=i > 1,
+            name=f"hidden_{i}",
+        )(x)
     # float32 logits even under a mixed-precision policy.
-    logits = Dense(num_classes, kernel_initializer=seeds.glorot_uniform(), kernel_regularizer=reg,
-                   dtype="float32", name="logits")(x)
+    logits = Dense(
+        num_classes, kernel_initializer=seeds.glorot_uniform(), kernel_regularizer=reg, dtype="float32", name="logits"
+    )(x)
     return keras.Model(inputs, logits, name=name or f"mlp_{num_hidden_layers}x{width}")
 
 
 def build_1x512(input_shape, num_classes: int, *, weight_decay: float = 0.0, seed: int = 0) -> keras.Model:
     """The paper's "MLP 1x512": one hidden layer of 512 ReLU units."""
-    return build(input_shape, num_classes, weight_decay=weight_decay, seed=seed,
-                 num_hidden_layers=1, name="mlp_1x512")
+    return build(input_shape, num_classes, weight_decay=weight_decay, seed=seed, num_hidden_layers=1, name="mlp_1x512")
 
 
 def build_3x512(input_shape, num_classes: int, *, weight_decay: float = 0.0, seed: int = 0) -> keras.Model:
     """The paper's "MLP 3x512": three hidden layers of 512 ReLU units."""
-    return build(input_shape, num_classes, weight_decay=weight_decay, seed=seed,
-                 num_hidden_layers=3, name="mlp_3x512")
+    return build(input_shape, num_classes, weight_decay=weight_decay, seed=seed, num_hidden_layers=3, name="mlp_3x512")
