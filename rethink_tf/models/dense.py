@@ -2,8 +2,8 @@
 
 keras.layers.Dense stores [inputs, units]. On the 2-core x86 CPUs this package is sized for, TensorFlow's
 oneDNN matmul runs the forward pass of the MLPs' first layer faster with the kernel stored transposed, and
-its weight gradient no slower (docs/speed.md has the timings). The initial values are keras.layers.Dense's for the same initializer (drawn [inputs, units], then transposed),
-so only the order of float sums differs.
+its weight gradient no slower (docs/speed.md has the timings). The initial values are keras.layers.Dense's
+for the same initializer (drawn [inputs, units], then transposed), so only the order of float sums differs.
 
 With eigen_backward, the two gradient products run on Eigen's contraction instead of oneDNN's sgemm: on
 those CPUs Eigen is the faster of the two for the MLPs' 512x512 hidden layers (see _matmul_eigen_backward).
