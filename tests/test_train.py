@@ -484,3 +484,13 @@ def test_results_dir_naming_a_file_or_read_only_exits_2(tmp_path):
         locked.mkdir(mode=0o555)
         result = run_cli("--preset=smoke", f"--results_dir={locked / 'r'}")
         assert result.returncode == 2 and "cannot be written" in result.stderr
+
+
+def test_missing_tfds_data_is_one_line_without_tfds_log_lines(tmp_path):
+    result = run_cli(
+        "--preset=smoke", "--dataset=mnist", f"--data_dir={tmp_path / 'tfds'}", f"--results_dir={tmp_path / 'results'}"
+    )
+    assert result.returncode == 2, result.stderr[-2000:]
+    mentions = [line for line in result.stderr.splitlines() if "mnist" in line]  # tfds' lines name the data set
+    assert len(mentions) == 1 and mentions[0].startswith("rethink_tf.train: error: tfds:mnist"), result.stderr
+    assert "tfds build mnist" in mentions[0] and not os.path.exists(tmp_path / "results")
