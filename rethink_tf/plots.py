@@ -17,7 +17,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after the backend is chosen)
 
-from rethink_tf import atomic, records, tables  # noqa: E402
+from rethink_tf import atomic, tables  # noqa: E402
 
 SERIES_FIELDS = ("panel", "series", "x", "y")
 
@@ -32,12 +32,6 @@ def curve(record: dict[str, Any], key: str) -> list[tuple[int, float]]:
     the epochs that tested)."""
     per_epoch = steps_per_epoch(record)
     return [(row["epoch"] * per_epoch, float(row[key])) for row in record["epochs"] if key in row]
-
-
-def finished_record(run_dir: str) -> dict[str, Any] | None:
-    """The run's record if the run has finished, else None (a figure draws finished runs only)."""
-    record = records.read_record(run_dir)
-    return record if record is not None and record["status"] == records.FINISHED else None
 
 
 def group(rows: Iterable[tuple[str, str, float, float]]) -> dict[tuple[str, str], list[tuple[float, float]]]:

@@ -112,6 +112,26 @@ def test_benchmark_torch_reports_pytorch_rate_and_ratio(tmp_path):
     assert len(ratios) == 3 and mlp["fit_over_torch"] == pytest.approx(ratios[1])  # the median of 3 rounds
     assert mlp["fit_over_torch_range"] == pytest.approx([ratios[0], ratios[2]])
     assert "torch img/s" in done.stdout
+    assert result["pipeline"] == {}  # --no_pipeline, the old spelling of --nopipeline
+
+
+@pytest.mark.parametrize(
+    ("argv", "timed"),
+    [
+        ((), True),
+        (("--pipeline",), True),
+        (("--nopipeline",), False),
+        (("--pipeline=false",), False),
+        (("--no_pipeline",), False),
+    ],
+)
+def test_pipeline_flag_and_its_old_spelling(argv, timed):
+    # main times the input pipeline when measure_pipeline() says so, as absl parsed the command line
+    try:
+        benchmark.FLAGS(["benchmark.py", *argv])
+        assert benchmark.measure_pipeline() is timed
+    finally:
+        benchmark.FLAGS.unparse_flags()
 
 
 def test_bare_steps_run_steps_per_execution_steps_per_call():

@@ -1,7 +1,8 @@
 """Training and input-pipeline throughput of this machine, measured in one process so that ratios compare.
 
-    python tools/benchmark.py [--models=mlp_1x512,...] [--batch_size=128] [--seconds=10] [--rounds=3] [--settings]
-                              [--torch] [--no_pipeline] [--out=FILE.json]     (absl flags; --help lists them)
+    python tools/benchmark.py [--models=mlp_1x512,...] [--batch_size=128] [--seconds=10] [--rounds=3]
+                              [--train_images=0] [--pipeline_images=30000] [--[no]settings] [--[no]torch]
+                              [--[no]pipeline] [--out=results/benchmark.json]     (absl flags; --help lists them)
 
 For every model: images/s of Model.fit as a run trains (rethink_tf.train.compile_model, the real pipeline of
 Fashion-MNIST through rethink_tf.data, several epochs in one fit); of bare compiled train steps on one batch
@@ -241,7 +242,7 @@ def onednn_off_fit(args) -> dict[str, float]:
             f"--batch_size={args.batch_size}",
             f"--rounds={args.rounds}",
             f"--train_images={args.train_images}",
-            "--no_pipeline",
+            "--nopipeline",
             f"--out={out}",
         ],
         check=True,
@@ -361,7 +362,8 @@ flags.DEFINE_integer(
     "train_images", 0, "Training images per model (0: enough for a second or more per epoch on 2 cores).", lower_bound=0
 )
 flags.DEFINE_integer("pipeline_images", 30000, "Images per input-pipeline epoch.", lower_bound=1)
-flags.DEFINE_bool("no_pipeline", False, "Skip the input-pipeline measurements.")
+flags.DEFINE_bool("pipeline", True, "Measure the input pipeline alone; --nopipeline skips it.")
+flags.DEFINE_bool("no_pipeline", False, "Skip the input-pipeline measurements: the old spelling of --nopipeline.")
 flags.DEFINE_bool("torch", False, "Also time PyTorch's train step of each architecture (needs torch, CPU build).")
 flags.DEFINE_bool(
     "settings", False, "Also measure what each speed setting of the package is worth (fit with it undone)."
@@ -379,9 +381,14 @@ def _known_models(value: str) -> bool:
 
 
 FLAG_GROUPS = (
-    ("What to measure", ("models", "settings", "torch", "no_pipeline")),
+    ("What to measure", ("models", "settings", "torch", "pipeline", "no_pipeline")),
     ("How", ("seconds", "rounds", "batch_size", "train_images", "pipeline_images", "out")),
 )
+
+
+def measure_pipeline() -> bool:
+    """Whether to time the input pipeline: --pipeline (the default), unless --nopipeline or --no_pipeline."""
+    return FLAGS.pipeline and not FLAGS.no_pipeline
 
 
 def main(argv: list[str]) -> None:
@@ -499,7 +506,7 @@ def main(argv: list[str]) -> None:
                 + "".join(f" {speedups[label]:22.2f}" if label in speedups else f" {'-':>22}" for label in labels),
                 flush=True,
             )
-    if not args.no_pipeline:
+    if measure_pipeline():
         print(f"\n{'input pipeline':32} {'img/s':>8}")
         for corruption in corrupt.CORRUPTIONS:
             if corruption == "random_signs":

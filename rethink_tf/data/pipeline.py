@@ -70,9 +70,6 @@ class Prepared:
     labels_changed: float
 
 
-sha256 = sources.fingerprint
-
-
 def stratified_subset(labels: np.ndarray, size: int, seed: int) -> np.ndarray:
     """Sorted canonical indices of a class-stratified subset of `size` examples (0: all).
 
@@ -94,12 +91,9 @@ def stratified_subset(labels: np.ndarray, size: int, seed: int) -> np.ndarray:
     return np.sort(np.concatenate(chosen))
 
 
-load_raw = sources.load_for
-
-
 def prepare(config: PipelineConfig, raw: sources.RawData | None = None) -> Prepared:
     """Loads (unless given), subsets and corrupts the data of a run, once."""
-    raw = raw or load_raw(config)
+    raw = raw or sources.load_for(config)
     sources.check_sizes(raw, config.train_size, config.test_size, config.curve_test_size)
     mean = std = None
     if config.corruption == "gaussian":
@@ -126,11 +120,11 @@ def prepare(config: PipelineConfig, raw: sources.RawData | None = None) -> Prepa
     channels = 3 if config.rgb else raw.train.images.shape[-1]
     fingerprints = {
         "source": raw.fingerprint,
-        "train_indices": sha256(train.indices),
-        "train_labels": sha256(train.labels),
-        "train_images": sha256(train.images),
-        "test_labels": sha256(test.labels),
-        "test_images": sha256(test.images),
+        "train_indices": sources.fingerprint(train.indices),
+        "train_labels": sources.fingerprint(train.labels),
+        "train_images": sources.fingerprint(train.images),
+        "test_labels": sources.fingerprint(test.labels),
+        "test_images": sources.fingerprint(test.images),
     }
     changed = float(np.mean(train.labels != raw.train.labels[train.indices])) if len(train.labels) else 0.0
     num_classes = corrupt.SIGN_CLASSES if config.corruption == "random_signs" else raw.num_classes
