@@ -1,7 +1,9 @@
 """`python -m rethink_tf.report NAME DIR`: rebuilds experiment NAME's report (its tables, figures and CSVs) from
 the records in DIR alone, without the flags that made them, and prints it.
 
-NAME is one of table1, figure1, figure2, table4, table3, theorem1, rademacher. Nothing is trained.
+NAME is one of table1, figure1, figure2, table4, table3, theorem1, rademacher. DIR is the experiment's results dir,
+or the preset's (results/laptop) for figure2 and table4, whose runs `make` keeps in DIR/figure2 and DIR/table4.
+Nothing is trained.
 """
 
 from __future__ import annotations
@@ -19,8 +21,11 @@ def report(name: str, results_dir: str) -> str:
         raise cli.UsageError(f"no experiment {name!r}; NAME is one of {', '.join(experiments.NAMES)}")
     if not os.path.isdir(results_dir):
         raise cli.UsageError(f"{results_dir} is not a directory; pass the results dir of the experiment's runs")
+    experiment = experiments.get(name)
+    if experiment.subdir and os.path.isdir(os.path.join(results_dir, experiment.subdir)):
+        results_dir = os.path.join(results_dir, experiment.subdir)
     records.check_results_dir(results_dir)
-    return experiments.get(name).report(results_dir)
+    return experiment.report(results_dir)
 
 
 def main(argv: list[str]) -> None:

@@ -140,7 +140,7 @@ def report(results_dir: str) -> str:
     return f"{text}\nfigure: {os.path.join(results_dir, 'figure2.png')}"
 
 
-EXPERIMENT = runner.Experiment("figure2", report, runs=grid)
+EXPERIMENT = runner.Experiment("figure2", report, runs=grid, subdir="figure2")
 
 if __name__ == "__main__":
     runner.main(EXPERIMENT, __doc__)

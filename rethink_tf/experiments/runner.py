@@ -27,13 +27,16 @@ Runs = list[tuple[str, RunConfig]]
 class Experiment:
     """One experiment of the paper: `runs(base, **options)` lists its training runs, each labelled for the
     progress lines; `compute(base, raw, **options)` makes and stores its other results; `report(results_dir)`
-    writes and returns its report from the records there alone. `options` names its own flags (rethink_tf.cli)."""
+    writes and returns its report from the records there alone. `options` names its own flags (rethink_tf.cli);
+    `subdir` is where `make reproduce-NAME` keeps its runs under the preset's results dir, when they must not mix
+    with Table 1's (the report looks there too)."""
 
     name: str
     report: Callable[[str], str]
     runs: Callable[..., Runs] = lambda base, **options: []
     compute: Callable[..., Any] | None = None
     options: tuple[str, ...] = ()
+    subdir: str = ""
 
 
 def train_all(runs: Runs, raw: sources.RawData | None = None) -> list[dict[str, Any] | None]:

@@ -137,7 +137,7 @@ def report(results_dir: str) -> str:
     return tables.write(results_dir, "table4", text, table)
 
 
-EXPERIMENT = runner.Experiment("table4", report, runs=grid)
+EXPERIMENT = runner.Experiment("table4", report, runs=grid, subdir="table4")
 
 if __name__ == "__main__":
     runner.main(EXPERIMENT, __doc__)
