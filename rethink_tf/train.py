@@ -27,13 +27,8 @@ def run(
     `progress` replaces Keras' output by one line per epoch starting with that prefix. A learning rate of None
     is the model's default. A run dir that holds this config's run on other data is refused (RunDirError)."""
     config = runs.resolve(config)
-    existing = records.check(config)
     raw = raw or sources.load_for(config)
-    sources.check_sizes(raw, config.train_size, config.test_size, config.curve_test_size)
-    if existing is not None:
-        records.check_data(
-            config.run_dir, (existing.get("data") or {}).get("fingerprints"), {"source": raw.fingerprint}
-        )
+    existing = check(config, raw)
     if existing is not None and existing["status"] in records.DONE:
         logging.info("%s is already %s; nothing to do", config.run_dir, existing["status"])
         return existing
@@ -59,6 +54,19 @@ def run(
             return _fit(config, data, existing, progress, distribution)
     finally:
         records.release(config)
+
+
+def check(config: config_lib.RunConfig, raw: sources.RawData) -> dict[str, Any] | None:
+    """The existing record of config's run dir, after checking that the run may be resumed or reused on raw:
+    subset sizes within the splits, the dir's config and version (records.check), the data's fingerprint. Raises
+    DataError, RunDirError or RunBusyError; writes nothing."""
+    sources.check_sizes(raw, config.train_size, config.test_size, config.curve_test_size)
+    existing = records.check(config)
+    if existing is not None:
+        records.check_data(
+            config.run_dir, (existing.get("data") or {}).get("fingerprints"), {"source": raw.fingerprint}
+        )
+    return existing
 
 
 @contextlib.contextmanager

@@ -47,15 +47,10 @@ def train_all(runs: Runs, raw: sources.RawData | None = None) -> list[dict[str, 
         return []
     raw = raw or sources.load_for(runs[0][1])
     for _, cfg in runs:
-        sources.check_sizes(raw, cfg.train_size, cfg.test_size, cfg.curve_test_size)
         try:
-            existing = records.check(cfg)
+            train.check(cfg, raw)
         except records.RunBusyError:
-            continue
-        if existing is not None:
-            records.check_data(
-                cfg.run_dir, (existing.get("data") or {}).get("fingerprints"), {"source": raw.fingerprint}
-            )
+            pass  # left to its worker when its turn comes
     out, started = [], time.perf_counter()
     for prefix, cfg in runs:
         try:
