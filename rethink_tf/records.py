@@ -122,9 +122,13 @@ def read_json(path: str) -> dict[str, Any] | None:
 
 
 def read_record(run_dir: str) -> dict[str, Any] | None:
-    record = read_json(os.path.join(run_dir, RECORD))
+    path = os.path.join(run_dir, RECORD)
+    return _checked_format(path, read_json(path))
+
+
+def _checked_format(path: str, record: dict[str, Any] | None) -> dict[str, Any] | None:
     if record is not None and record.get("format") != FORMAT:
-        raise RunDirError(f"{os.path.join(run_dir, RECORD)} has format {record.get('format')!r}, expected {FORMAT}")
+        raise RunDirError(f"{path} has format {record.get('format')!r}, expected {FORMAT}")
     return record
 
 
@@ -134,9 +138,10 @@ def load_all(results_dir: str) -> list[dict[str, Any]]:
     out = []
     for name in sorted(os.listdir(results_dir)) if os.path.isdir(results_dir) else []:
         path = os.path.join(results_dir, name, RECORD)
-        if not os.path.isfile(path) or (read_json(path) or {}).get("experiment") == "theorem1":
+        record = read_json(path) if os.path.isfile(path) else None
+        if record is None or record.get("experiment") == "theorem1":
             continue  # not a run dir, or a Theorem 1 result from before they were named result.json
-        out.append(read_record(os.path.dirname(path)))
+        out.append(_checked_format(path, record))
     return out
 
 
