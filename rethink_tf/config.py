@@ -169,6 +169,17 @@ def experiment_fields(values: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def explicit_regularizers(values: dict[str, Any]) -> set[str]:
+    """Which of the paper's explicit regularizers a config (a record's dict) turns on: weight_decay, random_crop,
+    augment. Reports select their runs by it."""
+    on = {
+        "weight_decay": values["weight_decay"] > 0,
+        "random_crop": values["random_crop"],
+        "augment": bool(values.get("augment")),
+    }
+    return {name for name, enabled in on.items() if enabled}
+
+
 def from_record(values: dict[str, Any]) -> RunConfig:
     """The RunConfig a record's "config" holds (fields it lacks take their defaults, unknown ones are dropped)."""
     return RunConfig(**{k: v for k, v in values.items() if k in _FIELDS})

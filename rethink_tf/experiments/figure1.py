@@ -82,7 +82,7 @@ def grid(base: config_lib.RunConfig, corrupt_levels: tuple[float, ...] = LEVELS)
 
 
 def _unregularized(c: dict[str, Any]) -> bool:
-    return c["batch_norm"] and not (c["weight_decay"] or c["random_crop"] or c.get("augment"))
+    return c["batch_norm"] and not config_lib.explicit_regularizers(c)
 
 
 def _level(c: dict[str, Any]) -> float | None:

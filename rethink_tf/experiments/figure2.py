@@ -51,7 +51,7 @@ def _is_mine(c: dict[str, Any]) -> bool:
         and c["corrupt"] == 0
         and not c["stop_when_fit"]
         and c["eval_every"] == 1
-        and not (c["weight_decay"] or c["random_crop"] or c.get("augment"))
+        and not config_lib.explicit_regularizers(c)
     )
 
 

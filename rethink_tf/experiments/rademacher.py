@@ -58,7 +58,7 @@ def results(recs: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 if r["config"]["corruption"] == "random_signs"
                 and r["config"]["model"] == model
                 and r["config"]["batch_norm"] == bn
-                and not (r["config"]["weight_decay"] or r["config"]["random_crop"] or r["config"].get("augment"))
+                and not config_lib.explicit_regularizers(r["config"])
             ]
         )
         if not mine:

@@ -61,11 +61,10 @@ def matches(row: paper.Table1Row, config: dict[str, Any]) -> bool:
     return (
         config["model"] == row.model
         and config["batch_norm"] == row.batch_norm
-        and config["random_crop"] == row.random_crop
-        and (config["weight_decay"] > 0) == row.weight_decay
+        and config_lib.explicit_regularizers(config)
+        == {name for name, on in (("random_crop", row.random_crop), ("weight_decay", row.weight_decay)) if on}
         and config["corruption"] == corruption
         and (row.random_labels or config["corrupt"] == 0)
-        and not config.get("augment")
     )
 
 

@@ -42,12 +42,11 @@ def grid(base: config_lib.RunConfig) -> runner.Runs:
 
 def matches(row: paper.Table4Row, c: dict[str, Any]) -> bool:
     """Whether a run's config is the run of a Table 4 row: random labels with that one regularizer."""
-    on = {"weight_decay": c["weight_decay"] > 0, "random_crop": c["random_crop"], "augment": bool(c.get("augment"))}
     return (
         c["model"] == row.model
         and c["batch_norm"]
         and c["corruption"] == "random_labels"
-        and on == {name: name == row.regularizer for name in on}
+        and config_lib.explicit_regularizers(c) == {row.regularizer}
     )
 
 

@@ -25,6 +25,7 @@ PREFIX, RESULT = "theorem1-", "result.json"
 LEGACY_RESULT = "record.json"  # what results were named before, like a run record
 # What the network depends on: the training subset, its labels and (for input corruptions) its pixels.
 DEPENDS_ON = ("dataset", "train_size", "corruption", "corrupt", "gaussian_stats", "seed")
+FINGERPRINTS = ("source", "train_indices", "train_labels", "train_images")
 
 
 def result_name(config: config_lib.RunConfig) -> str:
@@ -51,7 +52,7 @@ def build(config: config_lib.RunConfig, data) -> dict[str, Any]:
     started = time.perf_counter()
     outputs = expressivity.predict(model, points)
     return {
-        "experiment": {k: getattr(config, k) for k in DEPENDS_ON},
+        "experiment": {k: getattr(config, k) for k in DEPENDS_ON},  # what records.check_result compares
         "kind": "theorem1",
         "dataset": config.dataset,
         "origin": data.origin,
@@ -61,7 +62,7 @@ def build(config: config_lib.RunConfig, data) -> dict[str, Any]:
         "n": len(targets),
         "d": points.shape[1],
         "labels_changed": data.labels_changed,
-        "fingerprints": {k: data.fingerprints[k] for k in ("source", "train_indices", "train_labels", "train_images")},
+        "fingerprints": {k: data.fingerprints[k] for k in FINGERPRINTS},
         "num_weights": construction.num_weights,
         "keras_count_params": model.count_params(),
         "max_fitting_error": float(np.abs(outputs - targets).max()),
@@ -84,8 +85,9 @@ def compute(base: config_lib.RunConfig, raw: sources.RawData) -> dict[str, Any]:
     directory = os.path.join(base.results_dir, result_name(base))
     legacy = os.path.join(directory, LEGACY_RESULT)
     path = legacy if os.path.exists(legacy) else os.path.join(directory, RESULT)
-    fingerprints = {k: data.fingerprints[k] for k in ("source", "train_indices", "train_labels", "train_images")}
-    stored = records.check_result(path, {k: getattr(base, k) for k in DEPENDS_ON}, fingerprints)
+    stored = records.check_result(
+        path, {k: getattr(base, k) for k in DEPENDS_ON}, {k: data.fingerprints[k] for k in FINGERPRINTS}
+    )
     if stored is not None:
         return stored
     record = build(base, data)
