@@ -17,23 +17,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from rethink_tf.models import inception  # the block list the PyTorch twin must share
+
 INPUT_SHAPE = (3, 28, 28)
 NUM_CLASSES = 10
 KEYS = ("inception_small", "inception_small_nobn", "alexnet_small", "mlp_1x512", "mlp_3x512")
 
-# As rethink_tf/models/inception.py: "inc" = Inception(c1 1x1, c3 3x3); "down" = Downsample(c3 3x3/2 + pool).
-_BLOCKS = (
-    ("inc", (32, 32)),
-    ("inc", (32, 48)),
-    ("down", 80),
-    ("inc", (112, 48)),
-    ("inc", (96, 64)),
-    ("inc", (80, 80)),
-    ("inc", (48, 96)),
-    ("down", 96),
-    ("inc", (176, 160)),
-    ("inc", (176, 160)),
-)
+# The Keras model's own block list: "inc" = Inception(c1 1x1, c3 3x3); "down" = Downsample(c3 3x3/2 + pool).
+_BLOCKS = inception.BLOCKS
 
 
 def _pad_same(x: torch.Tensor, kernel_size: int, stride: int, value: float = 0.0) -> torch.Tensor:

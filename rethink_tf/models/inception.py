@@ -12,7 +12,7 @@ import keras
 from rethink_tf.models._common import SeedStream, kernel_regularizer
 
 # (kind, channels): "inc" = Inception(c1 1x1, c3 3x3); "down" = Downsample(c3 3x3/2 + max pool 3x3/2).
-_BLOCKS = (
+BLOCKS = (
     ("inc", (32, 32)),
     ("inc", (32, 48)),
     ("down", 80),
@@ -61,7 +61,7 @@ def build(
     inputs = keras.Input(shape=tuple(input_shape), name="images")
     x = conv_module(inputs, 96, 3, 1, "stem")
     n_inc = n_down = 0
-    for kind, channels in _BLOCKS:
+    for kind, channels in BLOCKS:
         if kind == "inc":
             n_inc += 1
             name = f"inception{n_inc}"
