@@ -8,7 +8,6 @@ RESULTS ?= results/$(PRESET)
 # Table 3's training examples: K and its Cholesky factor take 16 n^2 bytes in float64 (0: all).
 TABLE3_N ?= 10000
 FASHION_MNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
-export TF_CPP_MIN_LOG_LEVEL ?= 2
 
 .PHONY: test lint format data reproduce-table1 reproduce-figure1 reproduce-figure2 reproduce-table4 reproduce-theorem1 reproduce-table3 reproduce-rademacher rademacher benchmark clean-venv
 

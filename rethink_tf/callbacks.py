@@ -1,6 +1,6 @@
-"""Keras callbacks for what the standard ones do not log or decide: the generalization gap, the
-paper's stop at 100% training accuracy, the epoch seen by the input pipeline, the run record, and a
-backup that a kill cannot leave half-written."""
+"""Keras callbacks for what the standard ones do not log or decide: the generalization gap, training accuracy
+on changed and kept labels, the paper's stop at 100% training accuracy, the epoch seen by the input pipeline,
+the run record and its TensorBoard events, and a backup that a kill cannot leave half-written."""
 
 from __future__ import annotations
 
@@ -12,9 +12,10 @@ import time
 from typing import Any, Callable
 
 import keras
+import numpy as np
 import tensorflow as tf
 
-from rethink_tf import records
+from rethink_tf import records, summaries
 
 
 class EpochVariable(keras.callbacks.Callback):
@@ -34,6 +35,41 @@ class GeneralizationGap(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None and "accuracy" in logs and "val_accuracy" in logs:
             logs["generalization_gap"] = float(logs["accuracy"]) - float(logs["val_accuracy"])
+
+
+def label_split_accuracies(predicted: np.ndarray, labels: np.ndarray, true_labels: np.ndarray) -> dict[str, float]:
+    """Accuracy of predicted classes on the examples whose label was kept and on those changed (against the
+    label trained on, and against the true one): has the net memorized the changed labels, or learned the kept?"""
+    changed = labels != true_labels
+    kept = ~changed
+
+    def mean(hits: np.ndarray) -> float:
+        return float(np.mean(hits)) if len(hits) else float("nan")
+
+    return {
+        "train_kept_accuracy": mean(predicted[kept] == labels[kept]),
+        "train_changed_accuracy": mean(predicted[changed] == labels[changed]),
+        "train_changed_true_accuracy": mean(predicted[changed] == true_labels[changed]),
+    }
+
+
+def predicted_classes(model, dataset) -> np.ndarray:
+    """The model's class for each example of an (images, labels) dataset, in inference mode."""
+    return np.argmax(model.predict(dataset, verbose=0), axis=-1)
+
+
+class LabelSplit(keras.callbacks.Callback):
+    """Adds label_split_accuracies on the training set (evaluated at the epoch's end) to the epoch logs."""
+
+    def __init__(self, dataset, labels: np.ndarray, true_labels: np.ndarray):
+        super().__init__()
+        self.dataset, self.labels, self.true_labels = dataset, labels, true_labels
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs.update(
+                label_split_accuracies(predicted_classes(self.model, self.dataset), self.labels, self.true_labels)
+            )
 
 
 class StopWhenFit(keras.callbacks.Callback):
@@ -67,9 +103,35 @@ class RunRecordWriter(keras.callbacks.Callback):
         self.save()
 
 
+class EpochSummaries(keras.callbacks.Callback):
+    """Writes each epoch's record row to TensorBoard (after RunRecordWriter, in the callback list). The first
+    epoch of a fit call starts the events again from the record's rows before it, so a resumed run logs each
+    epoch once."""
+
+    def __init__(self, writer: summaries.Writer, record: dict[str, Any]):
+        super().__init__()
+        self.writer, self.record = writer, record
+        self._started = False
+
+    def _start(self, epoch: int) -> None:
+        self.writer.restart(self.record["epochs"][:epoch])
+        self._started = True
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if not self._started:
+            self._start(epoch)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.writer.epoch(self.record["epochs"][-1])
+
+    def on_train_end(self, logs=None):
+        if not self._started:  # resumed after its last epoch: nothing left to train
+            self._start(len(self.record["epochs"]))
+
+
 class Progress(keras.callbacks.Callback):
-    """One line per epoch for long grids: a prefix (which row), accuracies, and this run's ETA
-    (an upper bound when the run may stop early at 100% training accuracy)."""
+    """One line per epoch: a prefix (which row or run), accuracies, the gap, and this run's ETA (an upper
+    bound when the run may stop early at 100% training accuracy)."""
 
     def __init__(self, prefix: str, epochs: int):
         super().__init__()
@@ -84,9 +146,10 @@ class Progress(keras.callbacks.Callback):
         logs = logs or {}
         per_epoch = (time.perf_counter() - self._start) / (epoch + 1 - self._first)
         test = f" test acc {logs['val_accuracy']:.3f}" if "val_accuracy" in logs else ""
+        gap = f" gap {logs['generalization_gap']:.3f}" if "generalization_gap" in logs else ""
         print(
             f"{self.prefix} epoch {epoch + 1}/{self.epochs} train acc {logs.get('accuracy', float('nan')):.3f} "
-            f"loss {logs.get('loss', float('nan')):.3f}{test} eta {per_epoch * (self.epochs - epoch - 1):.0f} s",
+            f"loss {logs.get('loss', float('nan')):.3f}{test}{gap} eta {per_epoch * (self.epochs - epoch - 1):.0f} s",
             flush=True,
         )
 

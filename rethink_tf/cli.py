@@ -13,6 +13,10 @@ from typing import Any, Iterator
 
 from absl import flags
 
+from rethink_tf import quiet
+
+quiet.import_tensorflow()  # before the imports below load it, so that its start-up lines are hidden
+
 from rethink_tf import config as config_lib
 from rethink_tf import models, records, runs
 from rethink_tf.data import corrupt, sources
@@ -255,7 +259,10 @@ def define_flags(flag_values: flags.FlagValues = FLAGS) -> None:
     )
     flags.DEFINE_string("run_name", d.run_name, "Run subdirectory name; default: built from the config.", **fv)
     flags.DEFINE_integer(
-        "verbose", d.verbose, "Keras fit verbosity (0 silent, 1 progress bar, 2 one line per epoch).", **fv
+        "verbose",
+        d.verbose,
+        "Output while training: 0 none, 1 Keras' progress bar, 2 one line per epoch (accuracies, gap, ETA).",
+        **fv,
     )
     # Options of single experiments (each experiment names the ones it reads).
     flags.DEFINE_integer(

@@ -6,7 +6,8 @@ Layout of results/<run_name>/:
                 run; it dies with its process, so the next worker takes the run over
   backup/       the BackupAndRestore state of an unfinished run (weights, optimizer, epoch)
   final.weights.h5  the trained model's weights (Keras save_weights), once the run has ended
-  logs/         TensorBoard events: train/, validation/ and the hparams session
+  events.out.tfevents.*  TensorBoard events (rethink_tf.summaries): per-epoch scalars and the hparams session,
+                rewritten from the record when the run resumes
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ from typing import Any
 from rethink_tf import atomic
 from rethink_tf.config import RunConfig, experiment_fields
 
-RECORD, CLAIM, BACKUP, LOGS, WEIGHTS = "record.json", "claim.json", "backup", "logs", "final.weights.h5"
+RECORD, CLAIM, BACKUP, WEIGHTS = "record.json", "claim.json", "backup", "final.weights.h5"
+EVENTS = "events.out.tfevents."  # the prefix of TensorBoard's event file names
 _HELD: dict[str, int] = {}  # run dir -> open claim.json whose lock this process holds
 FORMAT = 1
 RUNNING, FINISHED, DIVERGED, INTERRUPTED, FAILED = "running", "finished", "diverged", "interrupted", "failed"
@@ -227,7 +229,7 @@ def check(config: RunConfig) -> dict[str, Any] | None:
         strangers = sorted(
             name
             for name in (os.listdir(run_dir) if os.path.isdir(run_dir) else [])
-            if not name.startswith((RECORD, CLAIM, BACKUP, LOGS, WEIGHTS))
+            if not name.startswith((RECORD, CLAIM, BACKUP, EVENTS, WEIGHTS))
         )
         if strangers:
             raise RunDirError(

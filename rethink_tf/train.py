@@ -87,9 +87,8 @@ def _fit(
 ) -> dict[str, Any]:
     import keras
     import tensorflow as tf
-    from tensorboard.plugins.hparams import api as hp
 
-    from rethink_tf import callbacks, models
+    from rethink_tf import callbacks, models, summaries
     from rethink_tf.data import pipeline
 
     started = time.perf_counter()
@@ -149,12 +148,9 @@ def _fit(
     save()
     if config.epoch_budget_note:  # an override of --epochs is never silent
         print(f"{progress or record['run_name']}: {config.epoch_budget_note}", flush=True)
-    logs_dir = os.path.join(config.run_dir, records.LOGS)
-    with tf.summary.create_file_writer(logs_dir).as_default():
-        hp.hparams(
-            {k: v if isinstance(v, (bool, int, float, str)) else str(v) for k, v in config.experiment().items()},
-            trial_id=record["run_name"],
-        )
+    writer = summaries.Writer(config)
+    train_eval_ds = pipeline.eval_dataset(data.train, config)
+    label_split = 0.0 < config.label_noise < 1.0
 
     with tf.device("/CPU:0"):
         epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
@@ -166,12 +162,13 @@ def _fit(
             config.lr_decay_examples / len(data.train.labels) if config.lr_decay_examples else 1.0,
         ),
         keras.callbacks.TerminateOnNaN(),
+        *([callbacks.LabelSplit(train_eval_ds, data.train.labels, data.train.true_labels)] if label_split else []),
         callbacks.GeneralizationGap(),
         *([callbacks.StopWhenFit()] if config.stop_when_fit else []),
         # The record is saved before the backup, so on resume it is never behind the checkpoint.
         callbacks.RunRecordWriter(record, save, wall_time),
+        callbacks.EpochSummaries(writer, record),
         callbacks.AtomicBackupAndRestore(os.path.join(config.run_dir, records.BACKUP)),
-        keras.callbacks.TensorBoard(logs_dir, write_graph=False, profile_batch=0),
         *([callbacks.Progress(progress, config.max_epochs)] if progress else []),
     ]
     test_ds = pipeline.eval_dataset(data.test, config)
@@ -186,19 +183,22 @@ def _fit(
             callbacks=fit_callbacks,
             verbose=0 if progress else config.verbose,
         )
-        _finish(config, model, data, test_ds, record)
+        _finish(config, model, data, train_eval_ds, test_ds, record, label_split)
     except KeyboardInterrupt:
         # Stopped in the final evaluation, after fit deleted its backup: the next start trains the run again
         # from epoch 1, to the same numbers.
         record.update(status=records.INTERRUPTED, wall_time_s=wall_time())
         save()
+        writer.end(record)
         raise
     except Exception as e:
         record.update(status=records.FAILED, error=f"{type(e).__name__}: {e}", wall_time_s=wall_time())
         save()
+        writer.end(record)
         raise
     record["wall_time_s"] = wall_time()
     save()
+    writer.end(record)
     return record
 
 
@@ -222,16 +222,17 @@ def compile_model(model, config: config_lib.RunConfig, replicas: int = 1) -> Non
     )
 
 
-def _finish(config: config_lib.RunConfig, model, data, test_ds, record: dict[str, Any]) -> None:
+def _finish(
+    config: config_lib.RunConfig, model, data, train_ds, test_ds, record: dict[str, Any], label_split: bool
+) -> None:
     """The run's end: its final numbers (or "diverged") into the record, its weights into the run dir."""
     from rethink_tf import callbacks
-    from rethink_tf.data import pipeline
 
     epochs = record["epochs"]
     if epochs and callbacks.is_nan(epochs[-1].get("loss")):
         record.update(status=records.DIVERGED, final=None)
     else:
-        train_eval = model.evaluate(pipeline.eval_dataset(data.train, config), verbose=0, return_dict=True)
+        train_eval = model.evaluate(train_ds, verbose=0, return_dict=True)
         test_eval = model.evaluate(test_ds, verbose=0, return_dict=True)
         fit_epoch = next((row["epoch"] for row in epochs if row.get("accuracy", 0.0) >= 1.0), None)
         record.update(
@@ -246,6 +247,11 @@ def _finish(config: config_lib.RunConfig, model, data, test_ds, record: dict[str
                 "fit_epoch": fit_epoch,
             },
         )
+        if label_split:
+            predicted = callbacks.predicted_classes(model, train_ds)
+            record["final"].update(
+                callbacks.label_split_accuracies(predicted, data.train.labels, data.train.true_labels)
+            )
     atomic.write_with(os.path.join(config.run_dir, records.WEIGHTS), model.save_weights, suffix=".weights.h5")
 
 
@@ -265,7 +271,7 @@ def summary(record: dict[str, Any]) -> str:
 def main(argv: list[str]) -> None:
     with cli.one_line_errors():
         config = runs.resolve(cli.run_config(argv))
-        record = run(config)
+        record = run(config, progress=f"[{os.path.basename(config.run_dir)}]" if config.verbose == 2 else None)
     print(summary(record))
     print(f"run directory: {config.run_dir}  (tensorboard --logdir {config.results_dir})")
 

@@ -52,11 +52,20 @@ class PipelineConfig(Protocol):
 
 @dataclasses.dataclass(frozen=True)
 class Split:
-    """A corrupted split in memory: float32 pixels / 255 [N, H, W, C], int64 labels, canonical indices."""
+    """A corrupted split in memory: float32 pixels / 255 [N, H, W, C], int64 labels, canonical indices, and
+    the labels before corruption (None: the labels are the true ones)."""
 
     images: np.ndarray
     labels: np.ndarray
     indices: np.ndarray
+    true_labels: np.ndarray | None = None
+
+    @property
+    def changed(self) -> np.ndarray:
+        """Which examples' labels the corruption changed (a new class, not a draw of the true one)."""
+        if self.true_labels is None:
+            return np.zeros(len(self.labels), bool)
+        return self.labels != self.true_labels
 
 
 @dataclasses.dataclass(frozen=True)
@@ -113,7 +122,7 @@ def prepare(config: PipelineConfig, raw: sources.RawData | None = None) -> Prepa
             mean=mean,
             std=std,
         )
-        return Split(images, labels, idx)
+        return Split(images, labels, idx, split_raw.labels[idx])
 
     train = one(raw.train, config.train_size, corrupt.TRAIN, config.label_noise)
     test = one(raw.test, config.test_size, corrupt.TEST, config.label_noise if config.corrupt_test_labels else 0.0)
@@ -126,7 +135,7 @@ def prepare(config: PipelineConfig, raw: sources.RawData | None = None) -> Prepa
         "test_labels": sources.fingerprint(test.labels),
         "test_images": sources.fingerprint(test.images),
     }
-    changed = float(np.mean(train.labels != raw.train.labels[train.indices])) if len(train.labels) else 0.0
+    changed = float(np.mean(train.changed)) if len(train.labels) else 0.0
     num_classes = corrupt.SIGN_CLASSES if config.corruption == "random_signs" else raw.num_classes
     return Prepared(
         train, test, num_classes, (config.crop_size, config.crop_size, channels), raw.origin, fingerprints, changed
@@ -139,7 +148,8 @@ def curve_split(test: Split, config: PipelineConfig) -> Split:
     if not config.curve_test_size:
         return test  # no copy of the whole split
     positions = stratified_subset(test.labels, config.curve_test_size, config.seed)
-    return Split(test.images[positions], test.labels[positions], test.indices[positions])
+    true = None if test.true_labels is None else test.true_labels[positions]
+    return Split(test.images[positions], test.labels[positions], test.indices[positions], true)
 
 
 def _stream_key(seed: int, stream: int) -> int:
