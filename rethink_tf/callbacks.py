@@ -147,6 +147,8 @@ class Progress(keras.callbacks.Callback):
         per_epoch = (time.perf_counter() - self._start) / (epoch + 1 - self._first)
         test = f" test acc {logs['val_accuracy']:.3f}" if "val_accuracy" in logs else ""
         gap = f" gap {logs['generalization_gap']:.3f}" if "generalization_gap" in logs else ""
+        if "train_changed_accuracy" in logs:  # label corruption 0 < p < 1: the two parts of the training set
+            gap += f" (train acc kept {logs['train_kept_accuracy']:.3f} changed {logs['train_changed_accuracy']:.3f})"
         print(
             f"{self.prefix} epoch {epoch + 1}/{self.epochs} train acc {logs.get('accuracy', float('nan')):.3f} "
             f"loss {logs.get('loss', float('nan')):.3f}{test}{gap} eta {per_epoch * (self.epochs - epoch - 1):.0f} s",

@@ -149,8 +149,8 @@ def _fit(
     if config.epoch_budget_note:  # an override of --epochs is never silent
         print(f"{progress or record['run_name']}: {config.epoch_budget_note}", flush=True)
     writer = summaries.Writer(config)
-    train_eval_ds = pipeline.eval_dataset(data.train, config)
-    label_split = 0.0 < config.label_noise < 1.0
+    label_split = 0.0 < config.label_noise < 1.0  # training accuracy on changed and kept labels, every epoch
+    train_eval_ds = pipeline.eval_dataset(data.train, config) if label_split else None
 
     with tf.device("/CPU:0"):
         epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
@@ -189,12 +189,14 @@ def _fit(
         # from epoch 1, to the same numbers.
         record.update(status=records.INTERRUPTED, wall_time_s=wall_time())
         save()
-        writer.end(record)
+        with contextlib.suppress(Exception):  # the events are secondary: the interrupt is what the caller gets
+            writer.end(record)
         raise
     except Exception as e:
         record.update(status=records.FAILED, error=f"{type(e).__name__}: {e}", wall_time_s=wall_time())
         save()
-        writer.end(record)
+        with contextlib.suppress(Exception):  # the error that failed the run is what the caller gets
+            writer.end(record)
         raise
     record["wall_time_s"] = wall_time()
     save()
@@ -225,13 +227,17 @@ def compile_model(model, config: config_lib.RunConfig, replicas: int = 1) -> Non
 def _finish(
     config: config_lib.RunConfig, model, data, train_ds, test_ds, record: dict[str, Any], label_split: bool
 ) -> None:
-    """The run's end: its final numbers (or "diverged") into the record, its weights into the run dir."""
+    """The run's end: its final numbers (or "diverged") into the record, its weights into the run dir. train_ds
+    is the training set's evaluation pipeline, or None to build it here."""
     from rethink_tf import callbacks
+    from rethink_tf.data import pipeline
 
     epochs = record["epochs"]
     if epochs and callbacks.is_nan(epochs[-1].get("loss")):
         record.update(status=records.DIVERGED, final=None)
     else:
+        if train_ds is None:
+            train_ds = pipeline.eval_dataset(data.train, config)
         train_eval = model.evaluate(train_ds, verbose=0, return_dict=True)
         test_eval = model.evaluate(test_ds, verbose=0, return_dict=True)
         fit_epoch = next((row["epoch"] for row in epochs if row.get("accuracy", 0.0) >= 1.0), None)

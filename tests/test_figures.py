@@ -80,6 +80,33 @@ def test_figure1_series_time_to_overfit_is_relative_to_p0(tmp_path):
     assert os.path.getsize(os.path.join(base.results_dir, "figure1.png")) > 10_000
 
 
+def test_figure1_series_has_the_kept_and_changed_label_accuracies_of_records_that_hold_them(tmp_path):
+    base = dataclasses.replace(smoke_base(tmp_path), batch_size=32, stop_when_fit=True)
+    fake_record(figure1.run_config(base, "mlp_1x512", p=0.0), 5, 0.9)
+    cfg = figure1.run_config(base, "mlp_1x512", p=0.5)
+    fake_record(cfg, 9, 0.5)
+    record = records.read_record(cfg.run_dir)
+    record["final"].update(train_kept_accuracy=1.0, train_changed_accuracy=0.75, train_changed_true_accuracy=0.125)
+    records.save(cfg, record)
+    fake_record(figure1.run_config(base, "alexnet_small", p=0.5), 9, 0.5)  # a 0.3 record: without them
+    d = {(name, x): y for panel, name, x, y in figure1.series(records.load_all(base.results_dir)) if panel == "d"}
+    assert d == {
+        ("mlp_1x512 kept", 0.5): 1.0,
+        ("mlp_1x512 changed", 0.5): 0.75,
+        ("mlp_1x512 changed vs true", 0.5): 0.125,
+    }
+
+
+def test_figure2_tests_every_epoch_on_at_least_1000_images_within_the_test_split():
+    base = laptop_base()
+    assert base.curve_test_size == 200 and base.eval_every == 1  # the preset's cheap gap point per epoch
+    cfg = figure2.run_config(base, True)
+    assert (cfg.curve_test_size, cfg.eval_every) == (1000, 1)  # the laptop Figure 2 runs of 0.3, unchanged
+    for test_size, curve, expected in ((0, 0, 0), (0, 5000, 5000), (500, 200, 0), (2000, 200, 1000)):
+        shaped = dataclasses.replace(base, test_size=test_size, curve_test_size=curve)
+        assert figure2.run_config(shaped, False).curve_test_size == expected
+
+
 def test_figure2_best_test_is_the_running_maximum(tmp_path):
     base = smoke_base(tmp_path)
     tests = [0.5, 0.7, 0.6, 0.8, 0.75]

@@ -1,6 +1,6 @@
 """Screenshots of what a reviewer sees in TensorBoard over a results directory: the Time Series and HParams pages.
 
-    python tools/tensorboard_screenshots.py --logdir=results/laptop --out=docs/images
+    python tools/tensorboard_screenshots.py --logdir=results/laptop --out=docs/figures
 
 starts TensorBoard on 127.0.0.1 (a free port), waits until it has read the runs, checks that the HParams table has
 one row per run whose final numbers are its record.json's (printing any difference), takes each page with headless
@@ -28,7 +28,7 @@ from absl import app, flags
 from rethink_tf import quiet
 
 flags.DEFINE_string("logdir", "results/laptop", "The results directory TensorBoard reads.")
-flags.DEFINE_string("out", "docs/images", "Where the PNG files are written (created if missing).")
+flags.DEFINE_string("out", "docs/figures", "Where the PNG files are written (created if missing).")
 flags.DEFINE_string("chromium", "chromium", "The Chromium executable.")
 flags.DEFINE_integer("width", 1600, "Window width in pixels.")
 flags.DEFINE_integer("height", 1100, "Window height in pixels.")

@@ -94,7 +94,9 @@ def series(recs: list[dict[str, Any]]) -> list[tuple[str, str, float, float]]:
     """The figure's data from finished run records (the lowest seed of each run): (panel, series, x, y) rows.
     a: training loss ("<corruption>") and running accuracy ("<corruption> accuracy") vs step; b: steps to 100%
     training accuracy relative to p = 0 (nan: not fitted within the budget); c: test error vs p, and "chance",
-    1 - 1 / classes."""
+    1 - 1 / classes; d (in the CSV, not drawn), for 0 < p < 1: final training accuracy on the kept labels
+    ("<model> kept"), on the changed ones ("<model> changed") and on those against their true label
+    ("<model> changed vs true"), for records that have them (rethink_tf 0.4 on)."""
     done = [r for r in recs if r["status"] == records.FINISHED and _unregularized(r["config"])]
     rows, num_classes = [], None
     for corruption in PANEL_A_CORRUPTIONS:
@@ -122,6 +124,9 @@ def series(recs: list[dict[str, Any]]) -> list[tuple[str, str, float, float]]:
             fit = rec["final"]["fit_epoch"]
             rows.append(("b", model, p, fit / base_fit if fit and base_fit else math.nan))
             rows.append(("c", model, p, 1.0 - rec["final"]["test_accuracy"]))
+            for key, name in (("kept", "kept"), ("changed", "changed"), ("changed_true", "changed vs true")):
+                if f"train_{key}_accuracy" in rec["final"]:
+                    rows.append(("d", f"{model} {name}", p, rec["final"][f"train_{key}_accuracy"]))
             num_classes = rec["data"]["num_classes"]
             levels.add(p)
     if num_classes:
