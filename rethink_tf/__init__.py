@@ -8,3 +8,9 @@ import os as _os
 # sized for they train the conv nets faster (docs/speed.md), and runs stay bit-identical from one to the next.
 # Takes effect only if rethink_tf is imported before TensorFlow; an explicit setting wins.
 _os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
+
+# TensorFlow's start-up lines on stderr are hidden when rethink_tf is imported before it (rethink_tf/quiet.py);
+# TF_CPP_MIN_LOG_LEVEL set by the user shows TensorFlow's log as TensorFlow prints it.
+from rethink_tf import quiet as _quiet  # noqa: E402
+
+_quiet.hide_tensorflow_start_up()

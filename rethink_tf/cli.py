@@ -13,10 +13,6 @@ from typing import Any, Iterator
 
 from absl import flags
 
-from rethink_tf import quiet
-
-quiet.import_tensorflow()  # before the imports below load it, so that its start-up lines are hidden
-
 from rethink_tf import config as config_lib
 from rethink_tf import models, records, runs
 from rethink_tf.data import corrupt, sources

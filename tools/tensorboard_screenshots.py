@@ -25,8 +25,6 @@ from typing import Iterator
 
 from absl import app, flags
 
-from rethink_tf import quiet
-
 flags.DEFINE_string("logdir", "results/laptop", "The results directory TensorBoard reads.")
 flags.DEFINE_string("out", "docs/figures", "Where the PNG files are written (created if missing).")
 flags.DEFINE_string("chromium", "chromium", "The Chromium executable.")
@@ -87,8 +85,7 @@ def hparams_rows(url: str) -> list[dict]:
 
 def check_against_records(rows: list[dict], logdir: str) -> list[str]:
     """What in the HParams rows differs from the runs' record.json: a missing or extra row, a final number."""
-    quiet.import_tensorflow()  # summaries loads it
-    from rethink_tf import records, summaries
+    from rethink_tf import records, summaries  # TensorFlow, loaded only when needed
 
     problems, seen = [], set()
     tag_to_key = {tag: key for key, (tag, _) in summaries.FINAL_METRICS.items()}
