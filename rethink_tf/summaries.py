@@ -106,7 +106,7 @@ def hparam_values(config: config_lib.RunConfig) -> dict[str, Any]:
     return {h.name: values[field] for h, (field, _, _) in zip(HPARAMS, HPARAM_FIELDS)}
 
 
-# Short names of the corruptions for trial IDs (the HParams table shows about 15 characters of one).
+# Short names of the corruptions for trial IDs (the HParams table shows about 14 characters of one).
 _CORRUPTION_CODES = {
     "random_labels": "rand",
     "shuffled_pixels": "shuf-pix",

@@ -28,8 +28,8 @@ from absl import app, flags
 flags.DEFINE_string("logdir", "results/laptop", "The results directory TensorBoard reads.")
 flags.DEFINE_string("out", "docs/figures", "Where the PNG files are written (created if missing).")
 flags.DEFINE_string("chromium", "chromium", "The Chromium executable.")
-flags.DEFINE_integer("width", 1600, "Window width in pixels.")
-flags.DEFINE_integer("height", 1100, "Window height in pixels.")
+flags.DEFINE_integer("width", 2000, "Window width in pixels.")
+flags.DEFINE_integer("height", 1200, "Window height in pixels.")
 flags.DEFINE_integer("wait_ms", 20000, "Virtual time Chromium lets each page load and draw, in milliseconds.")
 FLAGS = flags.FLAGS
 
