@@ -25,12 +25,6 @@ from typing import Iterator
 
 from absl import app, flags
 
-flags.DEFINE_string("logdir", "results/laptop", "The results directory TensorBoard reads.")
-flags.DEFINE_string("out", "docs/figures", "Where the PNG files are written (created if missing).")
-flags.DEFINE_string("chromium", "chromium", "The Chromium executable.")
-flags.DEFINE_integer("width", 2000, "Window width in pixels.")
-flags.DEFINE_integer("height", 1200, "Window height in pixels.")
-flags.DEFINE_integer("wait_ms", 20000, "Virtual time Chromium lets each page load and draw, in milliseconds.")
 FLAGS = flags.FLAGS
 
 # The page's name in the file -> the TensorBoard URL that opens it; forceSVG draws the line charts as SVG, which
@@ -189,5 +183,16 @@ def main(argv: list[str]) -> None:
         sys.exit(1)
 
 
+def define_flags() -> None:
+    """The script's flags (defined only when it runs, so that tests can import its functions beside other tools)."""
+    flags.DEFINE_string("logdir", "results/laptop", "The results directory TensorBoard reads.")
+    flags.DEFINE_string("out", "docs/figures", "Where the PNG files are written (created if missing).")
+    flags.DEFINE_string("chromium", "chromium", "The Chromium executable.")
+    flags.DEFINE_integer("width", 2000, "Window width in pixels.")
+    flags.DEFINE_integer("height", 1200, "Window height in pixels.")
+    flags.DEFINE_integer("wait_ms", 20000, "Virtual time Chromium lets each page load and draw, in milliseconds.")
+
+
 if __name__ == "__main__":
+    define_flags()
     app.run(main)
