@@ -9,6 +9,8 @@ function of the run record: a resumed run rewrites them from the record, so no e
 from __future__ import annotations
 
 import glob
+import hashlib
+import json
 import os
 import time
 from typing import Any
@@ -117,8 +119,10 @@ _CORRUPTION_CODES = {
 
 
 def trial_id(config: config_lib.RunConfig) -> str:
-    """The run's name in the HParams table, e.g. "crop+wd s0 Inception", "rand s2 noBN Inception": what a grid
-    varies within a model and the seed first, so that the table's truncated IDs still tell the rows apart."""
+    """The run's name in the HParams table, e.g. "crop+wd s0 Inception 1a2b3c": what a grid varies within a model
+    and the seed first, so that the table's truncated IDs still tell the rows apart, then a hash of the experiment's
+    fields: runs that differ in anything else (learning rate, data set, ...) must not share a row, which the
+    plugin would average."""
     what = [_CORRUPTION_CODES.get(config.corruption, "")]
     if config.corruption not in config_lib.ALL_LABELS_CORRUPTIONS and config.corrupt:
         what.append(f"p={config.corrupt:g}")
@@ -126,7 +130,8 @@ def trial_id(config: config_lib.RunConfig) -> str:
         name for name, on in (("crop", config.random_crop), ("aug", config.augment), ("wd", config.weight_decay)) if on
     ]
     arch = ("" if config.batch_norm else "noBN ") + models.MODELS[config.model].paper_name.replace(" ", "")
-    return f"{'+'.join(w for w in what if w) or 'none'} s{config.seed} {arch}"
+    digest = hashlib.sha256(json.dumps(config.experiment(), sort_keys=True).encode()).hexdigest()[:6]
+    return f"{'+'.join(w for w in what if w) or 'none'} s{config.seed} {arch} {digest}"
 
 
 def final_values(record: dict[str, Any]) -> dict[str, float]:
