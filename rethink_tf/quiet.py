@@ -31,6 +31,8 @@ class _QuietLoader(importlib.abc.Loader):
         self.loader = loader
 
     def __getattr__(self, name: str):  # is_package, get_resource_reader, ...: the wrapped loader's
+        if name == "loader":  # not set yet (a copy being built): no recursion
+            raise AttributeError(name)
         return getattr(self.loader, name)
 
     def create_module(self, spec):
