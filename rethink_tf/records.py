@@ -312,6 +312,11 @@ def release(config: RunConfig) -> None:
         os.close(fd)
 
 
+def steps_per_epoch(record: dict[str, Any]) -> int:
+    """Optimizer steps in one epoch of the run: its training examples over the batch size, rounded up."""
+    return -(-record["data"]["train_examples"] // record["config"]["batch_size"])
+
+
 def new_record(config: RunConfig, **fields: Any) -> dict[str, Any]:
     return {
         "format": FORMAT,

@@ -138,8 +138,7 @@ def final_values(record: dict[str, Any]) -> dict[str, float]:
     """The record's final numbers as FINAL_METRICS keys (absent ones, e.g. a run that never fit, left out)."""
     final = dict(record.get("final") or {})
     if final.get("fit_epoch") is not None:
-        steps_per_epoch = -(-record["data"]["train_examples"] // record["config"]["batch_size"])
-        final["fit_steps"] = final["fit_epoch"] * steps_per_epoch
+        final["fit_steps"] = final["fit_epoch"] * records.steps_per_epoch(record)
     if "train_changed_accuracy" in final:
         final["labels_changed"] = record["data"]["train_labels_changed"]
     return {k: float(v) for k, v in final.items() if k in FINAL_METRICS and v is not None}
