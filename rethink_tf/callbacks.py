@@ -37,6 +37,9 @@ class GeneralizationGap(keras.callbacks.Callback):
             logs["generalization_gap"] = float(logs["accuracy"]) - float(logs["val_accuracy"])
 
 
+LABEL_SPLIT_KEYS = ("train_kept_accuracy", "train_changed_accuracy", "train_changed_true_accuracy")
+
+
 def label_split_accuracies(predicted: np.ndarray, labels: np.ndarray, true_labels: np.ndarray) -> dict[str, float]:
     """Accuracy of predicted classes on the examples whose label was kept and on those changed (against the
     label trained on, and against the true one): has the net memorized the changed labels, or learned the kept?"""
@@ -46,11 +49,12 @@ def label_split_accuracies(predicted: np.ndarray, labels: np.ndarray, true_label
     def mean(hits: np.ndarray) -> float:
         return float(np.mean(hits)) if len(hits) else float("nan")
 
-    return {
-        "train_kept_accuracy": mean(predicted[kept] == labels[kept]),
-        "train_changed_accuracy": mean(predicted[changed] == labels[changed]),
-        "train_changed_true_accuracy": mean(predicted[changed] == true_labels[changed]),
-    }
+    hits = (
+        predicted[kept] == labels[kept],
+        predicted[changed] == labels[changed],
+        predicted[changed] == true_labels[changed],
+    )
+    return {key: mean(h) for key, h in zip(LABEL_SPLIT_KEYS, hits)}
 
 
 def predicted_classes(model, dataset) -> np.ndarray:
