@@ -36,6 +36,7 @@ RUN_GROUPS = (
             "corruption",
             "corrupt",
             "dataset",
+            "download",
             "train_size",
             "test_size",
             "epochs",
@@ -49,6 +50,7 @@ RUN_GROUPS = (
             "random_crop",
             "augment",
             "weight_decay",
+            "dropout",
             "batch_norm",
             "learning_rate",
             "batch_size",
@@ -61,9 +63,12 @@ RUN_GROUPS = (
             "bn_momentum",
         ),
     ),
-    ("Details of the randomization tests and the input", ("corrupt_test_labels", "gaussian_stats", "crop_size", "rgb")),
+    (
+        "Details of the randomization tests and the input",
+        ("corrupt_test_labels", "gaussian_stats", "crop_size", "image_size", "rgb"),
+    ),
     ("Test curves", ("eval_every", "curve_test_size")),
-    ("Where the data is", ("idx_dir", "data_dir", "cifar_archive")),
+    ("Where the data is", ("data_dir", "manual_dir", "train_split", "test_split", "idx_dir", "cifar_archive")),
     (
         "Placement, numerics and output",
         ("run_name", "verbose", "precision", "deterministic", "cpu_devices", "steps_per_execution"),
@@ -90,12 +95,40 @@ def define_flags(flag_values: flags.FlagValues = FLAGS) -> None:
         **fv,
     )
     flags.DEFINE_enum("model", d.model, list(models.MODELS), "Architecture (rethink_tf/models).", **fv)
-    flags.DEFINE_enum("dataset", d.dataset, list(sources.DATASETS), "Data set (rethink_tf/data/sources.py).", **fv)
+    flags.DEFINE_string(
+        "dataset",
+        d.dataset,
+        f"Data set: {', '.join(sources.DATASETS)} (built in); tfds:NAME[:CONFIG] (any tfds image-classification "
+        "set, e.g. tfds:svhn_cropped); npz:PATH (arrays x_train, y_train, x_test, y_test); folder:PATH "
+        "(PATH/train/<class>/*.png|jpg and PATH/test/<class>/*).",
+        **fv,
+    )
+    flags.DEFINE_bool(
+        "download",
+        d.download,
+        "Let tfds download and prepare a missing tfds set into --data_dir (needs internet access; "
+        "sets downloaded by hand, such as imagenet2012, from --manual_dir). Nothing is downloaded without it.",
+        **fv,
+    )
     flags.DEFINE_string(
         "data_dir",
         None,
-        "tensorflow_datasets data directory of a prepared copy (cifar10, mnist; "
-        "fashion_mnist when its IDX files are missing).",
+        "tensorflow_datasets data directory (tfds:NAME, cifar10, mnist; fashion_mnist when its IDX files are "
+        "missing); default: tfds' own (~/tensorflow_datasets).",
+        **fv,
+    )
+    flags.DEFINE_string(
+        "manual_dir", None, "Folder of the files of a tfds set downloaded by hand (imagenet2012's tars).", **fv
+    )
+    flags.DEFINE_string("train_split", d.train_split, "tfds split to train on (tfds:NAME only).", **fv)
+    flags.DEFINE_string(
+        "test_split", d.test_split, "tfds split to test on (tfds:NAME only; imagenet2012: validation).", **fv
+    )
+    flags.DEFINE_integer(
+        "image_size",
+        d.image_size,
+        "Bring every image to this square size (shorter side scaled, center kept) when read; needed for "
+        "sources whose images differ in size; 0 = the source's own size.",
         **fv,
     )
     flags.DEFINE_string(
@@ -112,7 +145,11 @@ def define_flags(flag_values: flags.FlagValues = FLAGS) -> None:
         "rgb", d.rgb, "Repeat grayscale images to 3 channels so every model sees the paper's 28x28x3.", **fv
     )
     flags.DEFINE_integer(
-        "crop_size", d.crop_size, "Side of the (center or random) crop fed to the model (paper: 28).", **fv
+        "crop_size",
+        d.crop_size,
+        "Side of the (center or random) crop fed to the model; 0 = the paper's 28 for 28x28 and 32x32 "
+        "images, else the image's shorter side.",
+        **fv,
     )
     flags.DEFINE_enum(
         "corruption",
@@ -156,6 +193,12 @@ def define_flags(flag_values: flags.FlagValues = FLAGS) -> None:
         d.weight_decay,
         "L2 coefficient c on every kernel (loss += c * sum(w^2)); "
         "0 = off. Table 1 uses each model's default (rethink_tf/models).",
+        **fv,
+    )
+    flags.DEFINE_float(
+        "dropout",
+        d.dropout,
+        "Dropout rate before the logits, for models that have a dropout layer (inception_v3); 0 = off.",
         **fv,
     )
     flags.DEFINE_bool(

@@ -24,6 +24,8 @@ PLACEMENT_FIELDS = (
     "data_dir",
     "idx_dir",
     "cifar_archive",
+    "download",
+    "manual_dir",
 )
 # Corruptions that replace every training label (rethink_tf.data.corrupt.ALL_LABELS_CORRUPTIONS, which a test
 # keeps equal to this: config may not import the data package below it).
@@ -45,10 +47,15 @@ class RunConfig:
     data_dir: str | None = None
     idx_dir: str | None = None
     cifar_archive: str | None = None
+    download: bool = False
+    manual_dir: str | None = None
+    train_split: str = "train"
+    test_split: str = "test"
+    image_size: int = 0
     train_size: int = 0
     test_size: int = 0
     rgb: bool = True
-    crop_size: int = 28
+    crop_size: int = 0
     corruption: str = "true_labels"
     corrupt: float = 0.0
     corrupt_test_labels: bool = False
@@ -56,6 +63,7 @@ class RunConfig:
     random_crop: bool = False
     augment: bool = False
     weight_decay: float = 0.0
+    dropout: float = 0.0
     batch_norm: bool = True
     bn_momentum: float = 0.99
     learning_rate: float | None = None
@@ -122,7 +130,7 @@ class RunConfig:
             if not ok:
                 raise ConfigError(f"--{flag}={getattr(self, flag)!r} is not allowed: {allowed}")
 
-        for flag in ("corrupt", "weight_decay", "bn_momentum", "lr_decay", "momentum"):
+        for flag in ("corrupt", "weight_decay", "dropout", "bn_momentum", "lr_decay", "momentum"):
             need(math.isfinite(getattr(self, flag)), flag, "a finite number")
         need(0.0 <= self.corrupt <= 1.0, "corrupt", "a probability in [0, 1]")
         need(
@@ -134,8 +142,13 @@ class RunConfig:
             need(getattr(self, flag) >= 0, flag, "a size >= 0 (0 means the whole split)")
         for flag in ("crop_epochs", "random_label_epochs"):
             need(getattr(self, flag) >= 0, flag, "an integer >= 0 (0: --epochs)")
-        for flag in ("batch_size", "epochs", "crop_size", "eval_every", "steps_per_execution"):
+        for flag in ("batch_size", "epochs", "eval_every", "steps_per_execution"):
             need(getattr(self, flag) >= 1, flag, "an integer >= 1")
+        need(self.crop_size >= 0, "crop_size", "a side >= 1, or 0 for the data's own (28 for 28x28, 32x32)")
+        need(self.image_size >= 0, "image_size", "a side in pixels >= 1, or 0 to keep the source's size")
+        need(0.0 <= self.dropout < 1.0, "dropout", "a rate in [0, 1) (0 turns it off)")
+        for flag in ("train_split", "test_split"):
+            need(bool(getattr(self, flag)), flag, "a tfds split name, e.g. train, test, validation")
         need(
             self.learning_rate is None or (math.isfinite(self.learning_rate) and self.learning_rate > 0),
             "learning_rate",
@@ -171,11 +184,12 @@ def experiment_fields(values: dict[str, Any]) -> dict[str, Any]:
 
 def explicit_regularizers(values: dict[str, Any]) -> set[str]:
     """Which of the paper's explicit regularizers a config (a record's dict) turns on: weight_decay, random_crop,
-    augment. Reports select their runs by it."""
+    augment, dropout. Reports select their runs by it."""
     on = {
         "weight_decay": values["weight_decay"] > 0,
         "random_crop": values["random_crop"],
         "augment": bool(values.get("augment")),
+        "dropout": bool(values.get("dropout")),
     }
     return {name for name, enabled in on.items() if enabled}
 
@@ -190,9 +204,21 @@ def model_key(model: str, batch_norm: bool = True) -> str:
     return model + ("" if batch_norm else "_nobn")
 
 
+def dataset_key(dataset: str) -> str:
+    """The data set as run names write it: a built-in name, "tfds-NAME[-CONFIG]", or "npz-" / "folder-" and
+    the file or folder's name (no path separators)."""
+    prefix, sep, rest = dataset.partition(":")
+    if not sep:
+        return dataset
+    if prefix == "tfds":
+        return "tfds-" + rest.replace(":", "-")
+    base = os.path.basename(os.path.normpath(os.path.expanduser(rest)))
+    return f"{prefix}-{os.path.splitext(base)[0] if prefix == 'npz' else base}"
+
+
 def default_run_name(config: RunConfig) -> str:
     """A readable directory name from the fields a grid varies."""
-    parts = [model_key(config.model, config.batch_norm), config.dataset, config.corruption]
+    parts = [model_key(config.model, config.batch_norm), dataset_key(config.dataset), config.corruption]
     if config.corruption not in ALL_LABELS_CORRUPTIONS and config.corrupt:
         parts.append(f"p{config.corrupt:g}")
     if config.random_crop:
@@ -201,6 +227,8 @@ def default_run_name(config: RunConfig) -> str:
         parts.append("augment")
     if config.weight_decay:
         parts.append(f"wd{config.weight_decay:g}")
+    if config.dropout:
+        parts.append(f"dropout{config.dropout:g}")
     if config.precision != "float32":
         parts.append(config.precision)
     parts.append(f"seed{config.seed}")

@@ -338,3 +338,9 @@ def new_record(config: RunConfig, **fields: Any) -> dict[str, Any]:
 def save(config: RunConfig, record: dict[str, Any]) -> None:
     record["updated"] = now()
     write_json(os.path.join(config.run_dir, RECORD), record)
+
+
+def param_count(record: dict[str, Any]) -> int | None:
+    """The run's model's trainable parameters (records before 0.5 kept them as "paper_param_count")."""
+    model = record.get("model") or {}
+    return model.get("param_count", model.get("paper_param_count"))

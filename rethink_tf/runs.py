@@ -22,7 +22,19 @@ def check_names(config: RunConfig) -> None:
             raise ConfigError(f"--{flag}={getattr(config, flag)!r} is not allowed: {allowed}")
 
     need(config.model in models.MODELS, "model", f"one of {', '.join(models.MODELS)}")
-    need(config.dataset in sources.DATASETS, "dataset", f"one of {', '.join(sources.DATASETS)}")
+    try:
+        source = sources.parse(config.dataset)
+    except ValueError as err:
+        raise ConfigError(f"--dataset={config.dataset!r} is not allowed: {err}") from None
+    tfds_read = source.kind in ("tfds", "mnist", "cifar10", "fashion_mnist")
+    need(tfds_read or not config.download, "download", "only tfds sources download (tfds:NAME, mnist, cifar10)")
+    for flag in ("train_split", "test_split"):
+        need(
+            source.kind == "tfds" or getattr(config, flag) == flag.split("_")[0],
+            flag,
+            "only tfds:NAME sources have named splits; npz, folder and the built-in sets have train and test",
+        )
+
     need(config.corruption in corrupt.CORRUPTIONS, "corruption", f"one of {', '.join(corrupt.CORRUPTIONS)}")
     need(config.precision in PRECISIONS, "precision", f"one of {', '.join(PRECISIONS)}")
     need(
@@ -32,6 +44,11 @@ def check_names(config: RunConfig) -> None:
         config.batch_norm or models.MODELS[config.model].has_batch_norm,
         "batch_norm",
         f"only models with batch norm can turn it off ({', '.join(models.WITH_BATCH_NORM)})",
+    )
+    need(
+        not config.dropout or models.MODELS[config.model].has_dropout,
+        "dropout",
+        f"only {', '.join(n for n, s in models.MODELS.items() if s.has_dropout)} have a dropout layer",
     )
 
 

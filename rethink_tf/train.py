@@ -8,6 +8,7 @@ epoch; a finished one is returned as it is.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import socket
 import time
@@ -28,6 +29,7 @@ def run(
     is the model's default. A run dir that holds this config's run on other data is refused (RunDirError)."""
     config = runs.resolve(config)
     raw = raw or sources.load_for(config)
+    config = for_data(config, raw)
     existing = check(config, raw)
     if existing is not None and existing["status"] in records.DONE:
         logging.info("%s is already %s; nothing to do", config.run_dir, existing["status"])
@@ -56,10 +58,26 @@ def run(
         records.release(config)
 
 
+def for_data(config: config_lib.RunConfig, raw: sources.RawData) -> config_lib.RunConfig:
+    """The config with what depends on the data filled in: the crop side (--crop_size 0: the data's own), checked
+    against the smallest input its model builds for."""
+    crop = sources.crop_size(config.crop_size, raw.train.images.shape[1:])
+    from rethink_tf import models
+
+    least = models.MODELS[config.model].min_input
+    if crop < least:
+        raise config_lib.ConfigError(
+            f"--crop_size={crop} is not allowed: {config.model} needs inputs of at least {least}x{least}; pass "
+            f"--crop_size={least} or more, with --image_size={least} or more for smaller images"
+        )
+    return dataclasses.replace(config, crop_size=crop)
+
+
 def check(config: config_lib.RunConfig, raw: sources.RawData) -> dict[str, Any] | None:
     """The existing record of config's run dir, after checking that the run may be resumed or reused on raw:
     subset sizes within the splits, the dir's config and version (records.check), the data's fingerprint. Raises
     DataError, RunDirError or RunBusyError; writes nothing."""
+    config = for_data(config, raw)
     sources.check_sizes(raw, config.train_size, config.test_size, config.curve_test_size)
     existing = records.check(config)
     if existing is not None:
@@ -106,9 +124,10 @@ def _fit(
             bn_momentum=config.bn_momentum,
             sync_batch_norm=distribution.num_replicas_in_sync > 1,
             weight_decay=config.weight_decay,
+            dropout=config.dropout,
             seed=config.seed,
         )
-        compile_model(model, config, replicas=distribution.num_replicas_in_sync)
+        compile_model(model, config, replicas=distribution.num_replicas_in_sync, num_classes=data.num_classes)
 
     curve = pipeline.curve_split(data.test, config)
     record = existing or records.new_record(config)
@@ -118,11 +137,14 @@ def _fit(
         pid=os.getpid(),
         host=socket.gethostname(),
         data={
+            "source": config.dataset,
             "origin": data.origin,
             "train_examples": len(data.train.labels),
             "test_examples": len(data.test.labels),
             "curve_test_examples": len(curve.labels),
             "num_classes": data.num_classes,
+            "class_names": list(data.class_names) if data.class_names else None,
+            "image_shape": list(data.image_shape),
             "input_shape": list(data.input_shape),
             "train_labels_changed": data.labels_changed,
             "fingerprints": data.fingerprints,
@@ -135,7 +157,8 @@ def _fit(
         replicas=distribution.num_replicas_in_sync,
         model={
             "paper_name": models.MODELS[config.model].paper_name,
-            "paper_param_count": models.paper_param_count(model),
+            "param_count": models.paper_param_count(model),
+            "paper_param_count": models.published_param_count(config.model, data.input_shape, data.num_classes),
             "keras_count_params": model.count_params(),
         },
     )
@@ -204,12 +227,13 @@ def _fit(
     return record
 
 
-def compile_model(model, config: config_lib.RunConfig, replicas: int = 1) -> None:
+def compile_model(model, config: config_lib.RunConfig, replicas: int = 1, num_classes: int = 10) -> None:
     """SGD with momentum on the cross-entropy of logits, the paper's setup (its update one fused op:
     rethink_tf/optimizers.py). XLA only on a GPU, and there as Keras decides: Keras turns XLA off under op
     determinism, on unless --nodeterministic (docs/speed.md). Several steps per call only on one replica:
     under a MirroredStrategy of several, Keras 3.15's multi-step loop fails ("You must feed a value for
-    placeholder tensor"), and one step per call gives the same numbers."""
+    placeholder tensor"), and one step per call gives the same numbers. With more than 10 classes top-5 accuracy
+    is measured too (the paper's Table 2 reports it for ImageNet)."""
     import keras
     import tensorflow as tf
 
@@ -219,7 +243,8 @@ def compile_model(model, config: config_lib.RunConfig, replicas: int = 1) -> Non
         jit_compile="auto" if tf.config.list_physical_devices("GPU") else False,
         optimizer=optimizers.MomentumSGD(learning_rate=config.learning_rate, momentum=config.momentum),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=["accuracy"],
+        metrics=["accuracy"]
+        + ([keras.metrics.SparseTopKCategoricalAccuracy(k=5, name="top5_accuracy")] if num_classes > 10 else []),
         steps_per_execution=config.steps_per_execution if replicas == 1 else 1,
     )
 
@@ -253,6 +278,9 @@ def _finish(
                 "fit_epoch": fit_epoch,
             },
         )
+        for key in ("top5_accuracy",):
+            if key in train_eval:
+                record["final"].update({f"train_{key}": float(train_eval[key]), f"test_{key}": float(test_eval[key])})
         if label_split:  # LabelSplit measured them on these weights at the last epoch's end: not predicted again
             record["final"].update({k: epochs[-1][k] for k in callbacks.LABEL_SPLIT_KEYS})
     atomic.write_with(os.path.join(config.run_dir, records.WEIGHTS), model.save_weights, suffix=".weights.h5")

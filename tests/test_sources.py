@@ -9,7 +9,7 @@ import tarfile
 import numpy as np
 import pytest
 
-from rethink_tf.data import sources
+from rethink_tf.data import sources, tfds_source
 from rethink_tf.data.sources import DataError
 
 N_TRAIN, N_TEST = 12, 7
@@ -49,7 +49,7 @@ def no_tfds(monkeypatch):
     def forbidden(*args, **kwargs):
         raise AssertionError("unexpected tfds fallback")
 
-    monkeypatch.setattr(sources, "_load_tfds", forbidden)
+    monkeypatch.setattr(tfds_source, "load", forbidden)
 
 
 @pytest.fixture

@@ -77,6 +77,8 @@ class Prepared:
     origin: str
     fingerprints: dict[str, str]
     labels_changed: float
+    image_shape: tuple[int, int, int] = ()  # of the source's images, before the crop
+    class_names: tuple[str, ...] | None = None
 
 
 def stratified_subset(labels: np.ndarray, size: int, seed: int) -> np.ndarray:
@@ -127,6 +129,7 @@ def prepare(config: PipelineConfig, raw: sources.RawData | None = None) -> Prepa
     train = one(raw.train, config.train_size, corrupt.TRAIN, config.label_noise)
     test = one(raw.test, config.test_size, corrupt.TEST, config.label_noise if config.corrupt_test_labels else 0.0)
     channels = 3 if config.rgb else raw.train.images.shape[-1]
+    crop = _crop(config, raw.train.images)
     fingerprints = {
         "source": raw.fingerprint,
         "train_indices": sources.fingerprint(train.indices),
@@ -138,7 +141,15 @@ def prepare(config: PipelineConfig, raw: sources.RawData | None = None) -> Prepa
     changed = float(np.mean(train.changed)) if len(train.labels) else 0.0
     num_classes = corrupt.SIGN_CLASSES if config.corruption == "random_signs" else raw.num_classes
     return Prepared(
-        train, test, num_classes, (config.crop_size, config.crop_size, channels), raw.origin, fingerprints, changed
+        train,
+        test,
+        num_classes,
+        (crop, crop, channels),
+        raw.origin,
+        fingerprints,
+        changed,
+        tuple(raw.train.images.shape[1:]),
+        raw.class_names,
     )
 
 
@@ -150,6 +161,10 @@ def curve_split(test: Split, config: PipelineConfig) -> Split:
     positions = stratified_subset(test.labels, config.curve_test_size, config.seed)
     true = None if test.true_labels is None else test.true_labels[positions]
     return Split(test.images[positions], test.labels[positions], test.indices[positions], true)
+
+
+def _crop(config: PipelineConfig, images: np.ndarray) -> int:
+    return sources.crop_size(config.crop_size, images.shape[1:])
 
 
 def _stream_key(seed: int, stream: int) -> int:
@@ -222,11 +237,12 @@ def whitened_once(images: np.ndarray, config: PipelineConfig) -> np.ndarray:
     A grayscale image made RGB keeps its three equal channels: one would take a third of the memory, but
     copying it to three per batch slowed the MLPs' fit (docs/speed.md).
     """
+    crop = _crop(config, images)
     with tf.device("/CPU:0"):
         return np.concatenate(
             [
                 _finish(
-                    tf.image.resize_with_crop_or_pad(images[i : i + _WHITEN_CHUNK], config.crop_size, config.crop_size),
+                    tf.image.resize_with_crop_or_pad(images[i : i + _WHITEN_CHUNK], crop, crop),
                     config.rgb,
                 ).numpy()
                 for i in range(0, max(len(images), 1), _WHITEN_CHUNK)
@@ -243,6 +259,7 @@ def train_dataset(split: Split, config: PipelineConfig, epoch: tf.Variable) -> t
     """
     n = len(split.labels)
     steps = -(-n // config.batch_size)
+    crop = _crop(config, split.images)
     fixed = not (config.random_crop or config.augment)
     images = on_cpu(whitened_once(split.images, config) if fixed else split.images)
     labels = on_cpu(split.labels)
@@ -264,9 +281,9 @@ def train_dataset(split: Split, config: PipelineConfig, epoch: tf.Variable) -> t
     def transform(e, step, positions):
         x, y = gather_batch(images, labels, positions)
         if config.random_crop:
-            x = _random_crop(x, config.crop_size, tf.stack([tf.constant(crop_key, tf.int64), e * 1_000_000 + step]))
+            x = _random_crop(x, crop, tf.stack([tf.constant(crop_key, tf.int64), e * 1_000_000 + step]))
         else:
-            x = tf.image.resize_with_crop_or_pad(x, config.crop_size, config.crop_size)
+            x = tf.image.resize_with_crop_or_pad(x, crop, crop)
         if config.augment:
             x = _flip_and_rotate(x, tf.stack([tf.constant(augment_key, tf.int64), e * 1_000_000 + step]))
         return _finish(x, config.rgb), y

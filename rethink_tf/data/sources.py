@@ -1,13 +1,16 @@
-"""Raw image-classification splits (Fashion-MNIST, CIFAR-10, MNIST) as uint8 numpy arrays, in canonical order.
+"""Raw image-classification splits as uint8 numpy arrays in canonical order, from a source named by --dataset:
 
-Local files (Debian's IDX files, the CIFAR-10 python archive) are read in file order and validated strictly; every
-failure is a DataError naming the file, the problem and the fix. TFDS is only read from an already prepared copy:
-nothing here downloads. A split's identity is its fingerprint (the bytes), not the place it was read from.
+- fashion_mnist, cifar10, mnist: the built-in sets (Debian's IDX files, the CIFAR-10 python archive, or tfds);
+- tfds:NAME[:CONFIG]: any tfds image-classification set (rethink_tf/data/tfds_source.py);
+- npz:PATH and folder:PATH: a user's own arrays and image folders (rethink_tf/data/user_files.py).
+
+Local files are read in file order and validated strictly; every failure is a DataError naming the file, the
+problem and the fix. Nothing is downloaded unless --download asks tfds to. A split's identity is its fingerprint
+(the bytes), not the place it was read from.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import functools
 import gzip
@@ -21,7 +24,8 @@ import zlib
 import numpy as np
 
 FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"  # Debian package dataset-fashion-mnist
-DATASETS = ("fashion_mnist", "cifar10", "mnist")
+DATASETS = ("fashion_mnist", "cifar10", "mnist")  # the built-in sets
+PREFIXES = ("tfds", "npz", "folder")  # the sources named by prefix: tfds:NAME[:CONFIG], npz:PATH, folder:PATH
 
 _NUM_CLASSES = {"fashion_mnist": 10, "cifar10": 10, "mnist": 10}
 
@@ -44,8 +48,6 @@ _CIFAR_FIX = (
     "(md5 c58f30108f718f92721af3b95e74349a) and pass it as --cifar_archive, or leave --cifar_archive unset to read "
     "tfds' prepared cifar10"
 )
-
-_TFDS_CHUNK = 8192  # examples per batch when materializing a tfds split
 
 
 class DataError(Exception):
@@ -79,6 +81,7 @@ class RawData:
     test: Split
     num_classes: int
     origin: str
+    class_names: tuple[str, ...] | None = None
 
     @functools.cached_property
     def fingerprint(self) -> str:
@@ -86,12 +89,22 @@ class RawData:
         return fingerprint(self.train.images, self.train.labels, self.test.images, self.test.labels)
 
 
+def crop_size(requested: int, image_shape) -> int:
+    """The side of the crop a run feeds its model: `requested` (--crop_size) when set, else the paper's 28 for
+    28x28 and 32x32 images (its 28x28 crop of CIFAR-10's 32x32), else the images' shorter side."""
+    if requested:
+        return requested
+    height, width = int(image_shape[0]), int(image_shape[1])
+    return 28 if (height, width) in ((28, 28), (32, 32)) else min(height, width)
+
+
 def check_sizes(raw: RawData, train_size: int, test_size: int, curve_test_size: int = 0) -> None:
-    """DataError if a requested subset is larger than its split (0 means the whole split)."""
+    """DataError if a requested subset is larger than its split (0 means the whole split). A --curve_test_size
+    above the test set (the laptop preset's 200, on a user's smaller set) means the whole test set."""
+    del curve_test_size
     for flag, size, split in (
         ("train_size", train_size, raw.train),
         ("test_size", test_size, raw.test),
-        ("curve_test_size", curve_test_size, raw.test),
     ):
         if size > len(split.labels):
             which = "training" if split is raw.train else "test"
@@ -266,15 +279,38 @@ def read_cifar10_archive(path: str) -> tuple[Split, Split]:
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# TFDS (prepared copies only)
+# Entry point
 # ---------------------------------------------------------------------------------------------------------------
 
 
+@dataclasses.dataclass(frozen=True)
+class Source:
+    """A parsed --dataset: kind (a built-in name, "tfds", "npz" or "folder") and its argument (the tfds name as
+    NAME or NAME/CONFIG, or the path)."""
+
+    kind: str
+    argument: str = ""
+
+
+def parse(dataset: str) -> Source:
+    """--dataset as a Source; ValueError with what is allowed when it names none."""
+    if dataset in DATASETS:
+        return Source(dataset)
+    prefix, sep, rest = dataset.partition(":")
+    if sep and prefix in PREFIXES and rest:
+        if prefix == "tfds":
+            name, _, config = rest.partition(":")
+            if not name or ":" in config or "/" in name:
+                raise ValueError("tfds:NAME or tfds:NAME:CONFIG, e.g. tfds:svhn_cropped")
+            return Source("tfds", f"{name}/{config}" if config else name)
+        return Source(prefix, rest)
+    raise ValueError(f"one of {', '.join(DATASETS)}, or tfds:NAME[:CONFIG], npz:PATH, folder:PATH")
+
+
 def _tfds_fix(name: str) -> str:
-    fix = (
-        f"prepare it once on a machine with internet access with `tfds build {name} --data_dir DIR` (or copy a "
-        f"prepared DIR/{name} directory here) and pass data_dir=DIR (--data_dir)"
-    )
+    from rethink_tf.data import tfds_source
+
+    fix = tfds_source.prepare_fix(name, manual=False)
     if name == "fashion_mnist":
         fix = (
             f"install Debian's dataset-fashion-mnist (`apt-get install dataset-fashion-mnist`, provides "
@@ -285,66 +321,13 @@ def _tfds_fix(name: str) -> str:
     return fix
 
 
-@contextlib.contextmanager
-def _quiet_tfds():
-    """tfds' and TensorFlow's info lines off while a copy is read: a failure is then one line, the DataError."""
-    from absl import logging
-
-    verbosity = logging.get_verbosity()
-    logging.set_verbosity(logging.ERROR)
-    try:
-        yield
-    finally:
-        logging.set_verbosity(verbosity)
-
-
-def _load_tfds(name: str, data_dir: str | None) -> tuple[Split, Split, str]:
-    """Reads the train and test splits of an already prepared tfds dataset, never downloading."""
-    where = f"tfds:{name} (data_dir={data_dir or 'tfds default'})"
-    with _quiet_tfds():
-        try:
-            import tensorflow_datasets as tfds  # lazy: importing this module must stay cheap
-
-            # batch_size=-1 is avoided on purpose: it batches by the recorded split sizes, which
-            # tfds.testing.mock_data does not know (0 -> sys.maxsize), and the huge padded_batch aborts the process.
-            datasets, info = tfds.load(
-                name,
-                split=["train", "test"],
-                data_dir=data_dir,
-                as_supervised=True,
-                shuffle_files=False,
-                download=False,
-                with_info=True,
-            )
-            splits = []
-            for split_name, ds in zip(("train", "test"), datasets):
-                images, labels = [], []
-                for x, y in tfds.as_numpy(ds.batch(_TFDS_CHUNK)):
-                    images.append(x)
-                    labels.append(y)
-                if not images:
-                    raise _error(where, f"split {split_name!r} is empty", _tfds_fix(name))
-                splits.append(Split(images=np.concatenate(images), labels=np.concatenate(labels).astype(np.int64)))
-        except DataError:
-            raise
-        except Exception as err:  # tfds signals "not prepared" with AssertionError; reading errors vary
-            problem = f"tfds could not read a prepared copy ({type(err).__name__}: {str(err).splitlines()[0]})"
-            raise _error(where, problem, _tfds_fix(name)) from err
-    return splits[0], splits[1], f"tfds:{name} (data_dir={info.data_dir})"
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Entry point
-# ---------------------------------------------------------------------------------------------------------------
-
-
-def _validate(split: Split, split_name: str, origin: str, num_classes: int, channels: int) -> None:
+def _validate(split: Split, split_name: str, origin: str, num_classes: int, channels: int | None) -> None:
     images, labels = split.images, split.labels
     problem = None
-    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != channels:
-        problem = f"{split_name} images must be uint8 [N, H, W, {channels}], got {images.dtype} {images.shape}"
+    if images.dtype != np.uint8 or images.ndim != 4 or (channels and images.shape[-1] != channels):
+        problem = f"{split_name} images must be uint8 [N, H, W, {channels or 'C'}], got {images.dtype} {images.shape}"
     elif labels.dtype != np.int64 or labels.shape != (len(images),):
-        problem = f"{split_name} labels must be int64 [{len(images)}], got {labels.dtype} {labels.shape}"
+        problem = f"{split_name} labels must be int64 [{len(labels)}], got {labels.dtype} {labels.shape}"
     elif len(labels) and (labels.min() < 0 or labels.max() >= num_classes):
         problem = f"{split_name} labels span [{labels.min()}, {labels.max()}], outside [0, {num_classes})"
     if problem:
@@ -357,17 +340,27 @@ def load(
     data_dir: str | None = None,
     cifar_archive: str | None = None,
     idx_dir: str | None = None,
+    download: bool = False,
+    manual_dir: str | None = None,
+    train_split: str = "train",
+    test_split: str = "test",
+    image_size: int = 0,
 ) -> RawData:
-    """Loads `name`'s train and test splits, from local files when available and otherwise a prepared tfds copy.
+    """Loads the train and test splits of --dataset `name`.
 
     fashion_mnist: the IDX files in idx_dir, which must exist when given; else Debian's FASHION_MNIST_DIR if
-    installed, else tfds. cifar10: cifar_archive if given, else tfds. mnist: tfds. data_dir is tfds' data
-    directory (None: tfds' default). Nothing is downloaded.
+    installed, else tfds. cifar10: cifar_archive if given, else tfds. mnist and tfds:NAME: tfds, whose data
+    directory is data_dir (None: tfds' default), downloaded and prepared there only when `download` (manual_dir:
+    the files of a set tfds cannot download itself); train_split and test_split are tfds split names.
+    image_size > 0 brings every image to that square size.
     """
-    if name not in DATASETS:
-        raise ValueError(f"unknown dataset {name!r}; expected one of {DATASETS}")
-    num_classes = _NUM_CLASSES[name]
-    channels = 3 if name == "cifar10" else 1
+    try:
+        source = parse(name)
+    except ValueError as err:
+        raise ValueError(f"unknown dataset {name!r}; expected {err}") from None
+    num_classes = _NUM_CLASSES.get(name)
+    channels = {"cifar10": 3, "fashion_mnist": 1, "mnist": 1}.get(name)
+    class_names = None
 
     if name == "fashion_mnist" and idx_dir is not None and not os.path.exists(idx_dir):
         raise _error(
@@ -387,15 +380,65 @@ def load(
     elif name == "cifar10" and cifar_archive is not None:
         train, test = read_cifar10_archive(cifar_archive)
         origin = cifar_archive
-    else:
-        train, test, origin = _load_tfds(name, data_dir)
+    elif source.kind in ("npz", "folder"):
+        from rethink_tf.data import user_files
 
+        path = os.path.abspath(os.path.expanduser(source.argument))
+        if source.kind == "npz":
+            train, test, num_classes, class_names = user_files.read_npz(path)
+        else:
+            train, test, num_classes, class_names = user_files.read_folder(path, image_size)
+        train, test = Split(*train), Split(*test)
+        origin = f"{source.kind}:{path}"
+    else:
+        from rethink_tf.data import tfds_source
+
+        tfds_name = source.argument if source.kind == "tfds" else name
+        try:
+            train, test, num_classes, class_names, origin = tfds_source.load(
+                tfds_name,
+                data_dir=data_dir,
+                download=download,
+                manual_dir=manual_dir,
+                splits=(train_split, test_split),
+                image_size=image_size,
+            )
+        except DataError as err:
+            if source.kind == "tfds":
+                raise
+            # A built-in set: its local alternatives come first in the fix.
+            raise DataError(str(err).split(". Fix: ")[0] + f". Fix: {_tfds_fix(name)}.") from None
+        train, test = Split(*train), Split(*test)
+        channels = None if source.kind == "tfds" else channels
+
+    if image_size and train.images.shape[1:3] != (image_size, image_size):
+        from rethink_tf.data import resize
+
+        train = Split(resize.all_to_square(train.images, image_size), train.labels)
+        test = Split(resize.all_to_square(test.images, image_size), test.labels)
     _validate(train, "train", origin, num_classes, channels)
     _validate(test, "test", origin, num_classes, channels)
-    return RawData(name=name, train=train, test=test, num_classes=num_classes, origin=origin)
+    return RawData(
+        name=name,
+        train=train,
+        test=test,
+        num_classes=num_classes,
+        origin=origin,
+        class_names=class_names,
+    )
 
 
 def load_for(config) -> RawData:
     """The source splits of a run's data set, read from where its config says (a RunConfig, or any object with
-    its dataset, data_dir, cifar_archive and idx_dir fields)."""
-    return load(config.dataset, data_dir=config.data_dir, cifar_archive=config.cifar_archive, idx_dir=config.idx_dir)
+    its data fields)."""
+    return load(
+        config.dataset,
+        data_dir=config.data_dir,
+        cifar_archive=config.cifar_archive,
+        idx_dir=config.idx_dir,
+        download=getattr(config, "download", False),
+        manual_dir=getattr(config, "manual_dir", None),
+        train_split=getattr(config, "train_split", "train"),
+        test_split=getattr(config, "test_split", "test"),
+        image_size=getattr(config, "image_size", 0),
+    )

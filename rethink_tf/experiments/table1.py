@@ -81,7 +81,7 @@ def rows(recs: list[dict[str, Any]]) -> list[dict[str, Any]]:
         out.append(
             {
                 "row": row.label,
-                "params": mine[0]["model"]["paper_param_count"] if mine else None,
+                "params": records.param_count(mine[0]) if mine else None,
                 "lr": ", ".join(sorted({f"{r['config']['learning_rate']:g}" for r in mine})) or None,
                 "paper_train": row.train_accuracy,
                 "paper_test": row.test_accuracy,
