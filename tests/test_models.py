@@ -18,14 +18,31 @@ def _kernels(model):
 
 class ModelsTest(parameterized.TestCase):
     def test_registry(self):
-        self.assertEqual(set(MODELS), {"inception_small", "alexnet_small", "mlp_1x512", "mlp_3x512"})
+        table1 = ("inception_small", "alexnet_small", "mlp_1x512", "mlp_3x512")
+        self.assertEqual(tuple(MODELS), table1 + ("inception_v3",))
         for key, spec in MODELS.items():
             self.assertIsInstance(spec, ModelSpec)
             self.assertEqual(spec.name, key)
             self.assertEqual(spec.has_batch_norm, key == "inception_small")
-            self.assertEqual(spec.default_learning_rate, 0.1 if key == "inception_small" else 0.01)
-            self.assertEqual(spec.default_weight_decay, 5e-4)
-        self.assertEqual([s.paper_name for s in MODELS.values()], ["Inception", "AlexNet", "MLP 1x512", "MLP 3x512"])
+            self.assertEqual(spec.has_dropout, key == "inception_v3")
+            if key in table1:
+                self.assertEqual(spec.default_learning_rate, 0.1 if key == "inception_small" else 0.01)
+                self.assertEqual(spec.default_weight_decay, 5e-4)
+                self.assertEqual((spec.paper_input, spec.paper_classes), ((28, 28, 3), 10))
+        self.assertEqual(
+            [s.paper_name for s in MODELS.values()], ["Inception", "AlexNet", "MLP 1x512", "MLP 3x512", "Inception V3"]
+        )
+
+    def test_inception_v3_is_keras_own_with_seeded_weights_dropout_and_decay(self):
+        model = build_model("inception_v3", input_shape=(75, 75, 3), num_classes=7, dropout=0.2, weight_decay=4e-5)
+        again = build_model("inception_v3", input_shape=(75, 75, 3), num_classes=7)
+        self.assertEqual(paper_param_count(model), 21_768_352 + 2048 * 7 + 7)  # Keras InceptionV3 without top + logits
+        self.assertTrue(any(isinstance(l, keras.layers.Dropout) for l in model.layers))
+        self.assertEqual(len(model.losses), 95)  # L2 on the 94 conv kernels and the logits
+        for a, b in zip(model.get_weights(), again.get_weights()):  # the same seed: the same initial weights
+            np.testing.assert_array_equal(a, b)
+        with self.assertRaisesRegex(ValueError, "at least 75x75|should not be smaller than 75"):
+            build_model("inception_v3", input_shape=(32, 32, 3), num_classes=7)
 
     @parameterized.named_parameters(
         ("inception_bn", "inception_small", True, 1_649_402),

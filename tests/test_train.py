@@ -72,7 +72,8 @@ def test_run_writes_its_record_and_events(tmp_path):
     final = on_disk["final"]
     assert final["train_accuracy"] > 0.5 and final["test_accuracy"] > 0.5  # the task is learnable
     assert set(on_disk["data"]["fingerprints"]) >= {"source", "train_labels", "train_images"}
-    assert on_disk["model"]["paper_param_count"] == 8 * 8 * 3 * 512 + 512 + 512 * 4 + 4
+    assert on_disk["model"]["param_count"] == 8 * 8 * 3 * 512 + 512 + 512 * 4 + 4
+    assert on_disk["model"]["paper_param_count"] is None  # the paper's count is for 28x28x3 and 10 classes
     assert on_disk["versions"]["tensorflow"] == tf.__version__
     assert records.claim_holder(cfg.run_dir) is None
     assert not os.path.exists(os.path.join(cfg.run_dir, records.BACKUP))

@@ -1,12 +1,14 @@
-"""Registry of the paper's CIFAR-10 models (Zhang et al. 2017, Table 1): builders, paper names, defaults.
+"""Registry of the paper's models (Zhang et al. 2017): Table 1's CIFAR-10 models and Table 2's Inception V3 on
+ImageNet: builders, paper names, defaults.
 
 Every builder returns a functional `keras.Model` named after its registry key that outputs logits (train
 with `from_logits=True`), builds for any HxWxC input, seeds every initializer from `seed`, and, when
 `weight_decay > 0`, puts `keras.regularizers.L2(weight_decay)` on every conv and dense kernel, i.e.
 loss += weight_decay * sum(w**2) (gradient 2 * weight_decay * w; biases and BN offsets are not decayed).
 
-`default_weight_decay` = 5e-4 for every model *(inferred)*: the paper only says "the default coefficient
-for each model" and does not give a value.
+`default_weight_decay` = 5e-4 for Table 1's models *(inferred)*: the paper only says "the default coefficient
+for each model" and does not give a value; 4e-5 for Inception V3, the coefficient of TensorFlow's own Inception V3
+training (slim's inception_v3_arg_scope) that the paper's Table 2 used.
 """
 
 import dataclasses
@@ -15,10 +17,19 @@ from typing import Callable
 
 import keras
 
-from rethink_tf.models import alexnet, inception, mlp
+from rethink_tf.models import alexnet, inception, inception_v3, mlp
 from rethink_tf.models.dense import Dense
 
-__all__ = ["Dense", "MODELS", "WITH_BATCH_NORM", "ModelSpec", "build_model", "paper_name", "paper_param_count"]
+__all__ = [
+    "Dense",
+    "MODELS",
+    "WITH_BATCH_NORM",
+    "ModelSpec",
+    "build_model",
+    "paper_name",
+    "paper_param_count",
+    "published_param_count",
+]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,6 +42,12 @@ class ModelSpec:
     has_batch_norm: bool
     default_learning_rate: float
     default_weight_decay: float
+    # The paper's parameter count, for its input (Table 1: 28x28x3, 10 classes); None where it gives none.
+    paper_param_count: int | None = None
+    paper_input: tuple[int, int, int] = (28, 28, 3)
+    paper_classes: int = 10
+    has_dropout: bool = False  # --dropout applies (a dropout layer before the logits)
+    min_input: int = 1  # the smallest side it builds for
 
 
 _DEFAULT_WEIGHT_DECAY = 5e-4
@@ -38,10 +55,24 @@ _DEFAULT_WEIGHT_DECAY = 5e-4
 MODELS: dict[str, ModelSpec] = {
     spec.name: spec
     for spec in (
-        ModelSpec("inception_small", inception.build, "Inception", True, 0.1, _DEFAULT_WEIGHT_DECAY),
-        ModelSpec("alexnet_small", alexnet.build, "AlexNet", False, 0.01, _DEFAULT_WEIGHT_DECAY),
-        ModelSpec("mlp_1x512", mlp.build_1x512, "MLP 1x512", False, 0.01, _DEFAULT_WEIGHT_DECAY),
-        ModelSpec("mlp_3x512", mlp.build_3x512, "MLP 3x512", False, 0.01, _DEFAULT_WEIGHT_DECAY),
+        ModelSpec("inception_small", inception.build, "Inception", True, 0.1, _DEFAULT_WEIGHT_DECAY, 1_649_402),
+        ModelSpec("alexnet_small", alexnet.build, "AlexNet", False, 0.01, _DEFAULT_WEIGHT_DECAY, 1_387_786),
+        ModelSpec("mlp_1x512", mlp.build_1x512, "MLP 1x512", False, 0.01, _DEFAULT_WEIGHT_DECAY, 1_209_866),
+        ModelSpec("mlp_3x512", mlp.build_3x512, "MLP 3x512", False, 0.01, _DEFAULT_WEIGHT_DECAY, 1_735_178),
+        # The paper trains Inception V3 as TensorFlow's ImageNet recipe does (learning rate 0.045 is that
+        # recipe's, for batch 32 per replica).
+        ModelSpec(
+            "inception_v3",
+            inception_v3.build,
+            "Inception V3",
+            False,
+            0.045,
+            4e-5,
+            paper_input=(299, 299, 3),
+            paper_classes=1000,
+            has_dropout=True,
+            min_input=inception_v3.MIN_INPUT,
+        ),
     )
 }
 # The models whose batch norm --nobatch_norm can remove (the paper's "w/o BatchNorm").
@@ -57,6 +88,7 @@ def build_model(
     bn_momentum: float = 0.99,
     sync_batch_norm: bool = False,
     weight_decay: float = 0.0,
+    dropout: float = 0.0,
     seed: int = 0,
 ) -> keras.Model:
     """Builds registry model `name`; `batch_norm=False` (the paper's "w/o BatchNorm") only for inception_small;
@@ -69,6 +101,10 @@ def build_model(
         kwargs.update(batch_norm=batch_norm, bn_momentum=bn_momentum, sync_batch_norm=sync_batch_norm)
     elif not batch_norm:
         raise ValueError(f"--batch_norm applies only to inception_small; {name!r} has no batch norm to remove")
+    if spec.has_dropout:
+        kwargs.update(dropout=dropout)
+    elif dropout:
+        raise ValueError(f"--dropout applies only to models with a dropout layer; {name!r} has none")
     return spec.build(tuple(input_shape), num_classes, **kwargs)
 
 
@@ -80,3 +116,10 @@ def paper_name(name: str, batch_norm: bool = True) -> str:
 def paper_param_count(model: keras.Model) -> int:
     """Trainable parameters, the paper's convention (BN offsets count; BN moving statistics do not)."""
     return sum(math.prod(int(d) for d in w.shape) for w in model.trainable_weights)
+
+
+def published_param_count(name: str, input_shape, num_classes: int) -> int | None:
+    """The paper's parameter count of model `name`, only where the input and classes are the paper's."""
+    spec = MODELS[name]
+    same = tuple(input_shape) == spec.paper_input and num_classes == spec.paper_classes
+    return spec.paper_param_count if same else None
