@@ -1,6 +1,6 @@
 """rethink_tf: Zhang et al., "Understanding deep learning requires rethinking generalization", in TensorFlow."""
 
-__version__ = "0.4.0"
+__version__ = "0.5.0"
 
 import os as _os
 
