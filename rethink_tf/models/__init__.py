@@ -8,7 +8,7 @@ loss += weight_decay * sum(w**2) (gradient 2 * weight_decay * w; biases and BN o
 
 `default_weight_decay` = 5e-4 for Table 1's models *(inferred)*: the paper only says "the default coefficient
 for each model" and does not give a value; 4e-5 for Inception V3, the coefficient of TensorFlow's own Inception V3
-training (slim's inception_v3_arg_scope) that the paper's Table 2 used.
+training (slim's inception_v3_arg_scope) *(inferred: the paper names TensorFlow's Inception setup, not the value)*.
 """
 
 import dataclasses
