@@ -78,7 +78,7 @@ def check(config: config_lib.RunConfig, raw: sources.RawData) -> dict[str, Any] 
     subset sizes within the splits, the dir's config and version (records.check), the data's fingerprint. Raises
     DataError, RunDirError or RunBusyError; writes nothing."""
     config = for_data(config, raw)
-    sources.check_sizes(raw, config.train_size, config.test_size, config.curve_test_size)
+    sources.check_sizes(raw, config.train_size, config.test_size)
     existing = records.check(config)
     if existing is not None:
         records.check_data(
@@ -278,9 +278,11 @@ def _finish(
                 "fit_epoch": fit_epoch,
             },
         )
-        for key in ("top5_accuracy",):
-            if key in train_eval:
-                record["final"].update({f"train_{key}": float(train_eval[key]), f"test_{key}": float(test_eval[key])})
+        if "top5_accuracy" in train_eval:
+            record["final"].update(
+                train_top5_accuracy=float(train_eval["top5_accuracy"]),
+                test_top5_accuracy=float(test_eval["top5_accuracy"]),
+            )
         if label_split:  # LabelSplit measured them on these weights at the last epoch's end: not predicted again
             record["final"].update({k: epochs[-1][k] for k in callbacks.LABEL_SPLIT_KEYS})
     atomic.write_with(os.path.join(config.run_dir, records.WEIGHTS), model.save_weights, suffix=".weights.h5")

@@ -105,7 +105,7 @@ def stratified_subset(labels: np.ndarray, size: int, seed: int) -> np.ndarray:
 def prepare(config: PipelineConfig, raw: sources.RawData | None = None) -> Prepared:
     """Loads (unless given), subsets and corrupts the data of a run, once."""
     raw = raw or sources.load_for(config)
-    sources.check_sizes(raw, config.train_size, config.test_size, config.curve_test_size)
+    sources.check_sizes(raw, config.train_size, config.test_size)
     mean = std = None
     if config.corruption == "gaussian":
         mean, std = corrupt.pixel_stats(raw.train.images, config.gaussian_stats)

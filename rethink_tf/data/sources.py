@@ -98,10 +98,9 @@ def crop_size(requested: int, image_shape) -> int:
     return 28 if (height, width) in ((28, 28), (32, 32)) else min(height, width)
 
 
-def check_sizes(raw: RawData, train_size: int, test_size: int, curve_test_size: int = 0) -> None:
-    """DataError if a requested subset is larger than its split (0 means the whole split). A --curve_test_size
-    above the test set (the laptop preset's 200, on a user's smaller set) means the whole test set."""
-    del curve_test_size
+def check_sizes(raw: RawData, train_size: int, test_size: int) -> None:
+    """DataError if a requested subset is larger than its split (0 means the whole split). --curve_test_size is
+    not checked: one above the test set (the laptop preset's 200, on a user's smaller set) means all of it."""
     for flag, size, split in (
         ("train_size", train_size, raw.train),
         ("test_size", test_size, raw.test),
@@ -114,8 +113,15 @@ def check_sizes(raw: RawData, train_size: int, test_size: int, curve_test_size: 
             )
 
 
-def _error(path: str, problem: str, fix: str) -> DataError:
+def data_error(path: str, problem: str, fix: str) -> DataError:
+    """The one shape of a data error: where, what is wrong, how to fix it (every reader of the package uses it)."""
     return DataError(f"{path}: {problem}. Fix: {fix}.")
+
+
+def first_line(err: BaseException) -> str:
+    """An exception's first line, or its type's name when it has no text (for one-line errors)."""
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -132,33 +138,35 @@ def read_idx(path: str) -> np.ndarray:
         with open(path, "rb") as f:
             raw = f.read()
     except FileNotFoundError:
-        raise _error(path, "file not found", _IDX_FIX) from None
+        raise data_error(path, "file not found", _IDX_FIX) from None
     except OSError as err:
-        raise _error(path, f"cannot read file ({err})", _IDX_FIX) from err
+        raise data_error(path, f"cannot read file ({err})", _IDX_FIX) from err
 
     if raw[:2] == b"\x1f\x8b":
         try:
             raw = gzip.decompress(raw)
         except (EOFError, OSError, zlib.error) as err:
-            raise _error(path, f"corrupt or truncated gzip stream ({err})", _IDX_FIX) from err
+            raise data_error(path, f"corrupt or truncated gzip stream ({err})", _IDX_FIX) from err
 
     if len(raw) < 4:
-        raise _error(path, f"too short for an IDX header ({len(raw)} bytes)", _IDX_FIX)
+        raise data_error(path, f"too short for an IDX header ({len(raw)} bytes)", _IDX_FIX)
     zero0, zero1, type_code, ndim = raw[0], raw[1], raw[2], raw[3]
     if zero0 != 0 or zero1 != 0 or ndim == 0:
-        raise _error(path, f"not an IDX file (magic bytes {raw[:4].hex()}, expected 000008 + ndim>0)", _IDX_FIX)
+        raise data_error(path, f"not an IDX file (magic bytes {raw[:4].hex()}, expected 000008 + ndim>0)", _IDX_FIX)
     if type_code != 0x08:
-        raise _error(path, f"IDX data type 0x{type_code:02x} is not supported, only unsigned bytes (0x08)", _IDX_FIX)
+        raise data_error(
+            path, f"IDX data type 0x{type_code:02x} is not supported, only unsigned bytes (0x08)", _IDX_FIX
+        )
     header_len = 4 + 4 * ndim
     if len(raw) < header_len:
-        raise _error(path, f"truncated in the IDX header ({len(raw)} of {header_len} bytes)", _IDX_FIX)
+        raise data_error(path, f"truncated in the IDX header ({len(raw)} of {header_len} bytes)", _IDX_FIX)
     dims = tuple(int(d) for d in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
     expected = int(np.prod(dims, dtype=np.int64))
     got = len(raw) - header_len
     if got < expected:
-        raise _error(path, f"truncated: dims {dims} need {expected} data bytes, file has {got}", _IDX_FIX)
+        raise data_error(path, f"truncated: dims {dims} need {expected} data bytes, file has {got}", _IDX_FIX)
     if got > expected:
-        raise _error(path, f"{got - expected} unexpected trailing bytes after the data for dims {dims}", _IDX_FIX)
+        raise data_error(path, f"{got - expected} unexpected trailing bytes after the data for dims {dims}", _IDX_FIX)
     # Copied so callers get a writable array that does not pin the decompressed buffer.
     return np.frombuffer(raw, dtype=np.uint8, offset=header_len).reshape(dims).copy()
 
@@ -167,7 +175,7 @@ def _idx_path(idx_dir: str, base: str) -> str:
     for candidate in (os.path.join(idx_dir, base + ".gz"), os.path.join(idx_dir, base)):
         if os.path.isfile(candidate):
             return candidate
-    raise _error(os.path.join(idx_dir, base + ".gz"), f"file not found (nor un-gzipped {base})", _IDX_FIX)
+    raise data_error(os.path.join(idx_dir, base + ".gz"), f"file not found (nor un-gzipped {base})", _IDX_FIX)
 
 
 def _read_idx_split(idx_dir: str, split: str, num_classes: int) -> tuple[Split, str, str]:
@@ -176,18 +184,18 @@ def _read_idx_split(idx_dir: str, split: str, num_classes: int) -> tuple[Split, 
     images = read_idx(images_path)
     labels = read_idx(labels_path)
     if images.ndim != 3:
-        raise _error(images_path, f"expected 3-D images [N, H, W], got dims {images.shape}", _IDX_FIX)
+        raise data_error(images_path, f"expected 3-D images [N, H, W], got dims {images.shape}", _IDX_FIX)
     if labels.ndim != 1:
-        raise _error(labels_path, f"expected 1-D labels [N], got dims {labels.shape}", _IDX_FIX)
+        raise data_error(labels_path, f"expected 1-D labels [N], got dims {labels.shape}", _IDX_FIX)
     if len(images) != len(labels):
-        raise _error(
+        raise data_error(
             labels_path,
             f"has {len(labels)} labels but {images_path} has {len(images)} images",
             "use image and label files from the same release",
         )
     bad = labels >= num_classes
     if bad.any():
-        raise _error(
+        raise data_error(
             labels_path,
             f"label {int(labels[bad][0])} outside [0, {num_classes}) at index {int(np.argmax(bad))}",
             _IDX_FIX,
@@ -225,25 +233,27 @@ def _parse_cifar_batch(archive: str, member: str, payload: bytes) -> Split:
     try:
         batch = _BatchUnpickler(io.BytesIO(payload), encoding="bytes").load()
     except Exception as err:  # any unpickling failure means a damaged or foreign member
-        raise _error(where, f"not a readable pickle ({type(err).__name__}: {err})", _CIFAR_FIX) from err
+        raise data_error(where, f"not a readable pickle ({type(err).__name__}: {err})", _CIFAR_FIX) from err
     if not isinstance(batch, dict):
-        raise _error(where, f"expected a pickled dict, got {type(batch).__name__}", _CIFAR_FIX)
+        raise data_error(where, f"expected a pickled dict, got {type(batch).__name__}", _CIFAR_FIX)
     batch = {k.decode("latin1") if isinstance(k, bytes) else k: v for k, v in batch.items()}
     for key in ("data", "labels"):
         if key not in batch:
-            raise _error(where, f"the pickled dict has no b{key!r} entry (keys: {sorted(map(str, batch))})", _CIFAR_FIX)
+            raise data_error(
+                where, f"the pickled dict has no b{key!r} entry (keys: {sorted(map(str, batch))})", _CIFAR_FIX
+            )
     data = np.asarray(batch["data"])
     if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3 * 32 * 32:
-        raise _error(where, f"b'data' must be uint8 [N, 3072], got {data.dtype} {data.shape}", _CIFAR_FIX)
+        raise data_error(where, f"b'data' must be uint8 [N, 3072], got {data.dtype} {data.shape}", _CIFAR_FIX)
     try:
         labels = np.asarray(batch["labels"], dtype=np.int64)
     except (TypeError, ValueError, OverflowError) as err:
-        raise _error(where, f"b'labels' is not a list of integers ({err})", _CIFAR_FIX) from err
+        raise data_error(where, f"b'labels' is not a list of integers ({err})", _CIFAR_FIX) from err
     if labels.shape != (len(data),):
-        raise _error(where, f"b'labels' has shape {labels.shape}, expected ({len(data)},)", _CIFAR_FIX)
+        raise data_error(where, f"b'labels' has shape {labels.shape}, expected ({len(data)},)", _CIFAR_FIX)
     bad = (labels < 0) | (labels >= 10)
     if bad.any():
-        raise _error(where, f"label {int(labels[bad][0])} outside [0, 10)", _CIFAR_FIX)
+        raise data_error(where, f"label {int(labels[bad][0])} outside [0, 10)", _CIFAR_FIX)
     # Rows are channel-major (1024 R, 1024 G, 1024 B, each row-major 32x32); convert to HWC.
     images = np.ascontiguousarray(data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
     return Split(images=images, labels=labels)
@@ -261,14 +271,14 @@ def read_cifar10_archive(path: str) -> tuple[Split, Split]:
                 if name in wanted and info.isfile():
                     payloads[name] = tar.extractfile(info).read()
     except FileNotFoundError:
-        raise _error(path, "archive not found", _CIFAR_FIX) from None
+        raise data_error(path, "archive not found", _CIFAR_FIX) from None
     except (tarfile.TarError, EOFError, OSError, zlib.error) as err:
         problem = f"not a readable tar archive, or truncated ({type(err).__name__}: {err})"
-        raise _error(path, problem, _CIFAR_FIX) from err
+        raise data_error(path, problem, _CIFAR_FIX) from err
 
     for member in (*_CIFAR_TRAIN_MEMBERS, _CIFAR_TEST_MEMBER):
         if member not in payloads:
-            raise _error(f"{path} (member {member})", "member missing from the archive", _CIFAR_FIX)
+            raise data_error(f"{path} (member {member})", "member missing from the archive", _CIFAR_FIX)
     train_parts = [_parse_cifar_batch(path, m, payloads.pop(m)) for m in _CIFAR_TRAIN_MEMBERS]
     test = _parse_cifar_batch(path, _CIFAR_TEST_MEMBER, payloads.pop(_CIFAR_TEST_MEMBER))
     train = Split(
@@ -331,7 +341,7 @@ def _validate(split: Split, split_name: str, origin: str, num_classes: int, chan
     elif len(labels) and (labels.min() < 0 or labels.max() >= num_classes):
         problem = f"{split_name} labels span [{labels.min()}, {labels.max()}], outside [0, {num_classes})"
     if problem:
-        raise _error(origin, problem, "re-create the data from the original release")
+        raise data_error(origin, problem, "re-create the data from the original release")
 
 
 def load(
@@ -363,7 +373,7 @@ def load(
     class_names = None
 
     if name == "fashion_mnist" and idx_dir is not None and not os.path.exists(idx_dir):
-        raise _error(
+        raise data_error(
             idx_dir,
             "--idx_dir does not exist",
             "pass the directory that holds the four Fashion-MNIST "
@@ -373,7 +383,7 @@ def load(
         idx_dir = FASHION_MNIST_DIR
     if name == "fashion_mnist" and idx_dir is not None:
         if not os.path.isdir(idx_dir):
-            raise _error(idx_dir, "exists but is not a directory", _IDX_FIX)
+            raise data_error(idx_dir, "exists but is not a directory", _IDX_FIX)
         train, *train_files = _read_idx_split(idx_dir, "train", num_classes)
         test, *test_files = _read_idx_split(idx_dir, "test", num_classes)
         origin = ", ".join([*train_files, *test_files])

@@ -9,13 +9,9 @@ import contextlib
 
 import numpy as np
 
+from rethink_tf.data.sources import data_error, first_line
+
 _CHUNK = 8192  # examples per batch when materializing a split
-
-
-def _error(where: str, problem: str, fix: str):
-    from rethink_tf.data.sources import DataError  # the package's one data error (sources imports this module)
-
-    return DataError(f"{where}: {problem}. Fix: {fix}.")
 
 
 @contextlib.contextmanager
@@ -52,8 +48,8 @@ def _builder(name: str, data_dir: str | None, where: str):
     try:
         return tfds.builder(name, data_dir=data_dir)
     except Exception as err:  # DatasetNotFoundError, or a config the builder does not have
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise _error(
+        first = first_line(err)
+        raise data_error(
             where,
             f"tfds knows no data set {name!r} ({first})",
             "give a name of `tfds.list_builders()`, as tfds:NAME or tfds:NAME:CONFIG",
@@ -67,11 +63,11 @@ def _keys(info, where: str) -> tuple[str, str, tuple[int | None, ...], int, tupl
     keys = info.supervised_keys
     fix = "pick an image-classification set: its supervised keys must be an Image and a ClassLabel feature"
     if not keys or len(keys) != 2:
-        raise _error(where, "has no (image, label) supervised keys", fix)
+        raise data_error(where, "has no (image, label) supervised keys", fix)
     image_key, label_key = keys
     image, label = info.features[image_key], info.features[label_key]
     if not isinstance(image, tfds.features.Image) or not isinstance(label, tfds.features.ClassLabel):
-        raise _error(where, f"its supervised keys {keys} are not an image and a class label", fix)
+        raise data_error(where, f"its supervised keys {keys} are not an image and a class label", fix)
     return image_key, label_key, tuple(image.shape), int(label.num_classes), tuple(label.names)
 
 
@@ -101,18 +97,20 @@ def load(
             try:
                 builder.download_and_prepare(download_config=config)
             except Exception as err:  # network, manual files missing, checksum: tfds' errors vary
-                first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+                first = first_line(err)
                 bring = (
                     f"put the files tfds asks for in --manual_dir (now {manual_dir or 'unset'})"
                     if manual
                     else f"run `tfds build {name} --data_dir DIR` on a machine with internet access and copy "
                     f"DIR/{name.split('/')[0]} into --data_dir here"
                 )
-                raise _error(
+                raise data_error(
                     where, f"tfds could not download and prepare it ({type(err).__name__}: {first})", bring
                 ) from err
         if None in shape[:2] and not image_size:
-            raise _error(where, f"its images differ in size ({shape})", "pass --image_size=S to bring each to S x S")
+            raise data_error(
+                where, f"its images differ in size ({shape})", "pass --image_size=S to bring each to S x S"
+            )
         out = []
         for role, split in zip(("train", "test"), splits):
             try:
@@ -123,11 +121,8 @@ def load(
                 for batch in tfds.as_numpy(ds.batch(_CHUNK)):
                     labels.append(batch[label_key])
                     images.append(batch[image_key])
-            except (
-                Exception
-            ) as err:  # tfds signals "not prepared" with AssertionError, an unknown split with ValueError
-                text = str(err).strip()
-                first = text.splitlines()[0] if text else type(err).__name__
+            except Exception as err:  # "not prepared" is an AssertionError, an unknown split a ValueError
+                text, first = str(err).strip(), first_line(err)
                 if (
                     "split" in text.lower()
                     and ("unknown" in text.lower() or "not" in text.lower())
@@ -135,22 +130,24 @@ def load(
                 ):
                     known = ", ".join(builder.info.splits)
                     flag = "--train_split" if role == "train" else "--test_split"
-                    raise _error(where, f"has no split {split!r} ({first})", f"pass {flag}= one of {known}") from err
+                    raise data_error(
+                        where, f"has no split {split!r} ({first})", f"pass {flag}= one of {known}"
+                    ) from err
                 problem = (
                     "no prepared copy there"
                     if "could not find data" in text
                     else f"tfds could not read a prepared copy ({type(err).__name__}: {first})"
                 )
-                raise _error(
+                raise data_error(
                     where,
                     problem,
                     prepare_fix(name, manual),
                 ) from err
             if not labels:
-                raise _error(where, f"split {split!r} is empty", f"pass --{role}_split= a split with examples")
+                raise data_error(where, f"split {split!r} is empty", f"pass --{role}_split= a split with examples")
             labels = np.concatenate(labels).astype(np.int64)
             if labels.min() < 0:
-                raise _error(
+                raise data_error(
                     where,
                     f"split {split!r} has no labels (label {int(labels.min())})",
                     f"pass --{role}_split= a labelled split, e.g. validation",

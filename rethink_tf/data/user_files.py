@@ -12,6 +12,8 @@ import zipfile
 
 import numpy as np
 
+from rethink_tf.data.sources import data_error
+
 NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
 FOLDER_SPLITS = ("train", "test")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".bmp")
@@ -23,32 +25,28 @@ _NPZ_FIX = (
 _FOLDER_FIX = "lay the folder out as PATH/train/<class>/<image> and PATH/test/<class>/<image> (PNG or JPEG)"
 
 
-def _error(where: str, problem: str, fix: str):
-    from rethink_tf.data.sources import DataError  # the package's one data error (sources imports this module)
-
-    return DataError(f"{where}: {problem}. Fix: {fix}.")
-
-
 def _as_images(x: np.ndarray, where: str) -> np.ndarray:
     if x.ndim == 3:
         x = x[..., np.newaxis]
     if x.ndim != 4 or x.shape[-1] not in (1, 3):
-        raise _error(where, f"images must be [N, H, W] or [N, H, W, C] with C 1 or 3, got shape {x.shape}", _NPZ_FIX)
+        raise data_error(
+            where, f"images must be [N, H, W] or [N, H, W, C] with C 1 or 3, got shape {x.shape}", _NPZ_FIX
+        )
     if x.dtype != np.uint8:
         if not np.issubdtype(x.dtype, np.integer) or x.size and (x.min() < 0 or x.max() > 255):
-            raise _error(where, f"images must be uint8 (0..255), got {x.dtype}", _NPZ_FIX + " (x.astype(np.uint8))")
+            raise data_error(where, f"images must be uint8 (0..255), got {x.dtype}", _NPZ_FIX + " (x.astype(np.uint8))")
         x = x.astype(np.uint8)
     return x
 
 
 def _as_labels(y: np.ndarray, n: int, where: str) -> np.ndarray:
     if not np.issubdtype(y.dtype, np.integer):
-        raise _error(where, f"labels must be integers, got {y.dtype}", _NPZ_FIX)
+        raise data_error(where, f"labels must be integers, got {y.dtype}", _NPZ_FIX)
     y = y.reshape(-1) if y.ndim == 2 and y.shape[1] == 1 else y
     if y.shape != (n,):
-        raise _error(where, f"has {y.shape} labels for {n} images; one label per image is needed", _NPZ_FIX)
+        raise data_error(where, f"has {y.shape} labels for {n} images; one label per image is needed", _NPZ_FIX)
     if y.size and y.min() < 0:
-        raise _error(where, f"label {int(y.min())} is negative; labels must be classes 0..K-1", _NPZ_FIX)
+        raise data_error(where, f"label {int(y.min())} is negative; labels must be classes 0..K-1", _NPZ_FIX)
     return y.astype(np.int64)
 
 
@@ -59,35 +57,35 @@ def read_npz(path: str):
         with np.load(path, allow_pickle=False) as f:
             missing = [k for k in NPZ_KEYS if k not in f.files]
             if missing:
-                raise _error(
+                raise data_error(
                     path, f"has no array {', '.join(missing)} (it holds {', '.join(f.files) or 'none'})", _NPZ_FIX
                 )
             arrays = {k: np.asarray(f[k]) for k in NPZ_KEYS}
             names = tuple(str(s) for s in f["class_names"]) if "class_names" in f.files else None
     except FileNotFoundError:
-        raise _error(path, "file not found", "pass --dataset=npz:PATH of an existing .npz file") from None
+        raise data_error(path, "file not found", "pass --dataset=npz:PATH of an existing .npz file") from None
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as err:
-        raise _error(path, f"not a readable .npz file ({type(err).__name__}: {err})", _NPZ_FIX) from err
+        raise data_error(path, f"not a readable .npz file ({type(err).__name__}: {err})", _NPZ_FIX) from err
     splits = []
     for split in FOLDER_SPLITS:
         images = _as_images(arrays[f"x_{split}"], f"{path} (x_{split})")
         splits.append((images, _as_labels(arrays[f"y_{split}"], len(images), f"{path} (y_{split})")))
     (train_x, train_y), (test_x, test_y) = splits
     if train_x.shape[1:] != test_x.shape[1:]:
-        raise _error(path, f"x_train images are {train_x.shape[1:]} but x_test images {test_x.shape[1:]}", _NPZ_FIX)
+        raise data_error(path, f"x_train images are {train_x.shape[1:]} but x_test images {test_x.shape[1:]}", _NPZ_FIX)
     if not len(train_y) or not len(test_y):
-        raise _error(path, f"the {'training' if not len(train_y) else 'test'} split is empty", _NPZ_FIX)
+        raise data_error(path, f"the {'training' if not len(train_y) else 'test'} split is empty", _NPZ_FIX)
     num_classes = len(names) if names else int(max(train_y.max(), test_y.max())) + 1
     for split, y in (("y_train", train_y), ("y_test", test_y)):
         if y.max() >= num_classes:
-            raise _error(
+            raise data_error(
                 f"{path} ({split})",
                 f"label {int(y.max())} is outside the {num_classes} classes of class_names",
                 _NPZ_FIX,
             )
     empty = np.flatnonzero(np.bincount(train_y, minlength=num_classes) == 0)
     if len(empty):
-        raise _error(
+        raise data_error(
             f"{path} (y_train)",
             f"class {int(empty[0])} has no training example (classes are 0..{num_classes - 1})",
             "number the classes 0..K-1 without gaps, or give class_names of only the classes present",
@@ -98,10 +96,10 @@ def read_npz(path: str):
 def _list_folder(root: str, split: str) -> dict[str, list[str]]:
     where = os.path.join(root, split)
     if not os.path.isdir(where):
-        raise _error(where, f"split folder {split!r} missing", _FOLDER_FIX)
+        raise data_error(where, f"split folder {split!r} missing", _FOLDER_FIX)
     classes = sorted(d for d in os.listdir(where) if os.path.isdir(os.path.join(where, d)) and not d.startswith("."))
     if not classes:
-        raise _error(where, "has no class folders", _FOLDER_FIX)
+        raise data_error(where, "has no class folders", _FOLDER_FIX)
     out = {}
     for name in classes:
         files = sorted(
@@ -110,7 +108,7 @@ def _list_folder(root: str, split: str) -> dict[str, list[str]]:
             if f.lower().endswith(IMAGE_SUFFIXES) and not f.startswith(".")
         )
         if not files:
-            raise _error(os.path.join(where, name), "class folder holds no PNG or JPEG image", _FOLDER_FIX)
+            raise data_error(os.path.join(where, name), "class folder holds no PNG or JPEG image", _FOLDER_FIX)
         out[name] = files
     return out
 
@@ -125,7 +123,7 @@ def _decode(path: str):
             image = tf.io.decode_image(data, expand_animations=False).numpy()
     except Exception as err:  # any decoder failure: the file is not an image TensorFlow reads
         first = str(err).strip().splitlines()[-1] if str(err).strip() else type(err).__name__
-        raise _error(path, f"unreadable image ({first})", "replace or delete the file") from err
+        raise data_error(path, f"unreadable image ({first})", "replace or delete the file") from err
     if image.shape[-1] == 4:
         image = image[..., :3]  # alpha dropped: the models see colour
     return image
@@ -137,12 +135,12 @@ def read_folder(root: str, image_size: int):
     size unless image_size (> 0) brings each to image_size x image_size; grey images become RGB when others
     are colour."""
     if not os.path.isdir(root):
-        raise _error(root, "folder not found", "pass --dataset=folder:PATH of an existing folder")
+        raise data_error(root, "folder not found", "pass --dataset=folder:PATH of an existing folder")
     listing = {split: _list_folder(root, split) for split in FOLDER_SPLITS}
     names = tuple(listing["train"])
     unknown = sorted(set(listing["test"]) - set(names))
     if unknown:
-        raise _error(
+        raise data_error(
             os.path.join(root, "test", unknown[0]),
             f"class {unknown[0]!r} has no folder in train/, so it is outside the classes {', '.join(names)}",
             "give every test class a train/ folder of the same name",
@@ -166,7 +164,7 @@ def read_folder(root: str, image_size: int):
                 if first_shape is None:
                     first_path, first_shape = path, x.shape
                 elif x.shape != first_shape:
-                    raise _error(
+                    raise data_error(
                         path,
                         f"image is {x.shape[1]}x{x.shape[0]} but {first_path} is {first_shape[1]}x{first_shape[0]}",
                         "pass --image_size=S to bring every image to S x S, or resize the images to one size",
