@@ -19,7 +19,7 @@ from rethink_tf.data import corrupt, sources
 
 FLAGS = flags.FLAGS
 PRESETS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "presets")  # package data
-PRESETS = ("laptop", "paper", "smoke")
+PRESETS = ("laptop", "paper", "smoke", "table2_paper", "table2_smoke")
 MODEL_KEYS = tuple(
     config_lib.model_key(name, bn)
     for name in models.MODELS

@@ -125,3 +125,38 @@ TABLE4: tuple[Table4Row, ...] = (
     Table4Row("inception_small", "augment", 99.28),
 )
 TABLE4_SLOW_LR_DECAY = 0.999
+
+
+@dataclasses.dataclass(frozen=True)
+class Table2Row:
+    """One row of Table 2 (Inception V3 on ImageNet, 299x299 inputs): its regularizers and labels, and the
+    paper's top-1 / top-5 accuracies (%); best_*: the best test accuracy of any epoch, where the paper gives it."""
+
+    augment: bool
+    dropout: bool
+    weight_decay: bool
+    random_labels: bool
+    top1_train: float
+    top5_train: float
+    top1_test: float
+    top5_test: float
+    best_top1_test: float | None = None
+    best_top5_test: float | None = None
+
+    @property
+    def label(self) -> str:
+        on = [name for name, on in (("aug", self.augment), ("dropout", self.dropout), ("wd", self.weight_decay)) if on]
+        return f"{'+'.join(on) or 'none'}, {'random' if self.random_labels else 'true'} labels"
+
+
+TABLE2: tuple[Table2Row, ...] = (
+    Table2Row(True, True, True, False, 92.18, 99.21, 77.84, 93.92),
+    Table2Row(True, False, False, False, 92.33, 99.17, 72.95, 90.43),
+    Table2Row(False, False, True, False, 90.60, 100.0, 67.18, 86.44, 72.57, 91.31),
+    Table2Row(False, False, False, False, 99.53, 100.0, 59.80, 80.38, 63.16, 84.49),
+    Table2Row(False, True, True, True, 91.18, 97.95, 0.09, 0.49),
+    Table2Row(False, False, True, True, 87.81, 96.15, 0.12, 0.50),
+    Table2Row(False, False, False, True, 95.20, 99.14, 0.11, 0.56),
+)
+# The paper's input side for Table 2 (the standard TensorFlow Inception preprocessing's 299x299).
+TABLE2_INPUT = 299
