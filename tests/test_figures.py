@@ -7,22 +7,17 @@ import os
 import subprocess
 import sys
 
+import preset_flags
 import pytest
 from test_table1 import smoke_base
 from test_train import REPO, needs_data
 
-from rethink_tf import cli, paper, plots, records
+from rethink_tf import paper, plots, records
 from rethink_tf.experiments import figure1, figure2, table1, table4
 
 
 def laptop_base():
-    from absl import flags
-
-    values = flags.FlagValues()
-    cli.define_flags(values)
-    values(["prog", "--preset=laptop"])
-    cli.apply_preset(values)
-    return cli.from_flags(values)
+    return preset_flags.base_config("--preset=laptop")
 
 
 def test_figure1_grid_shares_table1s_runs_and_gives_randomized_data_the_random_label_budget():

@@ -4,8 +4,8 @@ import csv
 import dataclasses
 import os
 
+import preset_flags
 import pytest
-from absl import flags
 from test_train import needs_data
 
 from rethink_tf import callbacks, cli, paper, records
@@ -13,11 +13,7 @@ from rethink_tf.experiments import runner, table1
 
 
 def smoke_base(results_dir):
-    values = flags.FlagValues()
-    cli.define_flags(values)
-    values(["prog", "--preset=smoke", f"--results_dir={results_dir}"])
-    cli.apply_preset(values)
-    return cli.from_flags(values)
+    return preset_flags.base_config("--preset=smoke", f"--results_dir={results_dir}")
 
 
 def test_grid_has_the_papers_19_rows_with_their_regularizers(tmp_path):
@@ -56,10 +52,7 @@ def test_random_label_rows_run_with_several_seeds(tmp_path):
 
 
 def test_laptop_preset_grid_is_27_runs():
-    values = flags.FlagValues()
-    cli.define_flags(values)
-    values(["prog", "--preset=laptop"])
-    cli.apply_preset(values)
+    values = preset_flags.parsed("--preset=laptop")
     runs = table1.grid(cli.from_flags(values), **cli.options(table1.OPTIONS, values))
     assert len(runs) == 19 + 4 * 2  # 3 seeds per random-label row, Inception w/o BatchNorm's once
     assert {cfg.max_epochs for _, cfg in runs if cfg.corruption == "random_labels"} == {150}

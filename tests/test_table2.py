@@ -6,12 +6,12 @@ import os
 import sys
 
 import numpy as np
+import preset_flags
 import pytest
 import tensorflow_datasets as tfds
-from absl import flags
 from test_train import needs_data
 
-from rethink_tf import cli, paper, records, runs
+from rethink_tf import paper, records, runs
 from rethink_tf.data import sources
 from rethink_tf.experiments import table2
 
@@ -21,11 +21,7 @@ import tiny_imagenet  # noqa: E402
 
 
 def smoke_base(results_dir):
-    values = flags.FlagValues()
-    cli.define_flags(values)
-    values(["prog", "--preset=table2_smoke", f"--results_dir={results_dir}"])
-    cli.apply_preset(values)
-    return cli.from_flags(values)
+    return preset_flags.base_config("--preset=table2_smoke", f"--results_dir={results_dir}")
 
 
 def test_every_row_is_one_run_that_only_its_row_claims(tmp_path):

@@ -9,10 +9,11 @@ import sys
 
 import h5py
 import numpy as np
+import preset_flags
 import pytest
 import tensorflow as tf
 
-from rethink_tf import callbacks, cli, config, records, runs, train
+from rethink_tf import callbacks, config, records, runs, train
 from rethink_tf.data import sources
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -402,13 +403,7 @@ def test_cli_smoke_run_on_fashion_mnist_then_conflict(tmp_path):
 
 
 def test_preset_fills_only_unset_flags():
-    from absl import flags
-
-    values = flags.FlagValues()
-    cli.define_flags(values)
-    values(["prog", "--preset=smoke", "--epochs=7"])
-    cli.apply_preset(values)
-    cfg = cli.from_flags(values)
+    cfg = preset_flags.base_config("--preset=smoke", "--epochs=7")
     assert cfg.epochs == 7 and cfg.train_size == 128 and cfg.dataset == "fashion_mnist"
     assert cfg.learning_rate is None and runs.resolve(cfg).learning_rate == 0.1  # inception_small's default
 
