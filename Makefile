@@ -12,7 +12,9 @@ FASHION_MNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 # own default, ~/tensorflow_datasets, when unset); nothing is downloaded without it.
 DOWNLOAD ?=
 DATA_DIR ?=
-DATA_FLAGS := $(if $(filter 1 yes true,$(DOWNLOAD)),--download) $(if $(DATA_DIR),--data_dir=$(DATA_DIR))
+# FLAGS: any further flags of the experiment, e.g. FLAGS="--train_split='train[:5%]'" (Table 2 on a slice of ImageNet).
+FLAGS ?=
+RUN_FLAGS := $(if $(filter 1 yes true,$(DOWNLOAD)),--download) $(if $(DATA_DIR),--data_dir=$(DATA_DIR)) $(FLAGS)
 # Table 2's ILSVRC2012_img_train.tar and ILSVRC2012_img_val.tar (PRESET=paper; tfds' manual dir when unset).
 IMAGENET_DIR ?=
 
@@ -52,19 +54,19 @@ clean-venv:
 
 # Table 1: every row without a finished record runs (an interrupted grid continues), then the report.
 reproduce-table1: $(VENV)/stamp data
-	$(PY) -m rethink_tf.experiments.table1 --preset=$(PRESET) --results_dir=$(RESULTS) $(DATA_FLAGS)
+	$(PY) -m rethink_tf.experiments.table1 --preset=$(PRESET) --results_dir=$(RESULTS) $(RUN_FLAGS)
 
 # Figures 1 and 2 and Table 4, drawn from the run records as PNG with the CSV of the series beside it.
 # Figure 1's runs are Table 1's kind and share its results dir (and its true- and random-label runs);
 # Figure 2 (trained past 100%, tested every epoch) and Table 4 (random labels with regularizers) have their own.
 reproduce-figure1: $(VENV)/stamp data
-	$(PY) -m rethink_tf.experiments.figure1 --preset=$(PRESET) --results_dir=$(RESULTS) $(DATA_FLAGS)
+	$(PY) -m rethink_tf.experiments.figure1 --preset=$(PRESET) --results_dir=$(RESULTS) $(RUN_FLAGS)
 
 reproduce-figure2: $(VENV)/stamp data
-	$(PY) -m rethink_tf.experiments.figure2 --preset=$(PRESET) --results_dir=$(RESULTS)/figure2 $(DATA_FLAGS)
+	$(PY) -m rethink_tf.experiments.figure2 --preset=$(PRESET) --results_dir=$(RESULTS)/figure2 $(RUN_FLAGS)
 
 reproduce-table4: $(VENV)/stamp data
-	$(PY) -m rethink_tf.experiments.table4 --preset=$(PRESET) --results_dir=$(RESULTS)/table4 $(DATA_FLAGS)
+	$(PY) -m rethink_tf.experiments.table4 --preset=$(PRESET) --results_dir=$(RESULTS)/table4 $(RUN_FLAGS)
 
 # Table 2: Inception V3 on ImageNet (tfds imagenet2012), true labels with and without its regularizers and random
 # labels. PRESET=paper (GPU machines) has tfds prepare the tar files in IMAGENET_DIR into DATA_DIR once (from the
@@ -73,10 +75,10 @@ reproduce-table2: $(VENV)/stamp data
 ifeq ($(PRESET),smoke)
 	$(PY) tools/tiny_imagenet.py --out=$(RESULTS)/table2-imagenet
 	$(PY) -m rethink_tf.experiments.table2 --preset=table2_smoke --download --manual_dir=$(RESULTS)/table2-imagenet \
-	  --data_dir=$(RESULTS)/table2-tfds --results_dir=$(RESULTS)/table2
+	  --data_dir=$(RESULTS)/table2-tfds --results_dir=$(RESULTS)/table2 $(FLAGS)
 else ifeq ($(PRESET),paper)
 	$(PY) -m rethink_tf.experiments.table2 --preset=table2_paper --results_dir=$(RESULTS)/table2 \
-	  $(if $(IMAGENET_DIR),--download --manual_dir=$(IMAGENET_DIR)) $(DATA_FLAGS)
+	  $(if $(IMAGENET_DIR),--download --manual_dir=$(IMAGENET_DIR)) $(RUN_FLAGS)
 else
 	@echo "Table 2 (ImageNet) runs with PRESET=paper (on GPUs, the ILSVRC2012 tar files in IMAGENET_DIR) or PRESET=smoke (a tiny set, here)" >&2; exit 2
 endif
@@ -84,15 +86,15 @@ endif
 # Theorem 1: the 2n + d network on every training image of the preset's data set, with random labels.
 reproduce-theorem1: $(VENV)/stamp data
 	$(PY) -m rethink_tf.experiments.theorem1 --preset=$(PRESET) --train_size=0 --corruption=random_labels \
-	  --results_dir=$(RESULTS) $(DATA_FLAGS)
+	  --results_dir=$(RESULTS) $(RUN_FLAGS)
 
 # Table 3: minimum-norm kernel interpolation on TABLE3_N training examples and the preset's test set.
 reproduce-table3: $(VENV)/stamp data
-	$(PY) -m rethink_tf.experiments.table3 --preset=$(PRESET) --train_size=$(TABLE3_N) --results_dir=$(RESULTS) $(DATA_FLAGS)
+	$(PY) -m rethink_tf.experiments.table3 --preset=$(PRESET) --train_size=$(TABLE3_N) --results_dir=$(RESULTS) $(RUN_FLAGS)
 
 # The Rademacher probe: the five architectures on random signs of the preset's training subset.
 reproduce-rademacher: $(VENV)/stamp data
-	$(PY) -m rethink_tf.experiments.rademacher --preset=$(PRESET) --results_dir=$(RESULTS) $(DATA_FLAGS)
+	$(PY) -m rethink_tf.experiments.rademacher --preset=$(PRESET) --results_dir=$(RESULTS) $(RUN_FLAGS)
 
 rademacher: reproduce-rademacher
 

@@ -12,7 +12,7 @@ import tensorflow_datasets as tfds
 from test_train import needs_data
 
 from rethink_tf import paper, records, runs
-from rethink_tf.data import sources
+from rethink_tf.data import sources, tfds_source
 from rethink_tf.experiments import table2
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -103,7 +103,7 @@ def test_report_gives_top1_top5_and_the_best_epoch_beside_the_papers(tmp_path):
 
 
 @needs_data
-def test_the_smoke_set_is_imagenet2012_as_tfds_prepares_it_offline(tmp_path):
+def test_the_smoke_set_is_imagenet2012_as_tfds_prepares_it_offline(tmp_path, monkeypatch):
     n_train, n_val = tiny_imagenet.write(str(tmp_path / "tars"), val=12, train_per_class=2, side=80)
     assert n_val == 12 and n_train % 2 == 0
     base = dataclasses.replace(
@@ -124,3 +124,10 @@ def test_the_smoke_set_is_imagenet2012_as_tfds_prepares_it_offline(tmp_path):
     # Without --download (and no prepared copy) the same set is one line naming the fix.
     with pytest.raises(sources.DataError, match="--manual_dir=FOLDER --download"):
         sources.load_for(dataclasses.replace(base, download=False, data_dir=str(tmp_path / "empty")))
+    # A tfds slice of the split trains on part of it; a split too large for memory is refused before it is read.
+    half = sources.load_for(dataclasses.replace(base, train_split="train[:50%]"))
+    assert half.train.images.shape == (n_train // 2, 86, 86, 3)
+    monkeypatch.setattr(tfds_source, "available_memory", lambda: 10**5)
+    too_big = rf"split 'train' is {n_train} images of 86x86x3: 0.0 GB in memory .* more than the 0.0 GB available"
+    with pytest.raises(sources.DataError, match=too_big + ".*Fix: choose a smaller split"):
+        sources.load_for(base)

@@ -1,11 +1,12 @@
 """Any tensorflow_datasets image-classification set by name (`tfds:NAME[:CONFIG]`), its classes, image shape
 and labels read from the builder's info; downloaded and prepared only when asked (--download).
-A set is read into memory, as the built-in sets are.
+A set is read into memory, as the built-in sets are: one that cannot fit is refused before it is read.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 
 import numpy as np
 
@@ -39,6 +40,38 @@ def prepare_fix(name: str, manual: bool) -> str:
         f"pass --download to let tfds download and prepare it into --data_dir (needs internet access), or prepare "
         f"it once on a machine with internet access with `tfds build {name} --data_dir DIR` (or copy a prepared "
         f"DIR/{name} directory here) and pass --data_dir=DIR"
+    )
+
+
+def available_memory() -> int | None:
+    """Bytes of memory free for a new process (Linux' MemAvailable, else the physical total), None if unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+def check_fits(where: str, split: str, examples: int, shape: tuple[int, ...], available: int | None) -> None:
+    """DataError if a split's uint8 pixels alone (a lower bound: the run then copies its subset as float32)
+    exceed the memory available, so that a set such as ImageNet fails at once instead of after an hour of
+    decoding; the whole split is read before any --train_size subset is taken."""
+    need = examples * int(np.prod(shape))
+    if available is None or need <= available:
+        return
+    side = "x".join(str(d) for d in shape)
+    raise data_error(
+        where,
+        f"split {split!r} is {examples:,} images of {side}: {need / 1e9:,.1f} GB in memory before anything else, "
+        f"more than the {available / 1e9:,.1f} GB available (this version reads a whole split into memory)",
+        "choose a smaller split (a tfds slice such as --train_split='train[:10%]'), a smaller --image_size, "
+        "or a machine with more memory",
     )
 
 
@@ -113,6 +146,13 @@ def load(
             )
         out = []
         for role, split in zip(("train", "test"), splits):
+            try:  # the split's size is known once it is prepared (tfds accepts slices such as train[:10%])
+                examples = builder.info.splits[split].num_examples
+            except Exception:  # not prepared, an unknown split: reading it below says which, in one line
+                examples = 0
+            pixels = (image_size, image_size, shape[2]) if image_size else shape
+            if examples and None not in pixels:
+                check_fits(where, split, examples, pixels, available_memory())
             try:
                 ds = builder.as_dataset(split=split, shuffle_files=False)
                 images, labels = [], []
