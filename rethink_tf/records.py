@@ -5,6 +5,8 @@ Layout of results/<run_name>/:
   claim.json    the claim: a kernel lock (flock) on it, and the pid and host of the process that trains the
                 run; it dies with its process, so the next worker takes the run over
   backup/       the BackupAndRestore state of an unfinished run (weights, optimizer, epoch)
+  initial.weights.h5  the model's weights before its first step (Keras save_weights): distance-from-
+                initialization measures read them; the same bits as a model rebuilt from the record's config
   final.weights.h5  the trained model's weights (Keras save_weights), once the run has ended
   events.out.tfevents.*  TensorBoard events (rethink_tf.summaries): per-epoch scalars and the hparams session,
                 rewritten from the record when the run resumes
@@ -28,6 +30,7 @@ from rethink_tf import atomic
 from rethink_tf.config import RunConfig, experiment_fields
 
 RECORD, CLAIM, BACKUP, WEIGHTS = "record.json", "claim.json", "backup", "final.weights.h5"
+INITIAL_WEIGHTS = "initial.weights.h5"
 EVENTS = "events.out.tfevents."  # the prefix of TensorBoard's event file names
 _HELD: dict[str, int] = {}  # run dir -> open claim.json whose lock this process holds
 FORMAT = 1
@@ -229,7 +232,7 @@ def check(config: RunConfig) -> dict[str, Any] | None:
         strangers = sorted(
             name
             for name in (os.listdir(run_dir) if os.path.isdir(run_dir) else [])
-            if not name.startswith((RECORD, CLAIM, BACKUP, EVENTS, WEIGHTS))
+            if not name.startswith((RECORD, CLAIM, BACKUP, EVENTS, WEIGHTS, INITIAL_WEIGHTS))
         )
         if strangers:
             raise RunDirError(

@@ -116,18 +116,11 @@ def _fit(
         return wall_before + time.perf_counter() - started
 
     with distribution.scope():
-        model = models.build_model(
-            config.model,
-            input_shape=data.input_shape,
-            num_classes=data.num_classes,
-            batch_norm=config.batch_norm,
-            bn_momentum=config.bn_momentum,
-            sync_batch_norm=distribution.num_replicas_in_sync > 1,
-            weight_decay=config.weight_decay,
-            dropout=config.dropout,
-            seed=config.seed,
-        )
+        model = build(config, data.input_shape, data.num_classes, replicas=distribution.num_replicas_in_sync)
         compile_model(model, config, replicas=distribution.num_replicas_in_sync, num_classes=data.num_classes)
+    initial = os.path.join(config.run_dir, records.INITIAL_WEIGHTS)
+    if not os.path.exists(initial):  # before any step; a resumed run builds the same bits before its restore
+        atomic.write_with(initial, model.save_weights, suffix=".weights.h5")
 
     curve = pipeline.curve_split(data.test, config)
     record = existing or records.new_record(config)
@@ -225,6 +218,39 @@ def _fit(
     save()
     writer.end(record)
     return record
+
+
+def build(config: config_lib.RunConfig, input_shape, num_classes: int, replicas: int = 1):
+    """The run's model before its first step: its weights depend only on the config (seeded initializers) and
+    the shapes, so a run's initial weights can be rebuilt from its record."""
+    from rethink_tf import models
+
+    return models.build_model(
+        config.model,
+        input_shape=input_shape,
+        num_classes=num_classes,
+        batch_norm=config.batch_norm,
+        bn_momentum=config.bn_momentum,
+        sync_batch_norm=replicas > 1,
+        weight_decay=config.weight_decay,
+        dropout=config.dropout,
+        seed=config.seed,
+    )
+
+
+def initial_weights(run_dir: str) -> str:
+    """The path of a run's initial weights, rebuilt from its record's config and shapes when the run predates
+    them (0.5 and before saved only the final weights)."""
+    path = os.path.join(run_dir, records.INITIAL_WEIGHTS)
+    if not os.path.exists(path):
+        record = records.read_record(run_dir)
+        if record is None or not record.get("data"):
+            raise records.RunDirError(f"{run_dir} holds no run record with its data's shapes; train the run first")
+        config = config_lib.from_record(record["config"])
+        model = build(config, record["data"]["input_shape"], record["data"]["num_classes"])
+        compile_model(model, config, num_classes=record["data"]["num_classes"])  # the optimizer's slots, as saved
+        atomic.write_with(path, model.save_weights, suffix=".weights.h5")
+    return path
 
 
 def compile_model(model, config: config_lib.RunConfig, replicas: int = 1, num_classes: int = 10) -> None:

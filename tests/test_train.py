@@ -492,3 +492,22 @@ def test_missing_tfds_data_is_one_line_without_tfds_log_lines(tmp_path):
     mentions = [line for line in result.stderr.splitlines() if "mnist" in line]  # tfds' lines name the data set
     assert len(mentions) == 1 and mentions[0].startswith("rethink_tf.train: error: tfds:mnist"), result.stderr
     assert "tfds build mnist" in mentions[0] and not os.path.exists(tmp_path / "results")
+
+
+@pytest.mark.parametrize("model", ["mlp_1x512", "inception_small"])
+def test_initial_weights_are_kept_and_rebuilt_from_the_record_to_the_same_bits(tmp_path, model):
+    cfg = tiny_config(tmp_path, model=model, epochs=2, learning_rate=0.01)
+    train.run(cfg, raw=tiny_raw())
+    path = os.path.join(cfg.run_dir, records.INITIAL_WEIGHTS)
+    saved = weight_arrays(path)
+    layers = [(n, x) for n, x in final_weights(cfg) if n.startswith("layers/")]
+    assert [n for n, _ in saved if n.startswith("layers/")] == [n for n, _ in layers] and len(layers) >= 4
+    assert any(not np.array_equal(x, y) for (_, x), (_, y) in zip(saved, layers))  # training moved them
+    # A run from before initial weights were kept: rebuilt from its record alone, in a fresh process.
+    os.remove(path)
+    code = f"from rethink_tf import train; print(train.initial_weights({cfg.run_dir!r}))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
+    assert out.stdout.strip() == path
+    rebuilt = weight_arrays(path)
+    assert [n for n, _ in rebuilt] == [n for n, _ in saved]
+    assert all(np.array_equal(x, y) for (_, x), (_, y) in zip(rebuilt, saved))  # bit-identical
