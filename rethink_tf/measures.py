@@ -1,0 +1,259 @@
+"""Generalization measures of a trained net: norms, margins and distances that the follow-up literature ranks
+against the generalization gap (Neyshabur et al. 2017, "Exploring generalization in deep learning"; Jiang et
+al. 2019, "Fantastic generalization measures and where to find them"). Formulas and sources: docs/measures.md.
+
+Norm-based measures read the net's plain weights: `weight_layers` folds each BatchNorm (its moving statistics,
+as the net predicts) into the convolution or dense layer that feeds it. Products of per-layer norms are
+returned as logarithms, sums of per-layer logs: a product over many layers can leave float64's range.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+import keras
+import numpy as np
+
+from rethink_tf.models import dense
+
+
+@dataclasses.dataclass(frozen=True)
+class WeightLayer:
+    """One conv or dense layer's weights as the net applies them, BatchNorm folded in.
+
+    kernel: conv [kh, kw, in, out], dense [in, out]; input_hw: a conv's input height and width."""
+
+    name: str
+    kernel: np.ndarray
+    bias: np.ndarray | None
+    strides: tuple[int, int] = (1, 1)
+    input_hw: tuple[int, int] | None = None
+
+    @property
+    def is_conv(self) -> bool:
+        return self.kernel.ndim == 4
+
+
+def _leaves(model: keras.Model):
+    """Every layer of the model in order, the layers of nested models (Keras' InceptionV3) in their place."""
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            yield from _leaves(layer)
+        else:
+            yield layer
+
+
+def _source(layer: keras.layers.Layer):
+    """The layer whose output is this layer's input."""
+    return layer.input._keras_history.operation
+
+
+def _folds(leaves: list) -> dict[str, keras.layers.BatchNormalization]:
+    """Layer name -> the BatchNormalization its output feeds, for every BatchNormalization."""
+    folds = {}
+    for layer in leaves:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            src = _source(layer)
+            linear = getattr(src, "activation", None) in (None, keras.activations.linear)
+            if not isinstance(src, (keras.layers.Conv2D, keras.layers.Dense, dense.Dense)) or not linear:
+                raise ValueError(f"{layer.name} follows {src.name}, not a linear conv or dense layer: cannot fold it")
+            folds[src.name] = layer
+    return folds
+
+
+def weight_layers(model: keras.Model) -> list[WeightLayer]:
+    """The conv and dense layers of `model` in order, each BatchNormalization folded into the layer feeding it:
+    BN(Wx + b) = (W s) x + (b - mean) s + beta with s = gamma / sqrt(var + eps)."""
+    leaves = list(_leaves(model))
+    folds = _folds(leaves)
+    out = []
+    for layer in leaves:
+        if isinstance(layer, keras.layers.Conv2D):
+            kernel = np.asarray(layer.kernel, np.float64)
+            strides, input_hw = tuple(layer.strides), tuple(int(d) for d in layer.input.shape[1:3])
+        elif isinstance(layer, keras.layers.Dense):
+            kernel, strides, input_hw = np.asarray(layer.kernel, np.float64), (1, 1), None
+        elif isinstance(layer, dense.Dense):  # stored [units, inputs]
+            kernel, strides, input_hw = np.asarray(layer.kernel, np.float64).T, (1, 1), None
+        else:
+            continue
+        bias = np.asarray(layer.bias, np.float64) if getattr(layer, "bias", None) is not None else None
+        bn = folds.get(layer.name)
+        if bn is not None:
+            var = np.asarray(bn.moving_variance, np.float64)
+            scale = (np.asarray(bn.gamma, np.float64) if bn.scale else 1.0) / np.sqrt(var + bn.epsilon)
+            shift = np.asarray(bn.beta, np.float64) if bn.center else 0.0
+            mean = np.asarray(bn.moving_mean, np.float64)
+            kernel = kernel * scale  # over the output channels, the last axis
+            bias = ((0.0 if bias is None else bias) - mean) * scale + shift
+        out.append(WeightLayer(layer.name, kernel, bias, strides, input_hw))
+    return out
+
+
+def param_count(model: keras.Model) -> int:
+    """Trainable parameters: the measure that depends on the architecture alone (the paper's point)."""
+    return int(sum(np.prod(w.shape) for w in model.trainable_weights))
+
+
+def frobenius_sum(layers: list[WeightLayer]) -> float:
+    """sum_i ||W_i||_F^2 (Jiang et al. 2019, "sum-of-fro")."""
+    return float(sum(np.sum(w.kernel**2) for w in layers))
+
+
+def log_frobenius_product(layers: list[WeightLayer]) -> float:
+    """log prod_i ||W_i||_F^2 (Jiang et al. 2019, "prod-of-fro")."""
+    return float(sum(np.log(np.sum(w.kernel**2)) for w in layers))
+
+
+def conv_spectral_norm(kernel: np.ndarray, input_hw: tuple[int, int]) -> float:
+    """The largest singular value of the convolution with `kernel` [kh, kw, in, out] on inputs of input_hw,
+    wrapped around at the borders, by Sedghi, Gupta and Long (2019, "The singular values of convolutional
+    layers"): it is the largest over the 2-D DFT frequencies of the [in, out] matrices of the kernel's DFT.
+    For zero padding and strides above 1 it is the bound the literature uses."""
+    h, w = input_hw
+    kh, kw = kernel.shape[:2]
+    if kh > h or kw > w:  # a kernel wider than its input: pad the input, whose norm is the same
+        h, w = max(h, kh), max(w, kw)
+    transfer = np.fft.fft2(kernel, s=(h, w), axes=(0, 1))
+    return float(np.max(np.linalg.svd(transfer, compute_uv=False)))
+
+
+def spectral_norm(layer: WeightLayer) -> float:
+    """||W||_2: exact for dense layers (an SVD), by conv_spectral_norm for convolutions."""
+    if layer.is_conv:
+        return conv_spectral_norm(layer.kernel, layer.input_hw)
+    return float(np.linalg.norm(layer.kernel, 2))
+
+
+def log_spectral_product(layers: list[WeightLayer]) -> float:
+    """log prod_i ||W_i||_2^2 (Jiang et al. 2019, "prod-of-spec"; Bartlett et al. 2017's leading factor)."""
+    return float(sum(2.0 * np.log(spectral_norm(w)) for w in layers))
+
+
+def path_norm(model: keras.Model) -> float:
+    """sum of f_{w^2}(1): the net with every folded weight and bias squared, applied to an all-ones input, its
+    outputs summed (Neyshabur et al. 2015; Jiang et al. 2019, "path-norm"). With ReLUs and max pooling only,
+    it is the sum over input-output paths of the product of squared weights; through AlexNet-small's local
+    response normalization it is the squared net's output, no longer a sum over paths."""
+    squared = keras.models.clone_model(model)
+    squared.set_weights(model.get_weights())
+    leaves = {layer.name: layer for layer in _leaves(squared)}
+    folds = _folds(list(leaves.values()))
+    for w in weight_layers(model):
+        layer = leaves[w.name]
+        layer.kernel.assign((w.kernel.T if isinstance(layer, dense.Dense) else w.kernel) ** 2)
+        bias = np.zeros(w.kernel.shape[-1]) if w.bias is None else w.bias**2
+        bn = folds.get(w.name)
+        if bn is not None:  # an identity plus the folded bias: BN(x) = (x - 0) / sqrt(1 - eps + eps) + beta
+            if getattr(layer, "bias", None) is not None:
+                layer.bias.assign(np.zeros_like(bias))
+            bn.moving_mean.assign(np.zeros_like(bias))
+            bn.moving_variance.assign(np.full_like(bias, 1.0 - bn.epsilon))
+            if bn.scale:
+                bn.gamma.assign(np.ones_like(bias))
+            bn.beta.assign(bias)
+        elif getattr(layer, "bias", None) is not None:
+            layer.bias.assign(bias)
+    ones = np.ones((1, *model.input_shape[1:]), np.float32)
+    return float(np.sum(np.asarray(squared(ones, training=False), np.float64)))
+
+
+def distance_from_init(layers: list[WeightLayer], initial: list[WeightLayer]) -> float:
+    """sqrt(sum_i ||W_i - W_i^0||_F^2) (Nagarajan and Kolter 2019; Jiang et al. 2019, "dist")."""
+    if [w.kernel.shape for w in layers] != [w.kernel.shape for w in initial]:
+        raise ValueError("the initial weights are of another architecture")
+    return float(np.sqrt(sum(np.sum((w.kernel - w0.kernel) ** 2) for w, w0 in zip(layers, initial))))
+
+
+def margins(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Per example: the logit of its label minus the largest other logit (negative: misclassified)."""
+    logits = np.asarray(logits, np.float64)
+    rows = np.arange(len(labels))
+    correct = logits[rows, labels]
+    others = logits.copy()
+    others[rows, labels] = -np.inf
+    return correct - others.max(axis=1)
+
+
+def output_margin(logits: np.ndarray, labels: np.ndarray, percentile: float = 10.0) -> float:
+    """A low percentile of the margins on the training set (Jiang et al. 2019 use the 10th: robust to the few
+    examples a net gets wrong)."""
+    return float(np.percentile(margins(logits, labels), percentile))
+
+
+def over_margin(log_product: float, margin: float) -> float:
+    """log(prod / margin^2): a norm product normalized by the output margin (Bartlett et al. 2017; Jiang et al.
+    2019, "spec/margin", "fro/margin"); inf when the margin is not positive."""
+    return float(log_product - 2.0 * np.log(margin)) if margin > 0 else float("inf")
+
+
+def logits(model: keras.Model, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    """The net's logits in inference mode, batch by batch (direct calls: model.predict's set-up per call cost
+    more than a small net's whole pass, and the sharpness search calls it dozens of times)."""
+    return np.concatenate(
+        [np.asarray(model(images[i : i + batch_size], training=False)) for i in range(0, len(images), batch_size)]
+    )
+
+
+def sharpness_sigma(
+    accuracy_at: Callable[[float], float], base: float, *, tolerance: float = 0.1, start: float = 1e-3, steps: int = 8
+) -> float:
+    """The largest noise scale sigma whose accuracy stays within `tolerance` of `base` (Keskar et al. 2017;
+    Jiang et al. 2019, "pacbayes.sharpness" is 1 / sigma^2): sigma doubles from `start` until the drop exceeds
+    the tolerance, then `steps` bisections; the drop is taken to grow with sigma. inf if it never exceeds it."""
+    lo, hi = 0.0, start
+    while base - accuracy_at(hi) <= tolerance:
+        lo, hi = hi, 2.0 * hi
+        if hi > 1e6:
+            return float("inf")
+    for _ in range(steps):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if base - accuracy_at(mid) <= tolerance else (lo, mid)
+    return lo
+
+
+def perturbed_accuracy(
+    model: keras.Model,
+    images: np.ndarray,
+    labels: np.ndarray,
+    sigma: float,
+    *,
+    draws: int = 3,
+    seed: int = 0,
+    magnitude_aware: bool = False,
+    epsilon: float = 1e-3,
+    batch_size: int = 256,
+) -> float:
+    """The mean accuracy over `draws` Gaussian perturbations of every trainable weight: w + sigma z, or with
+    magnitude_aware w + (sigma |w| + epsilon) z (Jiang et al. 2019's magnitude-aware variant). Draw d's z is
+    the same for every sigma (seeded by (seed, d)), so the accuracy changes with sigma alone; the weights are
+    restored afterwards."""
+    variables = model.trainable_weights
+    originals = [np.asarray(v) for v in variables]
+    accuracies = []
+    try:
+        for d in range(draws):
+            rng = np.random.default_rng([seed, d])
+            for v, w in zip(variables, originals):
+                scale = sigma * np.abs(w) + epsilon if magnitude_aware else sigma
+                v.assign((w + scale * rng.standard_normal(w.shape)).astype(w.dtype))
+            accuracies.append(float(np.mean(np.argmax(logits(model, images, batch_size), axis=1) == labels)))
+    finally:
+        for v, w in zip(variables, originals):
+            v.assign(w)
+    return float(np.mean(accuracies))
+
+
+def kendall_tau(x, y) -> float:
+    """Kendall's tau-b of two sequences, ties counted as neither concordant nor discordant (the rank
+    correlation Jiang et al. 2019 report); nan when either sequence is constant."""
+    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    if len(x) != len(y):
+        raise ValueError(f"sequences of different lengths {len(x)} and {len(y)}")
+    i, j = np.triu_indices(len(x), k=1)
+    dx, dy = np.sign(x[i] - x[j]), np.sign(y[i] - y[j])
+    untied_x, untied_y = np.count_nonzero(dx), np.count_nonzero(dy)
+    if not untied_x or not untied_y:
+        return float("nan")
+    return float(np.sum(dx * dy) / np.sqrt(untied_x * untied_y))
