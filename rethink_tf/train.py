@@ -240,7 +240,7 @@ def build(config: config_lib.RunConfig, input_shape, num_classes: int, replicas:
 
 def initial_weights(run_dir: str) -> str:
     """The path of a run's initial weights, rebuilt from its record's config and shapes when the run predates
-    them (0.5 and before saved only the final weights)."""
+    them (runs trained before initial weights were kept have only their final ones)."""
     path = os.path.join(run_dir, records.INITIAL_WEIGHTS)
     if not os.path.exists(path):
         record = records.read_record(run_dir)
