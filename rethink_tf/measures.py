@@ -15,6 +15,7 @@ from collections.abc import Callable
 import keras
 import numpy as np
 
+from rethink_tf import models
 from rethink_tf.models import dense
 
 
@@ -27,7 +28,6 @@ class WeightLayer:
     name: str
     kernel: np.ndarray
     bias: np.ndarray | None
-    strides: tuple[int, int] = (1, 1)
     input_hw: tuple[int, int] | None = None
 
     @property
@@ -70,12 +70,11 @@ def weight_layers(model: keras.Model) -> list[WeightLayer]:
     out = []
     for layer in leaves:
         if isinstance(layer, keras.layers.Conv2D):
-            kernel = np.asarray(layer.kernel, np.float64)
-            strides, input_hw = tuple(layer.strides), tuple(int(d) for d in layer.input.shape[1:3])
+            kernel, input_hw = np.asarray(layer.kernel, np.float64), tuple(int(d) for d in layer.input.shape[1:3])
         elif isinstance(layer, keras.layers.Dense):
-            kernel, strides, input_hw = np.asarray(layer.kernel, np.float64), (1, 1), None
+            kernel, input_hw = np.asarray(layer.kernel, np.float64), None
         elif isinstance(layer, dense.Dense):  # stored [units, inputs]
-            kernel, strides, input_hw = np.asarray(layer.kernel, np.float64).T, (1, 1), None
+            kernel, input_hw = np.asarray(layer.kernel, np.float64).T, None
         else:
             continue
         bias = np.asarray(layer.bias, np.float64) if getattr(layer, "bias", None) is not None else None
@@ -87,13 +86,13 @@ def weight_layers(model: keras.Model) -> list[WeightLayer]:
             mean = np.asarray(bn.moving_mean, np.float64)
             kernel = kernel * scale  # over the output channels, the last axis
             bias = ((0.0 if bias is None else bias) - mean) * scale + shift
-        out.append(WeightLayer(layer.name, kernel, bias, strides, input_hw))
+        out.append(WeightLayer(layer.name, kernel, bias, input_hw))
     return out
 
 
 def param_count(model: keras.Model) -> int:
     """Trainable parameters: the measure that depends on the architecture alone (the paper's point)."""
-    return int(sum(np.prod(w.shape) for w in model.trainable_weights))
+    return models.paper_param_count(model)
 
 
 def frobenius_sum(layers: list[WeightLayer]) -> float:

@@ -145,12 +145,12 @@ def load(
                 where, f"its images differ in size ({shape})", "pass --image_size=S to bring each to S x S"
             )
         out = []
+        pixels = (image_size, image_size, shape[2]) if image_size else shape  # of every image, as read
         for role, split in zip(("train", "test"), splits):
             try:  # the split's size is known once it is prepared (tfds accepts slices such as train[:10%])
                 examples = builder.info.splits[split].num_examples
             except Exception:  # not prepared, an unknown split: reading it below says which, in one line
                 examples = 0
-            pixels = (image_size, image_size, shape[2]) if image_size else shape
             if examples and None not in pixels:
                 check_fits(where, split, examples, pixels, available_memory())
             try:
