@@ -35,11 +35,11 @@ class WeightLayer:
         return self.kernel.ndim == 4
 
 
-def _leaves(model: keras.Model):
+def flat_layers(model: keras.Model):
     """Every layer of the model in order, the layers of nested models (Keras' InceptionV3) in their place."""
     for layer in model.layers:
         if isinstance(layer, keras.Model):
-            yield from _leaves(layer)
+            yield from flat_layers(layer)
         else:
             yield layer
 
@@ -65,7 +65,7 @@ def _folds(leaves: list) -> dict[str, keras.layers.BatchNormalization]:
 def weight_layers(model: keras.Model) -> list[WeightLayer]:
     """The conv and dense layers of `model` in order, each BatchNormalization folded into the layer feeding it:
     BN(Wx + b) = (W s) x + (b - mean) s + beta with s = gamma / sqrt(var + eps)."""
-    leaves = list(_leaves(model))
+    leaves = list(flat_layers(model))
     folds = _folds(leaves)
     out = []
     for layer in leaves:
@@ -137,7 +137,7 @@ def path_norm(model: keras.Model) -> float:
     response normalization it is the squared net's output, no longer a sum over paths."""
     squared = keras.models.clone_model(model)
     squared.set_weights(model.get_weights())
-    leaves = {layer.name: layer for layer in _leaves(squared)}
+    leaves = {layer.name: layer for layer in flat_layers(squared)}
     folds = _folds(list(leaves.values()))
     for w in weight_layers(model):
         layer = leaves[w.name]

@@ -48,7 +48,7 @@ from absl import app, flags
 
 # rethink_tf before TensorFlow: importing it turns on oneDNN, which TensorFlow reads when it loads.
 from rethink_tf import __version__ as package_version
-from rethink_tf import callbacks, cli, models, optimizers, records, runs, train
+from rethink_tf import callbacks, cli, measures, models, optimizers, records, runs, train
 from rethink_tf import config as config_lib
 from rethink_tf.data import corrupt, pipeline
 from rethink_tf.models import alexnet, inception, mlp
@@ -76,9 +76,10 @@ def matmul_peak_gflops(n: int = 2048, seconds: float = 3.0) -> float:
 
 
 def layer_flops(model: keras.Model) -> list[int]:
-    """Per Conv2D and Dense layer, in the model's order: FLOPs of its forward pass per image (2 x multiply-adds)."""
+    """Per Conv2D and Dense layer, in the model's order (nested models' layers in their place, as in Keras'
+    InceptionV3): FLOPs of its forward pass per image (2 x multiply-adds)."""
     flops = []
-    for layer in model.layers:
+    for layer in measures.flat_layers(model):
         if isinstance(layer, keras.layers.Conv2D):
             _, h, w, _ = layer.output.shape
             kh, kw, cin, cout = layer.kernel.shape
