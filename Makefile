@@ -18,7 +18,7 @@ RUN_FLAGS := $(if $(filter 1 yes true,$(DOWNLOAD)),--download) $(if $(DATA_DIR),
 # Table 2's ILSVRC2012_img_train.tar and ILSVRC2012_img_val.tar (PRESET=paper; tfds' manual dir when unset).
 IMAGENET_DIR ?=
 
-.PHONY: test lint format data reproduce-table1 reproduce-figure1 reproduce-figure2 reproduce-table2 reproduce-table4 reproduce-theorem1 reproduce-table3 reproduce-rademacher rademacher benchmark clean-venv
+.PHONY: test lint format data reproduce-table1 reproduce-figure1 reproduce-figure2 reproduce-table2 reproduce-table4 reproduce-theorem1 reproduce-table3 reproduce-rademacher reproduce-measures rademacher benchmark clean-venv
 
 $(VENV)/stamp: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -67,6 +67,11 @@ reproduce-figure2: $(VENV)/stamp data
 
 reproduce-table4: $(VENV)/stamp data
 	$(PY) -m rethink_tf.experiments.table4 --preset=$(PRESET) --results_dir=$(RESULTS)/table4 $(RUN_FLAGS)
+
+# Generalization measures (docs/measures.md) against the gap over Table 1's, Figure 1's and Table 4's runs (DIR and
+# DIR/table4): trains what is missing, gives finished runs their measures without retraining, then the report.
+reproduce-measures: $(VENV)/stamp data
+	$(PY) -m rethink_tf.experiments.measures --preset=$(PRESET) --results_dir=$(RESULTS) $(RUN_FLAGS)
 
 # Table 2: Inception V3 on ImageNet (tfds imagenet2012), true labels with and without its regularizers and random
 # labels. PRESET=paper (GPU machines) has tfds prepare the tar files in IMAGENET_DIR into DATA_DIR once (from the

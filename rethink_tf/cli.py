@@ -67,7 +67,7 @@ RUN_GROUPS = (
         "Details of the randomization tests and the input",
         ("corrupt_test_labels", "gaussian_stats", "crop_size", "image_size", "rgb"),
     ),
-    ("Test curves", ("eval_every", "curve_test_size")),
+    ("Test curves and measures", ("eval_every", "curve_test_size", "measures")),
     ("Where the data is", ("data_dir", "manual_dir", "train_split", "test_split", "idx_dir", "cifar_archive")),
     (
         "Placement, numerics and output",
@@ -262,6 +262,14 @@ def define_flags(flag_values: flags.FlagValues = FLAGS) -> None:
         "Test examples behind those curves (a fixed "
         "class-stratified subset of the test set); 0 = all. The final numbers use the whole test "
         "set.",
+        **fv,
+    )
+    flags.DEFINE_bool(
+        "measures",
+        d.measures,
+        "Compute a finished run's generalization measures (norms, margin, sharpness: docs/measures.md) into "
+        "its record and TensorBoard; a finished run without them gets them on its next pass, not retrained. "
+        "They do not change the run's numbers.",
         **fv,
     )
     flags.DEFINE_integer("seed", d.seed, "Seed of initialization, corruption, subset and shuffling.", **fv)

@@ -26,6 +26,7 @@ PLACEMENT_FIELDS = (
     "cifar_archive",
     "download",
     "manual_dir",
+    "measures",
 )
 # Corruptions that replace every training label (rethink_tf.data.corrupt.ALL_LABELS_CORRUPTIONS, which a test
 # keeps equal to this: config may not import the data package below it).
@@ -77,6 +78,7 @@ class RunConfig:
     stop_when_fit: bool = False
     eval_every: int = 1
     curve_test_size: int = 0
+    measures: bool = True
     seed: int = 0
     deterministic: bool = True
     precision: str = "float32"

@@ -114,7 +114,9 @@ def conv_spectral_norm(kernel: np.ndarray, input_hw: tuple[int, int]) -> float:
     kh, kw = kernel.shape[:2]
     if kh > h or kw > w:  # a kernel wider than its input: pad the input, whose norm is the same
         h, w = max(h, kh), max(w, kw)
-    transfer = np.fft.fft2(kernel, s=(h, w), axes=(0, 1))
+    # A real kernel's DFT at frequency -f is the conjugate of that at f, with the same singular values: the
+    # half spectrum (rfft2) holds them all.
+    transfer = np.fft.rfft2(kernel, s=(h, w), axes=(0, 1))
     return float(np.max(np.linalg.svd(transfer, compute_uv=False)))
 
 
@@ -246,13 +248,71 @@ def perturbed_accuracy(
 
 def kendall_tau(x, y) -> float:
     """Kendall's tau-b of two sequences, ties counted as neither concordant nor discordant (the rank
-    correlation Jiang et al. 2019 report); nan when either sequence is constant."""
+    correlation Jiang et al. 2019 report); nan when either sequence is constant. Equal infinities tie."""
     x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
     if len(x) != len(y):
         raise ValueError(f"sequences of different lengths {len(x)} and {len(y)}")
+    x, y = np.unique(x, return_inverse=True)[1], np.unique(y, return_inverse=True)[1]  # ranks: inf - inf is no sign
     i, j = np.triu_indices(len(x), k=1)
     dx, dy = np.sign(x[i] - x[j]), np.sign(y[i] - y[j])
     untied_x, untied_y = np.count_nonzero(dx), np.count_nonzero(dy)
     if not untied_x or not untied_y:
         return float("nan")
     return float(np.sum(dx * dy) / np.sqrt(untied_x * untied_y))
+
+
+# What a run record stores of a trained net, by key: (the HParams table's column, +1 where a larger value is
+# taken to predict a larger generalization gap, -1 where a smaller one does: the margin). Jiang et al. 2019 rank
+# each measure against the gap in this orientation.
+MEASURES = {
+    "param_count": ("params", 1),
+    "frobenius_sum": ("sum of fro", 1),
+    "log_frobenius_product": ("log prod of fro", 1),
+    "log_spectral_product": ("log prod of spec", 1),
+    "log_path_norm": ("log path norm", 1),
+    "distance_from_init": ("dist from init", 1),
+    "output_margin": ("margin", -1),
+    "log_spectral_over_margin": ("log spec/margin", 1),
+    "log_frobenius_over_margin": ("log fro/margin", 1),
+    "sharpness": ("sharpness", 1),
+    "magnitude_sharpness": ("mag. sharpness", 1),
+}
+# The sharpness search of every run (docs/measures.md gives what it costs): fewer bisections and draws than
+# sharpness_sigma's defaults, so that the laptop grid's measures take minutes, not an hour.
+SHARPNESS = {"tolerance": 0.1, "start": 0.005, "steps": 5, "draws": 2}
+
+
+def of_net(model: keras.Model, initial: keras.Model, images: np.ndarray, labels: np.ndarray, seed: int = 0):
+    """Every measure of MEASURES for a trained net, given a net of the same architecture with its initial
+    weights and its training data as trained (inputs as the net saw them, the labels it was trained on), and
+    the two sharpness searches' sigmas: (measures, sigmas). Sharpness is 1 / sigma^2."""
+    layers = weight_layers(model)
+    log_fro, log_spec = log_frobenius_product(layers), log_spectral_product(layers)
+    out = logits(model, images)
+    margin = output_margin(out, labels)
+    base = float(np.mean(np.argmax(out, axis=1) == labels))
+    search = {k: v for k, v in SHARPNESS.items() if k != "draws"}
+    sigmas = {
+        key: sharpness_sigma(
+            lambda s, aware=aware: perturbed_accuracy(
+                model, images, labels, s, draws=SHARPNESS["draws"], seed=seed, magnitude_aware=aware
+            ),
+            base,
+            **search,
+        )
+        for key, aware in (("sharpness", False), ("magnitude_sharpness", True))
+    }
+    with np.errstate(divide="ignore"):
+        values = {
+            "param_count": float(param_count(model)),
+            "frobenius_sum": frobenius_sum(layers),
+            "log_frobenius_product": log_fro,
+            "log_spectral_product": log_spec,
+            "log_path_norm": float(np.log(path_norm(model))),
+            "distance_from_init": distance_from_init(layers, weight_layers(initial)),
+            "output_margin": margin,
+            "log_spectral_over_margin": over_margin(log_spec, margin),
+            "log_frobenius_over_margin": over_margin(log_fro, margin),
+            **{key: float(1.0 / np.float64(sigma) ** 2) for key, sigma in sigmas.items()},
+        }
+    return values, sigmas

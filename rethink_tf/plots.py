@@ -60,9 +60,15 @@ def write_figure(results_dir: str, name: str, rows: list[tuple[str, str, float, 
     return tables.write(results_dir, name, markdown)
 
 
-def new_figure(panels: int, width: float = 5.0, height: float = 4.0):
-    fig, axes = plt.subplots(1, panels, figsize=(width * panels, height), squeeze=False)
-    return fig, list(axes[0])
+def new_figure(panels: int, width: float = 5.0, height: float = 4.0, columns: int | None = None):
+    """A figure of `panels` axes in rows of `columns` (all in one row by default); the grid's spare cells blank."""
+    columns = columns or panels
+    rows = -(-panels // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(width * columns, height * rows), squeeze=False)
+    axes = list(axes.flat)
+    for ax in axes[panels:]:
+        ax.axis("off")
+    return fig, axes[:panels]
 
 
 def save(fig, path: str) -> None:

@@ -21,12 +21,13 @@ from tensorboard.plugins.hparams import api_pb2
 from tensorboard.plugins.hparams import summary as hparams_summary
 
 from rethink_tf import config as config_lib
-from rethink_tf import models, records
+from rethink_tf import measures, models, records
 from rethink_tf.data import corrupt
 
 # Time Series shows tag groups (the part before the first "/") in sorted order and opens the first two:
 # the numbers put the gap first, then accuracy.
 GAP, ACCURACY, LOSS, LEARNING_RATE, FINAL = "1_gap", "2_accuracy", "3_loss", "4_learning_rate", "5_final"
+MEASURES = "6_measures"
 
 # A record row's key -> (tag, description). "running" is Keras' mean over the epoch's batches while the weights
 # change; "test_subset" is evaluated at the epoch's end on the run's fixed, class-stratified curve test set.
@@ -67,6 +68,10 @@ FINAL_METRICS = {
     "labels_changed": (f"{FINAL}/labels_changed", None),
     "epochs_run": (f"{FINAL}/epochs_run", None),
 }
+
+# A record's measure -> (tag, the HParams table's column): every measure a declared metric, so the table sorts
+# the runs by any of them.
+MEASURE_METRICS = {key: (f"{MEASURES}/{key}", name) for key, (name, _) in measures.MEASURES.items()}
 
 # The experiment's own fields as (field, HParams column name, domain). The plugin orders its columns by hparam
 # name and shows the first five, so the names are numbered in this order; categorical fields list every value
@@ -161,7 +166,11 @@ class Writer:
         with self._writer.as_default():
             hp.hparams_config(
                 hparams=list(HPARAMS),
-                metrics=[hp.Metric(tag, display_name=name) for tag, name in FINAL_METRICS.values() if name],
+                metrics=[
+                    hp.Metric(tag, display_name=name)
+                    for tag, name in (*FINAL_METRICS.values(), *MEASURE_METRICS.values())
+                    if name
+                ],
             )
             hp.hparams(hparam_values(self.config), trial_id=trial_id(self.config))
         for row in rows:
@@ -182,6 +191,8 @@ class Writer:
         with self._writer.as_default():
             for key, value in final_values(record).items():
                 tf.summary.scalar(FINAL_METRICS[key][0], value, step=step)
+            for key, value in ((record.get("measures") or {}).get("values") or {}).items():
+                tf.summary.scalar(MEASURE_METRICS[key][0], value, step=step)
             tf.summary.text("status", record["status"] + (f": {record['error']}" if record.get("error") else ""), step)
             end = hparams_summary.session_end_pb(SESSION_STATUS[record["status"]], end_time_secs=time.time())
             tf.summary.experimental.write_raw_pb(end.SerializeToString(), step=0)
@@ -191,3 +202,10 @@ class Writer:
         if self._writer is not None:
             self._writer.close()
             self._writer = None
+
+
+def rewrite(config: config_lib.RunConfig, record: dict[str, Any]) -> None:
+    """The run's events written again from its record alone (an ended run given its measures afterwards)."""
+    writer = Writer(config)
+    writer.restart(record["epochs"])
+    writer.end(record)

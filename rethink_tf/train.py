@@ -31,7 +31,7 @@ def run(
     raw = raw or sources.load_for(config)
     config = for_data(config, raw)
     existing = check(config, raw)
-    if existing is not None and existing["status"] in records.DONE:
+    if existing is not None and existing["status"] in records.DONE and not _lacks_measures(config, existing):
         logging.info("%s is already %s; nothing to do", config.run_dir, existing["status"])
         return existing
 
@@ -51,11 +51,19 @@ def run(
         # Read again under the claim: another worker may have finished the run since the check above.
         existing = records.check(config)
         if existing is not None and existing["status"] in records.DONE:
-            return existing
-        with _dtype_policy(config.precision):
-            return _fit(config, data, existing, progress, distribution)
+            record = existing
+        else:
+            with _dtype_policy(config.precision):
+                record = _fit(config, data, existing, progress, distribution)
+        if _lacks_measures(config, record):  # after the run is saved as finished: an interrupt here loses no step
+            add_measures(config, data, record, progress)
+        return record
     finally:
         records.release(config)
+
+
+def _lacks_measures(config: config_lib.RunConfig, record: dict[str, Any]) -> bool:
+    return config.measures and record["status"] == records.FINISHED and not record.get("measures")
 
 
 def for_data(config: config_lib.RunConfig, raw: sources.RawData) -> config_lib.RunConfig:
@@ -251,6 +259,35 @@ def initial_weights(run_dir: str) -> str:
         compile_model(model, config, num_classes=record["data"]["num_classes"])  # the optimizer's slots, as saved
         atomic.write_with(path, model.save_weights, suffix=".weights.h5")
     return path
+
+
+def add_measures(config: config_lib.RunConfig, data, record: dict[str, Any], progress: str | None = None) -> None:
+    """A finished run's generalization measures (rethink_tf.measures.of_net) into its record and its TensorBoard
+    events, from its final and initial weights on its training data as trained (center-cropped, whitened, the
+    labels it was trained on): nothing is retrained. The caller holds the run's claim."""
+    from rethink_tf import __version__, measures, summaries
+    from rethink_tf.data import pipeline
+
+    started = time.perf_counter()
+    nets = []
+    for path in (os.path.join(config.run_dir, records.WEIGHTS), initial_weights(config.run_dir)):
+        model = build(config, data.input_shape, data.num_classes)
+        model.load_weights(path)  # the layers' weights: an uncompiled model has no optimizer to load
+        nets.append(model)
+    images = pipeline.whitened_once(data.train.images, config)
+    values, sigmas = measures.of_net(*nets, images, data.train.labels, seed=config.seed)
+    record["measures"] = {
+        "values": values,
+        "sharpness_sigma": sigmas,
+        "settings": {"train_examples": len(images), "margin_percentile": 10, **measures.SHARPNESS},
+        "wall_time_s": time.perf_counter() - started,
+        "version": __version__,
+    }
+    records.save(config, record)
+    summaries.rewrite(config, record)
+    if progress:
+        seconds = record["measures"]["wall_time_s"]
+        print(f"{progress} measures of the trained net recorded ({seconds:.0f} s)", flush=True)
 
 
 def compile_model(model, config: config_lib.RunConfig, replicas: int = 1, num_classes: int = 10) -> None:

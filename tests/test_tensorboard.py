@@ -186,7 +186,10 @@ def test_label_split_accuracies():
 
 def test_tensorboards_hparams_table_has_one_row_per_run_with_the_records_finals(tmp_path):
     raw = tiny_raw()
-    for cfg in (tiny_config(tmp_path, epochs=2), tiny_config(tmp_path, epochs=2, corruption="random_labels")):
+    for cfg in (
+        tiny_config(tmp_path, epochs=2, measures=True),
+        tiny_config(tmp_path, epochs=2, corruption="random_labels"),
+    ):
         train.run(cfg, raw=raw)
     with tensorboard_screenshots.serve(str(tmp_path)) as (url, runs):
         assert len(runs) == 2
@@ -201,3 +204,12 @@ def test_tensorboards_hparams_table_has_one_row_per_run_with_the_records_finals(
     json.dump(record, open(path, "w"))
     (problem,) = tensorboard_screenshots.check_against_records(rows, str(tmp_path))
     assert "test_accuracy" in problem and os.path.basename(cfg.run_dir) in problem
+    # The measures of the first run are metrics of its row, checked the same way.
+    measured = [d for d in event_dirs(str(tmp_path)) if records.read_record(d).get("measures")]
+    assert len(measured) == 1
+    path = os.path.join(measured[0], records.RECORD)
+    record = json.load(open(path))
+    record["measures"]["values"]["log_path_norm"] += 1.0
+    json.dump(record, open(path, "w"))
+    problems = tensorboard_screenshots.check_against_records(rows, str(tmp_path))
+    assert any("log_path_norm" in p and os.path.basename(measured[0]) in p for p in problems)

@@ -50,6 +50,7 @@ def tiny_config(tmp_path, **overrides):
         learning_rate=0.05,
         results_dir=str(tmp_path),
         verbose=0,
+        measures=False,  # on where a test asks: they cost a tiny Inception-small run more than its training
     )
     values.update(overrides)
     return config.RunConfig(**values).validate()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import glob
 import json
+import math
 import os
 import shutil
 import socket
@@ -78,19 +79,22 @@ def hparams_rows(url: str) -> list[dict]:
 
 
 def check_against_records(rows: list[dict], logdir: str) -> list[str]:
-    """What in the HParams rows differs from the runs' record.json: a missing or extra row, a final number."""
+    """What in the HParams rows differs from the runs' record.json: a missing or extra row, a final number or a
+    generalization measure (those to float32's precision: TensorBoard keeps scalars as float32)."""
     from rethink_tf import records, summaries  # TensorFlow, loaded only when needed
 
     problems, seen = [], set()
-    tag_to_key = {tag: key for key, (tag, _) in summaries.FINAL_METRICS.items()}
+    tag_to_key = {tag: key for key, (tag, _) in {**summaries.FINAL_METRICS, **summaries.MEASURE_METRICS}.items()}
     for row in rows:
         for session in row["sessions"]:
             seen.add(session["name"])
             record = records.read_record(os.path.join(logdir, session["name"]))
             want = summaries.final_values(record) if record else {}
+            want = {k: v for k, v in want.items() if summaries.FINAL_METRICS[k][1]}
+            want.update(((record or {}).get("measures") or {}).get("values") or {})
             shown = {tag_to_key.get(v["name"]["tag"]): v["value"] for v in session.get("metricValues", [])}
             for key, value in want.items():
-                if summaries.FINAL_METRICS[key][1] and (key not in shown or abs(shown[key] - value) > 1e-6):
+                if key not in shown or not math.isclose(shown[key], value, rel_tol=1e-6, abs_tol=1e-6):
                     problems.append(f"{session['name']}: {key} is {shown.get(key)} in HParams, {value} in its record")
     runs = {
         os.path.relpath(os.path.dirname(path), logdir)
