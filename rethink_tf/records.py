@@ -1,7 +1,8 @@
 """Run directories: the JSON run record, the claim that marks a run in progress, and resume checks.
 
 Layout of results/<run_name>/:
-  record.json   the run record (config, versions, data fingerprints, per-epoch and final metrics)
+  record.json   the run record (config, versions, data fingerprints, per-epoch and final metrics, and once
+                finished the generalization measures of the trained net)
   claim.json    the claim: a kernel lock (flock) on it, and the pid and host of the process that trains the
                 run; it dies with its process, so the next worker takes the run over
   backup/       the BackupAndRestore state of an unfinished run (weights, optimizer, epoch)
