@@ -213,3 +213,11 @@ def test_tensorboards_hparams_table_has_one_row_per_run_with_the_records_finals(
     json.dump(record, open(path, "w"))
     problems = tensorboard_screenshots.check_against_records(rows, str(tmp_path))
     assert any("log_path_norm" in p and os.path.basename(measured[0]) in p for p in problems)
+    # An infinite measure (an over-margin one of a run that fits under 10% of its set) comes as "Infinity".
+    record["measures"]["values"]["log_path_norm"] = float("inf")
+    json.dump(record, open(path, "w"))
+    tag = summaries.MEASURE_METRICS["log_path_norm"][0]
+    for session in (s for row in rows for s in row["sessions"] if s["name"] == os.path.relpath(measured[0], tmp_path)):
+        (value,) = [v for v in session["metricValues"] if v["name"]["tag"] == tag]
+        value["value"] = "Infinity"
+    assert tensorboard_screenshots.check_against_records(rows, str(tmp_path)) == [problem]  # the final's, above

@@ -92,7 +92,8 @@ def check_against_records(rows: list[dict], logdir: str) -> list[str]:
             want = summaries.final_values(record) if record else {}
             want = {k: v for k, v in want.items() if summaries.FINAL_METRICS[k][1]}
             want.update(((record or {}).get("measures") or {}).get("values") or {})
-            shown = {tag_to_key.get(v["name"]["tag"]): v["value"] for v in session.get("metricValues", [])}
+            # float(): the plugin serves an infinite value as the string "Infinity" (JSON has no inf)
+            shown = {tag_to_key.get(v["name"]["tag"]): float(v["value"]) for v in session.get("metricValues", [])}
             for key, value in want.items():
                 if key not in shown or not math.isclose(shown[key], value, rel_tol=1e-6, abs_tol=1e-6):
                     problems.append(f"{session['name']}: {key} is {shown.get(key)} in HParams, {value} in its record")
