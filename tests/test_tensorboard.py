@@ -213,7 +213,7 @@ def test_tensorboards_hparams_table_has_one_row_per_run_with_the_records_finals(
     json.dump(record, open(path, "w"))
     problems = tensorboard_screenshots.check_against_records(rows, str(tmp_path))
     assert any("log_path_norm" in p and os.path.basename(measured[0]) in p for p in problems)
-    # An infinite measure (an over-margin one of a run that fits under 10% of its set) comes as "Infinity".
+    # An infinite measure (an over-margin one of a run misclassifying over 10% of its set) comes as "Infinity".
     record["measures"]["values"]["log_path_norm"] = float("inf")
     json.dump(record, open(path, "w"))
     tag = summaries.MEASURE_METRICS["log_path_norm"][0]
