@@ -83,6 +83,7 @@ class RunConfig:
     deterministic: bool = True
     precision: str = "float32"
     cpu_devices: int = 1
+    threads: int = 0
     steps_per_execution: int = 16
     results_dir: str = "results"
     run_name: str = ""
@@ -163,6 +164,7 @@ class RunConfig:
         need(self.weight_decay >= 0, "weight_decay", "an L2 coefficient >= 0 (0 turns it off)")
         need(self.seed >= 0, "seed", "an integer >= 0")
         need(self.cpu_devices >= 1, "cpu_devices", "an integer >= 1")
+        need(self.threads >= 0, "threads", "a number of threads >= 1, or 0 for TensorFlow's own (one per core)")
         need(
             not self.run_name or (os.sep not in self.run_name and self.run_name not in (".", "..")),
             "run_name",

@@ -1,4 +1,5 @@
-"""The one place that chooses the tf.distribute strategy a run trains under.
+"""The one place that chooses how a run uses the machine: its intra-op threads and the tf.distribute strategy
+it trains under.
 
 --batch_size is the global batch: each of the strategy's N replicas computes the loss of batch_size / N
 examples and the gradients are summed across replicas, so an optimizer step and the learning rate mean
@@ -21,6 +22,22 @@ MULTI_WORKER_UNSUPPORTED = (
     "Model.fit reduces scalar metrics along axis 0); unset TF_CONFIG and run several workers on one results "
     "directory instead (docs/scaling.md)"
 )
+
+
+def set_threads(config: RunConfig) -> None:
+    """TensorFlow's intra-op thread pool at --threads (0 leaves TensorFlow's own, one per core). Call before
+    TensorFlow runs its first op; a process whose pool already has another size is refused (ConfigError): a run's
+    numbers depend on it, so it is never changed under a run."""
+    current = tf.config.threading.get_intra_op_parallelism_threads()
+    if current == config.threads:
+        return
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(config.threads)
+    except RuntimeError:
+        raise ConfigError(
+            f"--threads={config.threads}: TensorFlow's intra-op threads are already set in this process "
+            f"({current or 'its own, one per core'}); train the run in a new process"
+        ) from None
 
 
 def make_strategy(config: RunConfig) -> tf.distribute.Strategy:

@@ -31,7 +31,7 @@ def run(
     raw = raw or sources.load_for(config)
     config = for_data(config, raw)
     existing = check(config, raw)
-    if existing is not None and existing["status"] in records.DONE and not _lacks_measures(config, existing):
+    if existing is not None and existing["status"] in records.DONE and not lacks_measures(config, existing):
         logging.info("%s is already %s; nothing to do", config.run_dir, existing["status"])
         return existing
 
@@ -41,6 +41,7 @@ def run(
     from rethink_tf import strategy
     from rethink_tf.data import pipeline
 
+    strategy.set_threads(config)  # before any op, like the strategy
     distribution = strategy.make_strategy(config)  # before any op: it may split the CPU into logical devices
     if config.deterministic:
         tf.config.experimental.enable_op_determinism()
@@ -55,14 +56,15 @@ def run(
         else:
             with _dtype_policy(config.precision):
                 record = _fit(config, data, existing, progress, distribution)
-        if _lacks_measures(config, record):  # after the run is saved as finished: an interrupt here loses no step
+        if lacks_measures(config, record):  # after the run is saved as finished: an interrupt here loses no step
             add_measures(config, data, record, progress)
         return record
     finally:
         records.release(config)
 
 
-def _lacks_measures(config: config_lib.RunConfig, record: dict[str, Any]) -> bool:
+def lacks_measures(config: config_lib.RunConfig, record: dict[str, Any]) -> bool:
+    """Whether a finished run still needs its generalization measures (they are computed without retraining)."""
     return config.measures and record["status"] == records.FINISHED and not record.get("measures")
 
 
