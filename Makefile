@@ -12,18 +12,21 @@ FASHION_MNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 # own default, ~/tensorflow_datasets, when unset); nothing is downloaded without it.
 DOWNLOAD ?=
 DATA_DIR ?=
+# WORKERS=N: local worker processes sharing an experiment's runs (the preset's choice when unset: laptop 2).
+WORKERS ?=
 # FLAGS: any further flags of the experiment, e.g. FLAGS="--train_split='train[:5%]'" (Table 2 on a slice of ImageNet).
 FLAGS ?=
-RUN_FLAGS := $(if $(filter 1 yes true,$(DOWNLOAD)),--download) $(if $(DATA_DIR),--data_dir=$(DATA_DIR)) $(FLAGS)
+RUN_FLAGS := $(if $(filter 1 yes true,$(DOWNLOAD)),--download) $(if $(DATA_DIR),--data_dir=$(DATA_DIR)) \
+  $(if $(WORKERS),--workers=$(WORKERS)) $(FLAGS)
 # Table 2's ILSVRC2012_img_train.tar and ILSVRC2012_img_val.tar (PRESET=paper; tfds' manual dir when unset).
 IMAGENET_DIR ?=
 
-.PHONY: test lint format data reproduce-table1 reproduce-figure1 reproduce-figure2 reproduce-table2 reproduce-table4 reproduce-theorem1 reproduce-table3 reproduce-rademacher reproduce-measures rademacher benchmark clean-venv
+.PHONY: test lint format data tune-laptop reproduce-table1 reproduce-figure1 reproduce-figure2 reproduce-table2 reproduce-table4 reproduce-theorem1 reproduce-table3 reproduce-rademacher reproduce-measures rademacher benchmark clean-venv
 
 $(VENV)/stamp: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
-	$(VENV)/bin/pip install -q -e '.[dev]'
+	$(VENV)/bin/pip install -q -e '.[dev,ray]'
 	touch $@
 
 data:

@@ -15,6 +15,7 @@ import pytest
 from test_train import needs_data, weight_arrays
 
 from rethink_tf import records
+from rethink_tf.experiments import workers
 
 pytestmark = needs_data
 
@@ -193,3 +194,84 @@ def test_two_workers_share_the_smoke_grid_and_every_run_trains_once(tmp_path):
     recs = [json.load(open(p)) for p in glob.glob(os.path.join(str(tmp_path), "*", records.RECORD))]
     assert len(recs) == 19 and all(r["status"] == records.FINISHED and "resumed" not in r for r in recs)
     assert {r["pid"] for r in recs} == {w.pid for w in workers}
+
+
+GRID = ["--preset=smoke", "--train_size=64", "--test_size=64", "--epochs=1"]
+
+
+def all_weights(results_dir):
+    """run name -> (name, array) of its final weights, for every run of a results dir."""
+    return {
+        os.path.basename(os.path.dirname(p)): weight_arrays(p)
+        for p in glob.glob(os.path.join(str(results_dir), "*", records.WEIGHTS))
+    }
+
+
+def test_workers_flag_shares_the_grid_and_every_run_has_the_bits_of_one_process(tmp_path):
+    shared = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "rethink_tf.experiments.table1",
+            f"--results_dir={tmp_path / 'two'}",
+            *GRID,
+            "--workers=2",
+        ],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=900,
+    )
+    assert shared.returncode == 0, shared.stderr[-3000:]
+    assert "19 runs shared by 2 worker processes" in shared.stdout
+    assert shared.stdout.count("| row | params |") == 1  # one report, by the parent, once every worker is done
+    recs = [json.load(open(p)) for p in glob.glob(os.path.join(str(tmp_path / "two"), "*", records.RECORD))]
+    assert len(recs) == 19 and all(r["status"] == records.FINISHED and "resumed" not in r for r in recs)
+    assert len({r["pid"] for r in recs}) == 2  # both workers trained, each whole runs; the parent none
+    one = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "rethink_tf.experiments.table1",
+            f"--results_dir={tmp_path / 'one'}",
+            *GRID,
+            "--workers=1",
+        ],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=900,
+    )
+    assert one.returncode == 0, one.stderr[-3000:]
+    assert "shared by" not in one.stdout
+    a, b = all_weights(tmp_path / "one"), all_weights(tmp_path / "two")
+    assert sorted(a) == sorted(b) and len(a) == 19
+    assert [name for name in a if not same_weights(a[name], b[name])] == []  # Inception and AlexNet too
+
+
+def test_worker_environments_give_each_worker_one_gpu_and_the_marker():
+    envs = [workers.worker_env(k, 3, ["4", "6"], {"PATH": "/bin"}) for k in range(3)]
+    assert [e["CUDA_VISIBLE_DEVICES"] for e in envs] == ["4", "6", "4"]
+    assert [e[workers.WORKER_ENV] for e in envs] == ["1/3", "2/3", "3/3"] and all(e["PATH"] == "/bin" for e in envs)
+    assert "CUDA_VISIBLE_DEVICES" not in workers.worker_env(0, 2, [], {})
+
+
+def test_a_process_keeps_its_thread_count_and_refuses_another():
+    code = (
+        "import tensorflow as tf\n"
+        "from rethink_tf import strategy\n"
+        "from rethink_tf.config import RunConfig, ConfigError\n"
+        "strategy.set_threads(RunConfig(threads=1))\n"
+        "tf.constant(1.0) + 1.0\n"
+        "strategy.set_threads(RunConfig(threads=1))\n"
+        "try:\n"
+        "    strategy.set_threads(RunConfig(threads=2))\n"
+        "except ConfigError as e:\n"
+        "    print(e)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=ENV, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert (
+        "--threads=2: TensorFlow's intra-op threads are already set in this process (1); train the run in a new process"
+        in out.stdout
+    )

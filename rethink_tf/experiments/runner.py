@@ -5,12 +5,15 @@ needs (derived from a base config), for results that are not training runs a com
 Theorem 1's construction), and its report, built from the records of a results directory alone.
 `python -m rethink_tf.experiments.NAME` runs whatever has no result yet (an interrupted experiment continues
 where it stopped; several workers can share one results directory), then prints the report;
-`python -m rethink_tf.report NAME DIR` rebuilds the report alone.
+`python -m rethink_tf.report NAME DIR` rebuilds the report alone. --workers=N shares the runs among N local
+processes (rethink_tf.experiments.workers), --engine=ray among a Ray cluster's (rethink_tf.experiments.ray_engine).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
+import sys
 import time
 from typing import Any, Callable
 
@@ -19,6 +22,7 @@ from absl import app, logging
 from rethink_tf import cli, records, train
 from rethink_tf.config import RunConfig
 from rethink_tf.data import sources
+from rethink_tf.experiments import workers
 
 Runs = list[tuple[str, RunConfig]]
 
@@ -46,11 +50,7 @@ def train_all(runs: Runs, raw: sources.RawData | None = None) -> list[dict[str, 
     if not runs:
         return []
     raw = raw or sources.load_for(runs[0][1])
-    for _, cfg in runs:
-        try:
-            train.check(cfg, raw)
-        except records.RunBusyError:
-            pass  # left to its worker when its turn comes
+    check_all(runs, raw)
     out, started = [], time.perf_counter()
     for prefix, cfg in runs:
         try:
@@ -62,6 +62,16 @@ def train_all(runs: Runs, raw: sources.RawData | None = None) -> list[dict[str, 
         print(f"{prefix} {train.summary(record)}; {time.perf_counter() - started:.0f} s so far", flush=True)
         out.append(record)
     return out
+
+
+def check_all(runs: Runs, raw: sources.RawData) -> None:
+    """Every run dir checked before anything trains (train.check): a foreign or corrupt one, or one that holds a
+    run on other data, raises at once; one a live worker holds is left to it."""
+    for _, cfg in runs:
+        try:
+            train.check(cfg, raw)
+        except records.RunBusyError:
+            pass  # left to its worker when its turn comes
 
 
 def run(experiment: Experiment, base: RunConfig, raw: sources.RawData | None = None, **options) -> str:
@@ -82,10 +92,49 @@ def main(experiment: Experiment, doc: str) -> None:
     def entry(argv: list[str]) -> None:
         with cli.one_line_errors():
             base = cli.run_config(argv)
-            text = run(experiment, base, **cli.options(experiment.options))
+            options, scale = cli.options(experiment.options), cli.options(cli.SCALE_OUT_GROUP[1])
+            if workers.is_worker():  # one of --workers=N: its share of the runs; the parent reports
+                train_all(experiment.runs(base, **options))
+                return
+            runs = experiment.runs(base, **options)
+            raw = sources.load_for(base) if runs or experiment.compute else None
+            if runs and (scale["workers"] > 1 or scale["engine"] == "ray"):
+                check_all(runs, raw)  # bad run dirs stop the grid here, once, before any worker starts
+                if scale["engine"] == "ray":
+                    _on_ray(runs, scale["ray_address"])
+                else:
+                    _share(scale["workers"], len(runs))
+            text = run(experiment, base, raw, **options)  # what no worker finished, then the report
         print(text)
 
     cli.define_flags()
     logging.set_verbosity(logging.WARNING)
-    groups = cli.RUN_GROUPS + ((("Options of this experiment", experiment.options),) if experiment.options else ())
+    groups = (
+        cli.RUN_GROUPS
+        + ((("Options of this experiment", experiment.options),) if experiment.options else ())
+        + (cli.SCALE_OUT_GROUP,)
+    )
     app.run(entry, flags_parser=cli.flags_parser(doc, groups))
+
+
+def _share(count: int, total: int) -> None:
+    """--workers=N: N worker processes train the runs; a worker stopped by a signal or bad input stops the grid
+    with its status, one that died otherwise (SIGKILL, out of memory) leaves its run to this process."""
+    print(f"{total} runs shared by {count} worker processes", flush=True)
+    codes = workers.run(sys.argv[1:], count, cli.prog())
+    for k, code in enumerate(codes):
+        if code in (2, 130):
+            cli.error(
+                f"worker {k + 1} of {count} stopped with status {code} (its line above); fix what it says, or "
+                "run the same command again to continue",
+                status=code,
+            )
+
+
+def _on_ray(runs: Runs, address: str | None) -> None:
+    """--engine=ray: the runs as Ray tasks (rethink_tf.experiments.ray_engine); Ray is an optional extra."""
+    if importlib.util.find_spec("ray") is None:  # not imported here: Ray reads its settings when it is
+        raise cli.UsageError("--engine=ray needs Ray on this machine: pip install 'rethink_tf[ray]'")
+    from rethink_tf.experiments import ray_engine
+
+    ray_engine.train_all(runs, address)
