@@ -76,6 +76,13 @@ reproduce-table4: $(VENV)/stamp data
 reproduce-measures: $(VENV)/stamp data
 	$(PY) -m rethink_tf.experiments.measures --preset=$(PRESET) --results_dir=$(RESULTS) $(RUN_FLAGS)
 
+# keras-tuner re-derives the laptop preset's learning rate, batch size and batch-norm momentum for Inception-small
+# on true labels (docs/tuning.md), TRIALS runs of the preset in $(RESULTS)/tune; an interrupted search continues.
+TRIALS ?= 10
+tune-laptop: $(VENV)/stamp data
+	$(PY) -m rethink_tf.tune --preset=laptop --model=inception_small --max_trials=$(TRIALS) \
+	  --results_dir=$(RESULTS)/tune $(RUN_FLAGS)
+
 # Table 2: Inception V3 on ImageNet (tfds imagenet2012), true labels with and without its regularizers and random
 # labels. PRESET=paper (GPU machines) has tfds prepare the tar files in IMAGENET_DIR into DATA_DIR once (from the
 # files alone: nothing is downloaded); PRESET=smoke writes a tiny set in ILSVRC2012's format here and runs it all.

@@ -71,9 +71,14 @@ RUN_GROUPS = (
     ("Where the data is", ("data_dir", "manual_dir", "train_split", "test_split", "idx_dir", "cifar_archive")),
     (
         "Placement, numerics and output",
-        ("run_name", "verbose", "precision", "deterministic", "cpu_devices", "steps_per_execution"),
+        ("run_name", "verbose", "precision", "deterministic", "threads", "cpu_devices", "steps_per_execution"),
     ),
 )
+
+
+# The flags of an experiment's entry point that say where its runs train, not what they compute.
+SCALE_OUT_GROUP = ("Scaling out the grid (docs/scaling.md)", ("workers", "engine", "ray_address"))
+ENGINES = ("local", "ray")
 
 
 class UsageError(ValueError):
@@ -294,6 +299,14 @@ def define_flags(flag_values: flags.FlagValues = FLAGS) -> None:
         **fv,
     )
     flags.DEFINE_integer(
+        "threads",
+        d.threads,
+        "TensorFlow's intra-op threads, the pool a CPU kernel splits its work over; 0 = TensorFlow's own, one "
+        "per core. Part of a run's identity: Inception-small's sums come out in another order with another "
+        "count, and so do its numbers (docs/scaling.md).",
+        **fv,
+    )
+    flags.DEFINE_integer(
         "steps_per_execution",
         d.steps_per_execution,
         "Train steps per call into TensorFlow "
@@ -309,6 +322,30 @@ def define_flags(flag_values: flags.FlagValues = FLAGS) -> None:
         "verbose",
         d.verbose,
         "Output while training: 0 none, 1 Keras' progress bar, 2 one line per epoch (accuracies, gap, ETA).",
+        **fv,
+    )
+    # How an experiment's runs are spread (rethink_tf.experiments.runner); not part of any run's identity.
+    flags.DEFINE_integer(
+        "workers",
+        1,
+        "Experiments: local worker processes that share the runs (each trains whole runs at their own --threads; "
+        "with GPUs, one GPU each); 1 = train them in this process.",
+        lower_bound=1,
+        **fv,
+    )
+    flags.DEFINE_enum(
+        "engine",
+        "local",
+        list(ENGINES),
+        "Experiments: local = this machine (--workers processes); ray = every run a Ray task on the cluster "
+        "at --ray_address (pip install 'rethink_tf[ray]'), the results dir on storage every node sees.",
+        **fv,
+    )
+    flags.DEFINE_string(
+        "ray_address",
+        None,
+        "--engine=ray: the address of a running Ray cluster (ray start --head prints it; 'auto' finds the local "
+        "one); unset = start a Ray instance on this machine for the experiment.",
         **fv,
     )
     # Options of single experiments (each experiment names the ones it reads).
@@ -335,6 +372,32 @@ def define_flags(flag_values: flags.FlagValues = FLAGS) -> None:
         "Figure 1 (b, c): the label corruption levels p of the sweep (repeat the flag for each; 0 is needed).",
         lower_bound=0.0,
         upper_bound=1.0,
+        **fv,
+    )
+    flags.DEFINE_enum(
+        "oracle",
+        "bayesian",
+        ["bayesian", "random"],
+        "rethink_tf.tune: keras-tuner's oracle, Bayesian optimization or random search.",
+        **fv,
+    )
+    flags.DEFINE_integer("max_trials", 10, "rethink_tf.tune: trials (runs) of the search.", lower_bound=1, **fv)
+    flags.DEFINE_multi_float(
+        "learning_rates",
+        [0.001, 0.3],
+        "rethink_tf.tune: the lowest and the highest learning rate searched (log scale; give the flag twice).",
+        lower_bound=0.0,
+        **fv,
+    )
+    flags.DEFINE_multi_integer(
+        "batch_sizes", [32, 64, 128], "rethink_tf.tune: the batch sizes searched.", lower_bound=1, **fv
+    )
+    flags.DEFINE_multi_float(
+        "bn_momenta",
+        [0.9, 0.99],
+        "rethink_tf.tune: the batch-norm momenta searched (models with batch norm).",
+        lower_bound=0.0,
+        upper_bound=0.999,
         **fv,
     )
     flags.DEFINE_float(

@@ -1,0 +1,69 @@
+"""rethink_tf.tune: a keras-tuner search whose every trial is a regular run, continued rather than repeated."""
+
+import glob
+import json
+import os
+import subprocess
+import sys
+
+from test_scale_out import ENV
+from test_train import needs_data
+
+from rethink_tf import records, tune
+
+SMOKE = ["--preset=smoke", "--model=mlp_1x512", "--train_size=64", "--test_size=64", "--epochs=2"]
+
+
+def tune_cli(results_dir, *flags):
+    return subprocess.run(
+        [sys.executable, "-m", "rethink_tf.tune", f"--results_dir={results_dir}", *SMOKE, *flags],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=600,
+    )
+
+
+@needs_data
+def test_a_smoke_search_trains_each_trial_as_a_run_and_a_second_start_trains_nothing(tmp_path):
+    first = tune_cli(tmp_path, "--max_trials=3", "--batch_sizes=16", "--batch_sizes=32")
+    assert first.returncode == 0, first.stderr[-3000:]
+    recs = [json.load(open(p)) for p in glob.glob(os.path.join(str(tmp_path), "*", records.RECORD))]
+    assert len(recs) == 3 and all(r["status"] == records.FINISHED for r in recs)
+    for r in recs:  # each trial a regular run, named for its values, inside the searched space
+        c = r["config"]
+        assert 0.001 <= c["learning_rate"] <= 0.3 and c["batch_size"] in (16, 32)
+        assert r["run_name"].endswith(f"-lr{c['learning_rate']:g}-bs{c['batch_size']}-bnm{c['bn_momentum']:g}")
+    assert os.path.isdir(tmp_path / tune.KERAS_TUNER_DIR)  # the oracle's state, beside the runs
+    best = max(recs, key=lambda r: r["final"]["test_accuracy"])
+    table = open(tmp_path / "tune.md").read()
+    assert table.count("| MLP 1x512 |") == 3 and "3 trials" in table
+    first_row = table.splitlines()[2]
+    assert f"| {best['config']['learning_rate']:g} | {best['config']['batch_size']} |" in first_row  # best first
+
+    again = tune_cli(tmp_path, "--max_trials=3", "--batch_sizes=16", "--batch_sizes=32")
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert " epoch 1/2 " not in again.stdout  # the search is reloaded, its trials not trained again
+    assert open(tmp_path / "tune.md").read() == table
+
+
+def test_the_objective_is_test_accuracy_for_true_labels_and_steps_to_fit_for_random_ones():
+    def record(corruption, fit_epoch, test_accuracy=0.5):
+        return {
+            "config": {"corruption": corruption, "corrupt": 0.0, "batch_size": 32},
+            "data": {"train_examples": 400},
+            "epoch_budget": {"max_epochs": 150},
+            "final": {"test_accuracy": test_accuracy, "fit_epoch": fit_epoch},
+        }
+
+    assert tune.objective(record("true_labels", 7, 0.8)) == 0.8
+    assert tune.objective(record("random_labels", 20)) == 13 * 20  # 400 images in batches of 32: 13 steps
+    assert tune.objective(record("random_labels", None)) == 13 * 151  # never fit: past every run that fits
+
+
+@needs_data
+def test_a_search_space_of_one_learning_rate_is_refused_in_one_line(tmp_path):
+    out = tune_cli(tmp_path, "--learning_rates=0.01")
+    assert out.returncode == 2
+    assert "--learning_rates=0.01 is not allowed: the lowest and the highest learning rate" in out.stderr
+    assert not glob.glob(os.path.join(str(tmp_path), "*"))
