@@ -275,3 +275,23 @@ def test_a_process_keeps_its_thread_count_and_refuses_another():
         "--threads=2: TensorFlow's intra-op threads are already set in this process (1); train the run in a new process"
         in out.stdout
     )
+
+
+def test_sigterm_to_the_parent_stops_every_worker_and_their_runs_say_interrupted(tmp_path):
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rethink_tf.experiments.rademacher", f"--results_dir={tmp_path}", *LONG, "--workers=2"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=ENV,
+    )
+    while proc.poll() is None and len(glob.glob(os.path.join(str(tmp_path), "*", records.RECORD))) < 2:
+        time.sleep(0.05)  # both workers have started a run
+    time.sleep(1)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 130, err[-3000:]
+    assert "stopped by SIGTERM; run the same command again to continue" in err
+    recs = [json.load(open(p)) for p in glob.glob(os.path.join(str(tmp_path), "*", records.RECORD))]
+    assert len(recs) == 2 and all(r["status"] == records.INTERRUPTED for r in recs)
+    assert all(records.claim_holder(os.path.join(str(tmp_path), r["run_name"])) is None for r in recs)
