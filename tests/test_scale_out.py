@@ -1,4 +1,4 @@
-"""Scaling out without losing a run: mirrored replicas, grid workers sharing a results directory, and
+"""Scaling out without losing a run: mirrored replicas, worker processes sharing a grid by the runs' claims, and
 runs killed (SIGKILL, SIGTERM, SIGINT) then continued, all through the command line on Fashion-MNIST."""
 
 import glob
@@ -169,33 +169,6 @@ def test_corrupt_backup_is_reported_not_used(tmp_path):
     )
 
 
-def test_two_workers_share_the_smoke_grid_and_every_run_trains_once(tmp_path):
-    cmd = [
-        sys.executable,
-        "-m",
-        "rethink_tf.experiments.table1",
-        "--preset=smoke",
-        f"--results_dir={tmp_path}",
-        "--train_size=64",
-        "--test_size=64",
-        "--epochs=1",
-    ]
-    workers = [
-        subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV) for _ in range(2)
-    ]
-    outputs = [w.communicate(timeout=900) for w in workers]
-    assert [w.returncode for w in workers] == [0, 0], [
-        [line for line in err.splitlines() if "error" in line.lower() and not line.startswith(("E0000", "W0000"))]
-        for _, err in outputs
-    ]
-    # A worker prints an epoch line only for a run it trains itself.
-    trained = [set(re.findall(r"^\[row (\d+)/19 [^]]*\] epoch 1/", out, re.M)) for out, _ in outputs]
-    assert trained[0].isdisjoint(trained[1]) and trained[0] | trained[1] == {str(i) for i in range(1, 20)}
-    recs = [json.load(open(p)) for p in glob.glob(os.path.join(str(tmp_path), "*", records.RECORD))]
-    assert len(recs) == 19 and all(r["status"] == records.FINISHED and "resumed" not in r for r in recs)
-    assert {r["pid"] for r in recs} == {w.pid for w in workers}
-
-
 GRID = ["--preset=smoke", "--train_size=64", "--test_size=64", "--epochs=1"]
 
 
@@ -207,46 +180,35 @@ def all_weights(results_dir):
     }
 
 
-def test_workers_flag_shares_the_grid_and_every_run_has_the_bits_of_one_process(tmp_path):
-    shared = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "rethink_tf.experiments.table1",
-            f"--results_dir={tmp_path / 'two'}",
-            *GRID,
-            "--workers=2",
-        ],
+def rademacher_cli(results_dir, *flags):
+    return subprocess.run(
+        [sys.executable, "-m", "rethink_tf.experiments.rademacher", f"--results_dir={results_dir}", *GRID, *flags],
         capture_output=True,
         text=True,
         env=ENV,
         timeout=900,
     )
+
+
+def test_workers_share_the_grid_by_claims_and_every_run_has_the_bits_of_one_process(tmp_path):
+    # Rademacher's grid: all five architectures, Inception and AlexNet among them, one run each.
+    shared = rademacher_cli(tmp_path / "two", "--workers=2")
     assert shared.returncode == 0, shared.stderr[-3000:]
-    assert "19 runs shared by 2 worker processes" in shared.stdout
-    assert shared.stdout.count("| row | params |") == 1  # one report, by the parent, once every worker is done
-    recs = [json.load(open(p)) for p in glob.glob(os.path.join(str(tmp_path / "two"), "*", records.RECORD))]
-    assert len(recs) == 19 and all(r["status"] == records.FINISHED and "resumed" not in r for r in recs)
-    assert len({r["pid"] for r in recs}) == 2  # both workers trained, each whole runs; the parent none
-    one = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "rethink_tf.experiments.table1",
-            f"--results_dir={tmp_path / 'one'}",
-            *GRID,
-            "--workers=1",
-        ],
-        capture_output=True,
-        text=True,
-        env=ENV,
-        timeout=900,
+    assert "5 runs shared by 2 worker processes" in shared.stdout
+    assert shared.stdout.count("| architecture |") == 1  # one report, by the parent, once every worker is done
+    assert "left to its worker" not in shared.stdout  # the workers leave each other's runs without a line
+    # A worker prints an epoch line only for a run it trains: each run trained by exactly one of them.
+    assert sorted(re.findall(r"^\[rademacher ([^]]+)\] epoch 1/1 ", shared.stdout, re.M)) == sorted(
+        ["Inception", "Inception w/o BatchNorm", "AlexNet", "MLP 3x512", "MLP 1x512"]
     )
-    assert one.returncode == 0, one.stderr[-3000:]
-    assert "shared by" not in one.stdout
+    recs = [json.load(open(p)) for p in glob.glob(os.path.join(str(tmp_path / "two"), "*", records.RECORD))]
+    assert len(recs) == 5 and all(r["status"] == records.FINISHED and "resumed" not in r for r in recs)
+    assert len({r["pid"] for r in recs}) == 2  # both workers trained, whole runs each; the parent none
+    one = rademacher_cli(tmp_path / "one", "--workers=1")
+    assert one.returncode == 0 and "shared by" not in one.stdout, one.stderr[-3000:]
     a, b = all_weights(tmp_path / "one"), all_weights(tmp_path / "two")
-    assert sorted(a) == sorted(b) and len(a) == 19
-    assert [name for name in a if not same_weights(a[name], b[name])] == []  # Inception and AlexNet too
+    assert sorted(a) == sorted(b) and len(a) == 5
+    assert [name for name in a if not same_weights(a[name], b[name])] == []
 
 
 def test_worker_environments_give_each_worker_one_gpu_and_the_marker():

@@ -43,10 +43,11 @@ class Experiment:
     subdir: str = ""
 
 
-def train_all(runs: Runs, raw: sources.RawData | None = None) -> list[dict[str, Any] | None]:
+def train_all(runs: Runs, raw: sources.RawData | None = None, say_busy: bool = True) -> list[dict[str, Any] | None]:
     """Trains the runs in order and returns every run's record (None for one another worker has only just
     claimed). Every run dir is checked before anything trains, so a foreign or corrupt one, or one that holds a
-    run on other data, stops the experiment at once."""
+    run on other data, stops the experiment at once. `say_busy` False: no line for a run left to another worker
+    (the workers of one --workers=N grid, which leave each other's runs all the time)."""
     if not runs:
         return []
     raw = raw or sources.load_for(runs[0][1])
@@ -56,7 +57,8 @@ def train_all(runs: Runs, raw: sources.RawData | None = None) -> list[dict[str, 
         try:
             record = train.run(cfg, raw=raw, progress=prefix)  # returns a finished or diverged run's record untouched
         except records.RunBusyError as e:
-            print(f"{prefix} left to its worker: {e}", flush=True)
+            if say_busy:
+                print(f"{prefix} left to its worker: {e}", flush=True)
             out.append(records.read_record(cfg.run_dir))
             continue
         print(f"{prefix} {train.summary(record)}; {time.perf_counter() - started:.0f} s so far", flush=True)
@@ -94,7 +96,7 @@ def main(experiment: Experiment, doc: str) -> None:
             base = cli.run_config(argv)
             options, scale = cli.options(experiment.options), cli.options(cli.SCALE_OUT_GROUP[1])
             if workers.is_worker():  # one of --workers=N: its share of the runs; the parent reports
-                train_all(experiment.runs(base, **options))
+                train_all(experiment.runs(base, **options), say_busy=False)
                 return
             runs = experiment.runs(base, **options)
             raw = sources.load_for(base) if runs or experiment.compute else None
