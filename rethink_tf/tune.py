@@ -86,12 +86,14 @@ def search(
         if fits(vars(base))
         else keras_tuner.Objective("test_accuracy", "max")
     )
-    kinds = {
-        "bayesian": keras_tuner.oracles.BayesianOptimizationOracle,
-        "random": keras_tuner.oracles.RandomSearchOracle,
-    }
     hp = _space(base, learning_rates, batch_sizes, bn_momenta)
-    the_oracle = kinds[oracle](objective=goal, max_trials=max_trials, hyperparameters=hp, seed=base.seed)
+    common = {"objective": goal, "max_trials": max_trials, "hyperparameters": hp, "seed": base.seed}
+    if oracle == "bayesian":  # a third of the trials random, the rest proposed by the Gaussian process
+        the_oracle = keras_tuner.oracles.BayesianOptimizationOracle(
+            num_initial_points=max(2, max_trials // 3), **common
+        )
+    else:
+        the_oracle = keras_tuner.oracles.RandomSearchOracle(**common)
 
     class RunTuner(keras_tuner.engine.base_tuner.BaseTuner):
         """A keras-tuner worker whose trial is one rethink_tf run; its objective read from the run's record."""
