@@ -78,7 +78,7 @@ reproduce-measures: $(VENV)/stamp data
 
 # keras-tuner re-derives the laptop preset's learning rate, batch size and batch-norm momentum for Inception-small
 # on true labels (docs/tuning.md), TRIALS runs of the preset in $(RESULTS)/tune; an interrupted search continues.
-TRIALS ?= 10
+TRIALS ?= 8
 tune-laptop: $(VENV)/stamp data
 	$(PY) -m rethink_tf.tune --preset=laptop --model=inception_small --max_trials=$(TRIALS) \
 	  --results_dir=$(RESULTS)/tune $(RUN_FLAGS)

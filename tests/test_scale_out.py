@@ -180,14 +180,19 @@ def all_weights(results_dir):
     }
 
 
-def rademacher_cli(results_dir, *flags):
+def module_cli(module, results_dir, *flags):
+    """`python -m module --results_dir=results_dir flags...`, its output captured."""
     return subprocess.run(
-        [sys.executable, "-m", "rethink_tf.experiments.rademacher", f"--results_dir={results_dir}", *GRID, *flags],
+        [sys.executable, "-m", module, f"--results_dir={results_dir}", *flags],
         capture_output=True,
         text=True,
         env=ENV,
         timeout=900,
     )
+
+
+def rademacher_cli(results_dir, *flags):
+    return module_cli("rethink_tf.experiments.rademacher", results_dir, *GRID, *flags)
 
 
 def test_workers_share_the_grid_by_claims_and_every_run_has_the_bits_of_one_process(tmp_path):

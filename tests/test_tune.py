@@ -3,10 +3,8 @@
 import glob
 import json
 import os
-import subprocess
-import sys
 
-from test_scale_out import ENV
+from test_scale_out import module_cli
 from test_train import needs_data
 
 from rethink_tf import records, tune
@@ -15,13 +13,7 @@ SMOKE = ["--preset=smoke", "--model=mlp_1x512", "--train_size=64", "--test_size=
 
 
 def tune_cli(results_dir, *flags):
-    return subprocess.run(
-        [sys.executable, "-m", "rethink_tf.tune", f"--results_dir={results_dir}", *SMOKE, *flags],
-        capture_output=True,
-        text=True,
-        env=ENV,
-        timeout=600,
-    )
+    return module_cli("rethink_tf.tune", results_dir, *SMOKE, *flags)
 
 
 @needs_data
