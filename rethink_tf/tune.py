@@ -64,6 +64,17 @@ def _space(base: config_lib.RunConfig, learning_rates, batch_sizes, bn_momenta):
     return hp
 
 
+def make_oracle(base: config_lib.RunConfig, goal, oracle: str, max_trials: int, hp):
+    """keras-tuner's oracle, seeded from the run seed so that the same flags propose the same trials (keras-tuner
+    reads a seed of 0 as "none" and draws one at random, hence seed + 1)."""
+    import keras_tuner
+
+    common = {"objective": goal, "max_trials": max_trials, "hyperparameters": hp, "seed": base.seed + 1}
+    if oracle == "bayesian":  # a third of the trials random, the rest proposed by the Gaussian process
+        return keras_tuner.oracles.BayesianOptimizationOracle(num_initial_points=max(2, max_trials // 3), **common)
+    return keras_tuner.oracles.RandomSearchOracle(**common)
+
+
 def search(
     base: config_lib.RunConfig,
     raw,
@@ -86,14 +97,7 @@ def search(
         if fits(vars(base))
         else keras_tuner.Objective("test_accuracy", "max")
     )
-    hp = _space(base, learning_rates, batch_sizes, bn_momenta)
-    common = {"objective": goal, "max_trials": max_trials, "hyperparameters": hp, "seed": base.seed}
-    if oracle == "bayesian":  # a third of the trials random, the rest proposed by the Gaussian process
-        the_oracle = keras_tuner.oracles.BayesianOptimizationOracle(
-            num_initial_points=max(2, max_trials // 3), **common
-        )
-    else:
-        the_oracle = keras_tuner.oracles.RandomSearchOracle(**common)
+    the_oracle = make_oracle(base, goal, oracle, max_trials, _space(base, learning_rates, batch_sizes, bn_momenta))
 
     class RunTuner(keras_tuner.engine.base_tuner.BaseTuner):
         """A keras-tuner worker whose trial is one rethink_tf run; its objective read from the run's record."""

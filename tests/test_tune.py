@@ -7,6 +7,7 @@ import os
 from test_scale_out import module_cli
 from test_train import needs_data
 
+from rethink_tf import config as config_lib
 from rethink_tf import records, tune
 
 SMOKE = ["--preset=smoke", "--model=mlp_1x512", "--train_size=64", "--test_size=64", "--epochs=2"]
@@ -59,3 +60,23 @@ def test_a_search_space_of_one_learning_rate_is_refused_in_one_line(tmp_path):
     assert out.returncode == 2
     assert "--learning_rates=0.01 is not allowed: the lowest and the highest learning rate" in out.stderr
     assert not glob.glob(os.path.join(str(tmp_path), "*"))
+
+
+def test_the_same_flags_propose_the_same_trials(tmp_path):
+    import keras_tuner
+
+    def proposals(seed, where):
+        base = config_lib.RunConfig(model="inception_small", seed=seed)
+        hp = tune._space(base, (0.001, 0.3), (32, 64, 128), (0.9, 0.99))
+        oracle = tune.make_oracle(base, keras_tuner.Objective("test_accuracy", "max"), "bayesian", 8, hp)
+        oracle._set_project_dir(str(tmp_path / where), "search")  # what keras-tuner's tuner does with it
+        values = []
+        for _ in range(3):
+            trial = oracle.create_trial("tuner0")
+            values.append(dict(trial.hyperparameters.values))
+            oracle.update_trial(trial.trial_id, {"test_accuracy": 0.5})
+            oracle.end_trial(trial)
+        return values
+
+    assert proposals(0, "a") == proposals(0, "b")  # seed 0 too: keras-tuner reads 0 as "draw a seed"
+    assert proposals(0, "c") != proposals(1, "d")
