@@ -71,7 +71,16 @@ RUN_GROUPS = (
     ("Where the data is", ("data_dir", "manual_dir", "train_split", "test_split", "idx_dir", "cifar_archive")),
     (
         "Placement, numerics and output",
-        ("run_name", "verbose", "precision", "deterministic", "threads", "cpu_devices", "steps_per_execution"),
+        (
+            "run_name",
+            "verbose",
+            "precision",
+            "deterministic",
+            "threads",
+            "cpu_devices",
+            "steps_per_execution",
+            "allow_mixed_environment",
+        ),
     ),
 )
 
@@ -312,6 +321,14 @@ def define_flags(flag_values: flags.FlagValues = FLAGS) -> None:
         "Train steps per call into TensorFlow "
         "(Keras' steps_per_execution): fewer calls cost less Python time per step; the numbers are "
         "the same whatever it is.",
+        **fv,
+    )
+    flags.DEFINE_boolean(
+        "allow_mixed_environment",
+        d.allow_mixed_environment,
+        "Resume an unfinished run in another compute environment (CPU, instruction set, threads, versions, GPU) "
+        "than the one it started in, whose numbers are then of neither; the record lists both "
+        "(docs/determinism.md). Without it such a resume is refused.",
         **fv,
     )
     flags.DEFINE_string(

@@ -27,6 +27,7 @@ PLACEMENT_FIELDS = (
     "download",
     "manual_dir",
     "measures",
+    "allow_mixed_environment",
 )
 # Corruptions that replace every training label (rethink_tf.data.corrupt.ALL_LABELS_CORRUPTIONS, which a test
 # keeps equal to this: config may not import the data package below it).
@@ -85,6 +86,7 @@ class RunConfig:
     cpu_devices: int = 1
     threads: int = 0
     steps_per_execution: int = 16
+    allow_mixed_environment: bool = False
     results_dir: str = "results"
     run_name: str = ""
     verbose: int = 2

@@ -16,7 +16,7 @@ from typing import Any
 
 from absl import app, logging
 
-from rethink_tf import atomic, cli, records, runs
+from rethink_tf import atomic, cli, environment, records, runs
 from rethink_tf import config as config_lib
 from rethink_tf.data import sources
 
@@ -54,13 +54,35 @@ def run(
         if existing is not None and existing["status"] in records.DONE:
             record = existing
         else:
+            env = environment.read()
+            check_environment(config, existing, env)
             with _dtype_policy(config.precision):
-                record = _fit(config, data, existing, progress, distribution)
+                record = _fit(config, data, existing, progress, distribution, env)
         if lacks_measures(config, record):  # after the run is saved as finished: an interrupt here loses no step
             add_measures(config, data, record, progress)
         return record
     finally:
         records.release(config)
+
+
+def resumes(config: config_lib.RunConfig, existing: dict[str, Any] | None) -> bool:
+    """Whether training would continue an earlier start of the run (epochs recorded or a backup to restore)."""
+    backup = os.path.join(config.run_dir, records.BACKUP, "latest.weights.h5")
+    return existing is not None and bool(existing.get("epochs") or os.path.exists(backup))
+
+
+def check_environment(config: config_lib.RunConfig, existing: dict[str, Any] | None, env: dict[str, Any]) -> None:
+    """RunDirError if the run would resume in another compute environment than the one it started in (its
+    numbers would be of neither), unless --allow_mixed_environment; writes nothing."""
+    if not resumes(config, existing) or config.allow_mixed_environment:
+        return
+    differ = environment.differences(environment.of_record(existing)[-1], env)
+    if differ:
+        raise records.RunDirError(
+            f"{config.run_dir} holds an unfinished run started in another compute environment ({'; '.join(differ)}); "
+            "resume it there, move the directory away to train it afresh here, or pass "
+            f"{environment.ALLOW_FLAG} to resume it here (its numbers then of neither environment)"
+        )
 
 
 def lacks_measures(config: config_lib.RunConfig, record: dict[str, Any]) -> bool:
@@ -111,7 +133,12 @@ def _dtype_policy(name: str):
 
 
 def _fit(
-    config: config_lib.RunConfig, data, existing: dict[str, Any] | None, progress: str | None, distribution
+    config: config_lib.RunConfig,
+    data,
+    existing: dict[str, Any] | None,
+    progress: str | None,
+    distribution,
+    env: dict[str, Any],
 ) -> dict[str, Any]:
     import keras
     import tensorflow as tf
@@ -167,6 +194,10 @@ def _fit(
     )
     if existing is not None:
         record.setdefault("resumed", []).append(records.now())
+    if not resumes(config, existing):
+        record["environment"] = env
+    elif environment.differences(environment.of_record(record)[-1], env):  # allowed: --allow_mixed_environment
+        record.setdefault("resumed_in", []).append({"epoch": len(record["epochs"]), "environment": env})
 
     def save() -> None:
         records.save(config, record)
@@ -174,7 +205,7 @@ def _fit(
     save()
     if config.epoch_budget_note:  # an override of --epochs is never silent
         print(f"{progress or record['run_name']}: {config.epoch_budget_note}", flush=True)
-    writer = summaries.Writer(config)
+    writer = summaries.Writer(config, record)
     label_split = 0.0 < config.label_noise < 1.0  # training accuracy on changed and kept labels, every epoch
     train_eval_ds = pipeline.eval_dataset(data.train, config) if label_split else None
 
