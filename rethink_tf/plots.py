@@ -51,13 +51,15 @@ def read_series(path: str) -> list[dict[str, Any]]:
         return [{**row, "x": float(row["x"]), "y": float(row["y"])} for row in csv.DictReader(f)]
 
 
-def write_figure(results_dir: str, name: str, rows: list[tuple[str, str, float, float]], draw, markdown: str) -> str:
-    """<name>.csv (the rows), <name>.png (`draw(rows, path)`) and <name>.md (`markdown`) in results_dir;
-    returns the Markdown."""
+def write_figure(
+    results_dir: str, name: str, rows: list[tuple[str, str, float, float]], draw, markdown: str, runs=()
+) -> str:
+    """<name>.csv (the rows), <name>.png (`draw(rows, path)`) and <name>.md (`markdown`, and the environment line
+    of tables.write for the `runs` drawn) in results_dir; returns the Markdown."""
     os.makedirs(results_dir, exist_ok=True)
     write_series(os.path.join(results_dir, f"{name}.csv"), rows)
     draw(rows, os.path.join(results_dir, f"{name}.png"))
-    return tables.write(results_dir, name, markdown)
+    return tables.write(results_dir, name, markdown, runs=runs)
 
 
 def new_figure(panels: int, width: float = 5.0, height: float = 4.0, columns: int | None = None):

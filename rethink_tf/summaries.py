@@ -21,7 +21,7 @@ from tensorboard.plugins.hparams import api_pb2
 from tensorboard.plugins.hparams import summary as hparams_summary
 
 from rethink_tf import config as config_lib
-from rethink_tf import measures, models, records
+from rethink_tf import environment, measures, models, records
 from rethink_tf.data import corrupt
 
 # Time Series shows tag groups (the part before the first "/") in sorted order and opens the first two:
@@ -91,6 +91,7 @@ HPARAM_FIELDS = (
     ("seed", "seed", None),
     ("dataset", "dataset", None),
     ("train_size", "train size (0: all)", None),
+    ("environment", "compute environment", None),
 )
 HPARAMS = tuple(
     hp.HParam(f"{i:02d}_{field}", domain, display_name=name) for i, (field, name, domain) in enumerate(HPARAM_FIELDS, 1)
@@ -106,10 +107,15 @@ SESSION_STATUS = {
 }
 
 
-def hparam_values(config: config_lib.RunConfig) -> dict[str, Any]:
-    """The run's values of HPARAMS, by hparam name; p is the label noise, so a random-labels run shows 1."""
-    values = {field: getattr(config, field) for field, _, _ in HPARAM_FIELDS}
+def hparam_values(config: config_lib.RunConfig, record: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The run's values of HPARAMS, by hparam name; p is the label noise, so a random-labels run shows 1; the
+    environment is the record's (rethink_tf.environment.label; "mixed: ..." for a run resumed in another)."""
+    values = {field: getattr(config, field, None) for field, _, _ in HPARAM_FIELDS}
     values["corrupt"] = float(config.label_noise)
+    envs = environment.of_record(record or {})
+    values["environment"] = ("mixed: " if len({environment.key(e) for e in envs}) > 1 else "") + " / ".join(
+        dict.fromkeys(environment.label(e) for e in envs)
+    )
     return {h.name: values[field] for h, (field, _, _) in zip(HPARAMS, HPARAM_FIELDS)}
 
 
@@ -150,10 +156,12 @@ def final_values(record: dict[str, Any]) -> dict[str, float]:
 
 
 class Writer:
-    """The run's TensorBoard events in its run directory (TensorBoard's run name is the run's)."""
+    """The run's TensorBoard events in its run directory (TensorBoard's run name is the run's); `record` is the
+    run's record, read for its environment whenever the session starts again."""
 
-    def __init__(self, config: config_lib.RunConfig):
+    def __init__(self, config: config_lib.RunConfig, record: dict[str, Any] | None = None):
         self.config = config
+        self.record = record
         self._writer = None
 
     def restart(self, rows: list[dict[str, Any]]) -> None:
@@ -172,7 +180,7 @@ class Writer:
                     if name
                 ],
             )
-            hp.hparams(hparam_values(self.config), trial_id=trial_id(self.config))
+            hp.hparams(hparam_values(self.config, self.record), trial_id=trial_id(self.config))
         for row in rows:
             self.epoch(row)
 
@@ -206,6 +214,6 @@ class Writer:
 
 def rewrite(config: config_lib.RunConfig, record: dict[str, Any]) -> None:
     """The run's events written again from its record alone (an ended run given its measures afterwards)."""
-    writer = Writer(config)
+    writer = Writer(config, record)
     writer.restart(record["epochs"])
     writer.end(record)

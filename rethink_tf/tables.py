@@ -39,9 +39,14 @@ def write(
     text: str,
     rows: Sequence[dict[str, Any]] | None = None,
     fields: Sequence[str] | None = None,
+    runs: Sequence[dict[str, Any]] = (),
 ) -> str:
     """<name>.md (`text`, the report's Markdown) and, given rows, <name>.csv (their `fields`, every key of the
-    first row by default) in results_dir; returns the Markdown."""
+    first row by default) in results_dir; returns the Markdown. Given the `runs` (records) it reports, a line under
+    the table says when they come from more than one compute environment."""
+    from rethink_tf import environment
+
+    text += environment.note(list(runs))
     os.makedirs(results_dir, exist_ok=True)
     if rows is not None:
         atomic.write_text(

@@ -156,7 +156,8 @@ def rows(recs: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def report(results_dir: str) -> str:
     """tune.md and tune.csv: every trial with a result, the best of each search first, and the training time."""
-    table = rows(records.load_all(results_dir))
+    recs = records.load_all(results_dir)
+    table = rows(recs)
     cells = [
         [
             r["model"],
@@ -178,7 +179,7 @@ def report(results_dir: str) -> str:
         + f"\n{len(table)} trials, {minutes:.1f} min of training; best first "
         "(objective: test accuracy for true labels, steps to fit for a randomization test).\n"
     )
-    return tables.write(results_dir, "tune", text, table)
+    return tables.write(results_dir, "tune", text, table, runs=recs)
 
 
 EXPERIMENT = runner.Experiment("tune", report, compute=search, options=OPTIONS)

@@ -15,7 +15,7 @@ from tensorboard.plugins.hparams import metadata as hparams_metadata
 from tensorboard.util import tensor_util
 from test_train import REPO, tiny_config, tiny_raw
 
-from rethink_tf import callbacks, records, summaries, train
+from rethink_tf import callbacks, environment, records, summaries, train
 from rethink_tf.experiments import table1
 
 sys.path.insert(0, os.path.join(REPO, "tools"))
@@ -36,6 +36,7 @@ LISTED = {
     "seed",
     "dataset",
     "train size (0: all)",
+    "compute environment",
 }
 NEVER = ("data_dir", "idx_dir", "cifar_archive", "results_dir", "cpu_devices", "bn_momentum", "preset", "None")
 
@@ -116,6 +117,7 @@ def test_a_partly_corrupted_run_reviews_in_tensorboard(tmp_path):
     values = {names[k]: v for k, v in start.hparams.items()}
     assert set(values) == LISTED
     assert values["model"].string_value == "mlp_1x512" and values["p (label noise)"].number_value == 0.5
+    assert values["compute environment"].string_value == environment.label(record["environment"])  # filterable
     assert not [k for k in list(names) + list(values) if any(bad in k for bad in NEVER)]
     assert not [v for v in values.values() if v.string_value == "None"]
     assert start.group_name == summaries.trial_id(cfg) and start.group_name.startswith("p=0.5 s0 MLP1x512 ")

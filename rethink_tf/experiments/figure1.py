@@ -224,8 +224,9 @@ def summary(rows: list[tuple[str, str, float, float]]) -> str:
 
 def report(results_dir: str) -> str:
     """figure1.png, figure1.csv and figure1.md in results_dir, from its records; returns the Markdown."""
-    rows = series(records.load_all(results_dir))
-    text = plots.write_figure(results_dir, "figure1", rows, draw, summary(rows))
+    recs = records.load_all(results_dir)
+    rows = series(recs)
+    text = plots.write_figure(results_dir, "figure1", rows, draw, summary(rows), runs=recs)
     return f"{text}\nfigure: {os.path.join(results_dir, 'figure1.png')}"
 
 

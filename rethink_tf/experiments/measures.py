@@ -183,7 +183,7 @@ def report(results_dir: str) -> str:
         for r in rows
     ]
     text = "\n".join(lines) + "\n" + tables.markdown(header, cells, "l" + "r" * (len(header) - 1))
-    tables.write(results_dir, "measures", text, rows)
+    text = tables.write(results_dir, "measures", text, rows, runs=done)
     plots.write_series(os.path.join(results_dir, "measures-series.csv"), series(have))
     draw(series(have), os.path.join(results_dir, "measures.png"))
     return f"{text}\nfigure: {os.path.join(results_dir, 'measures.png')}"

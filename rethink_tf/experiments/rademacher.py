@@ -99,13 +99,15 @@ def table(rows: list[dict[str, Any]]) -> str:
 
 def report(results_dir: str) -> str:
     """rademacher.md and rademacher.csv in results_dir, from its records; returns the Markdown table."""
-    rows = results(records.load_all(results_dir))
+    recs = records.load_all(results_dir)
+    rows = results(recs)
     return tables.write(
         results_dir,
         "rademacher",
         table(rows),
         rows,
         ["model", "run_name", "status", "n", "epochs", "train_accuracy", "rademacher"],
+        runs=recs,
     )
 
 

@@ -231,6 +231,7 @@ def report(results_dir: str) -> str:
             "wall_s",
             "status",
         ],
+        runs=recs,
     )
 
 

@@ -167,7 +167,7 @@ def report(results_dir: str) -> str:
             "lrrrrrrl",
         )
     )
-    return tables.write(results_dir, "table2", text, table)
+    return tables.write(results_dir, "table2", text, table, runs=recs)
 
 
 EXPERIMENT = runner.Experiment("table2", report, runs=grid, subdir="table2")

@@ -133,7 +133,7 @@ def report(results_dir: str) -> str:
             "lrrrrrrrrl",
         )
     )
-    return tables.write(results_dir, "table4", text, table)
+    return tables.write(results_dir, "table4", text, table, runs=recs)
 
 
 EXPERIMENT = runner.Experiment("table4", report, runs=grid, subdir="table4")
