@@ -15,7 +15,7 @@ import subprocess
 from typing import Any
 
 # The CPU flags (Linux /proc/cpuinfo names) that oneDNN's JIT kernels dispatch on (src/cpu/x64/cpu_isa_traits.hpp).
-ISA_FLAGS = (
+ISA_EXTENSIONS = (
     "sse4_1", "sse4_2", "avx", "avx2", "fma", "f16c", "avx_vnni", "avx_vnni_int8", "avx_ne_convert",
     "avx512f", "avx512cd", "avx512bw", "avx512dq", "avx512vl", "avx512_vnni", "avx512_bf16", "avx512_fp16",
     "amx_tile", "amx_int8", "amx_bf16", "amx_fp16",
@@ -161,7 +161,7 @@ def read() -> dict[str, Any]:
         gpus.append(f"{details.get('device_name', gpu.name)} (compute {details.get('compute_capability')})")
     return {
         "cpu": model,
-        "cpu_isa": sorted(f for f in flags if f in ISA_FLAGS),
+        "cpu_isa": sorted(f for f in flags if f in ISA_EXTENSIONS),
         "onednn_isa": onednn_isa(flags, cap) if records.onednn_enabled() else None,
         "onednn_max_cpu_isa": cap or None,
         "onednn": records.onednn_enabled(),

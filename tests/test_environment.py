@@ -15,7 +15,7 @@ from rethink_tf import callbacks, environment, records, tables, train
 def test_the_environment_names_the_cpu_isa_threads_and_versions_of_this_process():
     env = environment.read()
     assert env["cpu"] and env["host"] and env["machine"]
-    assert set(env["cpu_isa"]) <= set(environment.ISA_FLAGS)
+    assert set(env["cpu_isa"]) <= set(environment.ISA_EXTENSIONS)
     assert env["tensorflow"] == tf.__version__ and env["keras"] == keras.__version__
     assert env["intra_op_threads"] >= 1 and env["inter_op_threads"] >= 1
     assert env["onednn"] == records.onednn_enabled()
