@@ -7,9 +7,9 @@ import os
 import keras
 import pytest
 import tensorflow as tf
-from test_train import final_and_losses, tiny_config, tiny_raw
+from test_train import final_and_losses, interrupted_run, tiny_config, tiny_raw
 
-from rethink_tf import callbacks, environment, records, tables, train
+from rethink_tf import environment, records, tables, train
 
 
 def test_the_environment_names_the_cpu_isa_threads_and_versions_of_this_process():
@@ -63,23 +63,6 @@ def elsewhere(env):
     }
 
 
-def interrupted_run(tmp_path, monkeypatch, **overrides):
-    """A run stopped after two of its four epochs, like a SIGKILL: its record and backup on disk."""
-    cfg = tiny_config(tmp_path, **overrides)
-    original = callbacks.GeneralizationGap.on_epoch_end
-
-    def stop_after_two(self, epoch, logs=None):
-        original(self, epoch, logs)
-        if epoch == 2:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(callbacks.GeneralizationGap, "on_epoch_end", stop_after_two)
-    with pytest.raises(KeyboardInterrupt):
-        train.run(cfg, raw=tiny_raw())
-    monkeypatch.setattr(callbacks.GeneralizationGap, "on_epoch_end", original)
-    return cfg
-
-
 def snapshot(run_dir):
     return {
         os.path.relpath(os.path.join(d, f), run_dir): open(os.path.join(d, f), "rb").read()
@@ -89,7 +72,7 @@ def snapshot(run_dir):
 
 
 def test_a_resume_in_another_environment_is_refused_in_one_line_and_touches_nothing(tmp_path, monkeypatch):
-    cfg = interrupted_run(tmp_path, monkeypatch)
+    cfg = interrupted_run(tiny_config(tmp_path), monkeypatch)
     started_in = records.read_record(cfg.run_dir)["environment"]
     assert started_in == environment.read()  # every new record carries its environment
     before = snapshot(cfg.run_dir)
@@ -107,7 +90,7 @@ def test_a_resume_in_another_environment_is_refused_in_one_line_and_touches_noth
 
 def test_the_flag_resumes_it_and_the_record_says_where_each_part_was_trained(tmp_path, monkeypatch):
     whole = train.run(tiny_config(tmp_path / "whole"), raw=tiny_raw())
-    cfg = interrupted_run(tmp_path / "cut", monkeypatch)
+    cfg = interrupted_run(tiny_config(tmp_path / "cut"), monkeypatch)
     started_in = records.read_record(cfg.run_dir)["environment"]
     faked = elsewhere(environment.read())
     monkeypatch.setattr(environment, "read", lambda: faked)  # only the record believes it: the bits are this machine's

@@ -13,7 +13,7 @@ from tensorboard.backend.event_processing import event_accumulator
 from tensorboard.plugins.hparams import api_pb2
 from tensorboard.plugins.hparams import metadata as hparams_metadata
 from tensorboard.util import tensor_util
-from test_train import REPO, tiny_config, tiny_raw
+from test_train import REPO, interrupted_run, tiny_config, tiny_raw
 
 from rethink_tf import callbacks, environment, records, summaries, train
 from rethink_tf.experiments import table1
@@ -124,19 +124,8 @@ def test_a_partly_corrupted_run_reviews_in_tensorboard(tmp_path):
 
 
 def test_a_resumed_run_logs_each_epoch_once(tmp_path, monkeypatch):
-    cfg = tiny_config(tmp_path)
-    original = callbacks.GeneralizationGap.on_epoch_end
-
-    def interrupt_after_two_epochs(self, epoch, logs=None):
-        original(self, epoch, logs)
-        if epoch == 2:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(callbacks.GeneralizationGap, "on_epoch_end", interrupt_after_two_epochs)
-    with pytest.raises(KeyboardInterrupt):
-        train.run(cfg, raw=tiny_raw())
+    cfg = interrupted_run(tiny_config(tmp_path), monkeypatch)
     assert Events(cfg.run_dir).session_end().status == api_pb2.STATUS_UNKNOWN  # interrupted: no success or failure
-    monkeypatch.setattr(callbacks.GeneralizationGap, "on_epoch_end", original)
 
     record = train.run(cfg, raw=tiny_raw())
     assert len(glob.glob(os.path.join(cfg.run_dir, records.EVENTS + "*"))) == 1

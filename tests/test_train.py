@@ -192,24 +192,29 @@ def test_finished_run_is_not_repeated(tmp_path):
     assert again["started"] == first["started"] and again["wall_time_s"] == first["wall_time_s"]
 
 
-def test_interrupted_run_resumes_where_it_stopped(tmp_path, monkeypatch):
-    whole = train.run(tiny_config(tmp_path / "whole"), raw=tiny_raw())
-
-    cfg = tiny_config(tmp_path / "cut")
+def interrupted_run(cfg, monkeypatch):
+    """Trains cfg until the third epoch ends, then stops it as Ctrl-C would (before that epoch's record row and
+    backup are saved); the callbacks are restored afterwards."""
     original = callbacks.GeneralizationGap.on_epoch_end
 
     def interrupt_after_two_epochs(self, epoch, logs=None):
         original(self, epoch, logs)
-        if epoch == 2:  # the third epoch ends, before its record row and backup are saved
+        if epoch == 2:
             raise KeyboardInterrupt
 
     monkeypatch.setattr(callbacks.GeneralizationGap, "on_epoch_end", interrupt_after_two_epochs)
     with pytest.raises(KeyboardInterrupt):
         train.run(cfg, raw=tiny_raw())
+    monkeypatch.setattr(callbacks.GeneralizationGap, "on_epoch_end", original)
+    return cfg
+
+
+def test_interrupted_run_resumes_where_it_stopped(tmp_path, monkeypatch):
+    whole = train.run(tiny_config(tmp_path / "whole"), raw=tiny_raw())
+    cfg = interrupted_run(tiny_config(tmp_path / "cut"), monkeypatch)
     cut = records.read_record(cfg.run_dir)
     assert cut["status"] == records.INTERRUPTED and len(cut["epochs"]) == 2
     assert records.claim_holder(cfg.run_dir) is None
-    monkeypatch.setattr(callbacks.GeneralizationGap, "on_epoch_end", original)
 
     resumed = train.run(cfg, raw=tiny_raw())
     assert resumed["status"] == records.FINISHED and len(resumed["resumed"]) == 1
