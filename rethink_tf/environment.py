@@ -229,23 +229,28 @@ def note(recs: list[dict[str, Any]]) -> str:
     from rethink_tf import records
 
     recs = [r for r in recs if r.get("status") in records.DONE]
-    groups: dict[str, list[str]] = {}
+    groups: dict[str, list[dict[str, Any] | None]] = {}
     mixed = 0
     for r in recs:
         envs = of_record(r)
         if len({key(e) for e in envs}) > 1:
             mixed += 1
-        groups.setdefault(key(envs[0]), []).append(label(envs[0]))
+        groups.setdefault(key(envs[0]), []).append(envs[0])
     if len(groups) <= 1 and not mixed:
         return ""
-    parts = [f"{len(names)} in {names[0]}" for names in sorted(groups.values(), key=len, reverse=True)]
+    ordered = sorted(groups.values(), key=len, reverse=True)
+    names = [label(envs[0]) for envs in ordered]
+    for i, envs in enumerate(ordered):  # two environments one label would hide: name what sets them apart
+        if names.count(names[i]) > 1 and i:
+            names[i] += f" ({'; '.join(differences(ordered[0][0], envs[0]))})"
+    parts = [f"{len(envs)} in {name}" for envs, name in zip(ordered, names)]
     if len(groups) > 1:
         text = (
             f"These {len(recs)} runs come from {len(groups)} compute environments, whose numbers can differ "
             f"(docs/determinism.md): {'; '.join(parts)}."
         )
     else:
-        text = f"These {len(recs)} runs started in one compute environment ({next(iter(groups.values()))[0]})."
+        text = f"These {len(recs)} runs started in one compute environment ({names[0]})."
     if mixed:
         text += f" {mixed} of them resumed in another ({ALLOW_FLAG}): their numbers are of neither."
     return f"\n{text}\n"

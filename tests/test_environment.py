@@ -124,6 +124,8 @@ def test_a_report_over_runs_of_two_environments_says_how_many_came_from_which(tm
     assert f"2 in {environment.label(env)}; 1 in {environment.label(elsewhere(env))}" in text
     assert open(tmp_path / "t.md").read() == text
     assert environment.note([run, {"status": records.INTERRUPTED, "environment": elsewhere(env)}]) == ""
+    keras_only = {"status": records.FINISHED, "environment": {**env, "keras": "9.9.9"}}  # one label, two environments
+    assert f"1 in {environment.label(env)} (keras {env['keras']} -> 9.9.9)" in environment.note([run, run, keras_only])
 
 
 def test_figure1s_report_from_records_of_two_environments_says_so_under_its_table(tmp_path):
