@@ -16,6 +16,7 @@ from absl import flags
 from rethink_tf import config as config_lib
 from rethink_tf import models, records, runs
 from rethink_tf.data import corrupt, sources
+from rethink_tf.errors import BadInput
 
 FLAGS = flags.FLAGS
 PRESETS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "presets")  # package data
@@ -90,7 +91,7 @@ SCALE_OUT_GROUP = ("Scaling out the grid (docs/scaling.md)", ("workers", "engine
 ENGINES = ("local", "ray")
 
 
-class UsageError(ValueError):
+class UsageError(BadInput, ValueError):
     """A command line that cannot run (arguments, not flags)."""
 
 
@@ -521,18 +522,6 @@ def _interrupt(signum, frame) -> None:
     raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
-def _bad_input_errors() -> tuple[type[BaseException], ...]:
-    """The exceptions that mean bad input; the theory modules' only if they were imported (they load TensorFlow)."""
-    errors = [config_lib.ConfigError, records.RunDirError, flags.Error, sources.DataError, UsageError]
-    for module, name in (
-        ("rethink_tf.theory.expressivity", "DuplicatePointsError"),
-        ("rethink_tf.theory.kernels", "KernelError"),
-    ):
-        if module in sys.modules:
-            errors.append(getattr(sys.modules[module], name))
-    return tuple(errors)
-
-
 @contextlib.contextmanager
 def one_line_errors() -> Iterator[None]:
     """Bad input (flags, run directories, data) ends the program with one line naming the problem and the fix,
@@ -545,7 +534,7 @@ def one_line_errors() -> Iterator[None]:
     except KeyboardInterrupt as e:
         error(f"stopped by {str(e) or 'SIGINT'}; run the same command again to continue where it stopped", status=130)
     except Exception as e:
-        if isinstance(e, _bad_input_errors()):
+        if isinstance(e, (BadInput, flags.Error)):
             error(str(e))
         raise
 

@@ -1,7 +1,7 @@
 """The frozen RunConfig: everything one training run depends on, and the checks of its values.
 
 The top of the one-way flow (flags -> config -> data -> model -> training -> record -> report): it imports
-nothing of rethink_tf. The choices that lower modules own (models, data sets, corruptions) are checked by
+nothing of rethink_tf but its errors. The choices that lower modules own (models, data sets, corruptions) are checked by
 rethink_tf.runs against their registries; the flags that fill a RunConfig are defined in rethink_tf.cli.
 """
 
@@ -11,6 +11,8 @@ import dataclasses
 import math
 import os
 from typing import Any
+
+from rethink_tf.errors import BadInput
 
 # Fields that say where a run lives, where its data is read from, how it reports or how its steps are
 # dispatched, not what it computes: two configs that differ only in these describe the same experiment (and
@@ -34,7 +36,7 @@ PLACEMENT_FIELDS = (
 ALL_LABELS_CORRUPTIONS = ("random_labels", "random_signs")
 
 
-class ConfigError(ValueError):
+class ConfigError(BadInput, ValueError):
     """A flag value that cannot run; the message names the flag and what is allowed."""
 
 

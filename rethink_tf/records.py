@@ -29,6 +29,7 @@ from typing import Any
 
 from rethink_tf import atomic
 from rethink_tf.config import RunConfig, experiment_fields
+from rethink_tf.errors import BadInput
 
 RECORD, CLAIM, BACKUP, WEIGHTS = "record.json", "claim.json", "backup", "final.weights.h5"
 INITIAL_WEIGHTS = "initial.weights.h5"
@@ -40,7 +41,7 @@ RUNNING, FINISHED, DIVERGED, INTERRUPTED, FAILED = "running", "finished", "diver
 DONE = (FINISHED, DIVERGED)
 
 
-class RunDirError(RuntimeError):
+class RunDirError(BadInput, RuntimeError):
     """The run directory cannot be used: another config's run, a live owner, or a corrupt file."""
 
 

@@ -23,6 +23,8 @@ import zlib
 
 import numpy as np
 
+from rethink_tf.errors import BadInput
+
 FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"  # Debian package dataset-fashion-mnist
 DATASETS = ("fashion_mnist", "cifar10", "mnist")  # the built-in sets
 PREFIXES = ("tfds", "npz", "folder")  # the sources named by prefix: tfds:NAME[:CONFIG], npz:PATH, folder:PATH
@@ -50,7 +52,7 @@ _CIFAR_FIX = (
 )
 
 
-class DataError(Exception):
+class DataError(BadInput):
     """A data file is missing, truncated or in the wrong format; the message names the file, the problem and the fix."""
 
 

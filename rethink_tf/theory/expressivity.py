@@ -13,10 +13,12 @@ import dataclasses
 import keras
 import numpy as np
 
+from rethink_tf.errors import BadInput
+
 _THRESHOLD_OFFSET = 1e-3  # where b_k sits in the gap (z_(k-1), z_k), as a fraction of it
 
 
-class DuplicatePointsError(ValueError):
+class DuplicatePointsError(BadInput, ValueError):
     """Two equal points with different targets: no function, hence no network, can fit them."""
 
 

@@ -12,11 +12,13 @@ import time
 import numpy as np
 import tensorflow as tf
 
+from rethink_tf.errors import BadInput
+
 # The first author's recipe for MNIST (PAPER.md): pixels / 255, one-hot targets, exp(-0.02 ||x - x'||^2).
 PIXEL_GAMMA = 0.02
 
 
-class KernelError(ValueError):
+class KernelError(BadInput, ValueError):
     """A kernel matrix that float64 cannot factor (numerically singular: near-duplicate examples)."""
 
 
