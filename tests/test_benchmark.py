@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 import tensorflow as tf
-from test_train import REPO, needs_data
+from conftest import REPO, needs_data
 
 sys.path.insert(0, os.path.join(REPO, "tools"))
 import benchmark  # noqa: E402  (a script in tools/, imported for its functions)

@@ -7,7 +7,7 @@ import os
 import keras
 import pytest
 import tensorflow as tf
-from test_train import final_and_losses, interrupted_run, tiny_config, tiny_raw
+from conftest import fake_record, final_and_losses, interrupted_run, smoke_base, tiny_config, tiny_raw
 
 from rethink_tf import environment, records, tables, train
 
@@ -129,8 +129,6 @@ def test_a_report_over_runs_of_two_environments_says_how_many_came_from_which(tm
 
 
 def test_figure1s_report_from_records_of_two_environments_says_so_under_its_table(tmp_path):
-    from test_figures import fake_record
-    from test_table1 import smoke_base
 
     from rethink_tf import report
     from rethink_tf.experiments import figure1

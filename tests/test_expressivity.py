@@ -70,7 +70,7 @@ def test_cli_fits_random_labels_of_real_images_and_keeps_its_record(tmp_path):
 
 
 def test_theorem1_results_of_other_label_noise_are_kept_apart(tmp_path):
-    from test_train import tiny_raw
+    from conftest import tiny_raw
 
     from rethink_tf import config
     from rethink_tf.experiments import theorem1

@@ -9,8 +9,7 @@ import sys
 
 import preset_flags
 import pytest
-from test_table1 import smoke_base
-from test_train import REPO, needs_data
+from conftest import REPO, fake_record, needs_data, smoke_base
 
 from rethink_tf import paper, plots, records
 from rethink_tf.experiments import figure1, figure2, table1, table4
@@ -32,23 +31,6 @@ def test_figure1_grid_shares_table1s_runs_and_gives_randomized_data_the_random_l
         randomized = cfg.corruption != "true_labels" or cfg.corrupt > 0
         assert cfg.max_epochs == (150 if randomized else 60) and cfg.stop_when_fit and cfg.weight_decay == 0
     assert figure1.run_config(base, "mlp_1x512", p=1.0).corruption == "random_labels"
-
-
-def fake_record(cfg, fit_epoch, test_accuracy, epochs=None, status=records.FINISHED):
-    """A run record as train.run writes it, with the given curve and final numbers."""
-    epochs = epochs or [
-        {"epoch": e, "loss": 2.0 / e, "accuracy": min(1.0, e / (fit_epoch or 99))}
-        for e in range(1, (fit_epoch or 5) + 1)
-    ]
-    record = records.new_record(
-        cfg,
-        status=status,
-        epochs=epochs,
-        data={"train_examples": 100, "num_classes": 10},
-        final={"fit_epoch": fit_epoch, "test_accuracy": test_accuracy, "epochs_run": len(epochs)},
-    )
-    os.makedirs(cfg.run_dir, exist_ok=True)
-    records.save(cfg, record)
 
 
 def test_figure1_series_time_to_overfit_is_relative_to_p0(tmp_path):

@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 import pytest
-from test_train import REPO
+from conftest import REPO
 
 from rethink_tf import config, experiments
 from rethink_tf.data import corrupt

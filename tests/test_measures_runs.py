@@ -9,8 +9,7 @@ import sys
 
 import numpy as np
 import pytest
-from test_tensorboard import Events
-from test_train import REPO, tiny_config, tiny_raw
+from conftest import REPO, Events, tiny_config, tiny_raw
 
 from rethink_tf import config, measures, records, summaries, train
 from rethink_tf.experiments import figure1, table1, table4
@@ -51,7 +50,7 @@ def test_a_finished_run_gets_its_measures_into_its_record_and_tensorboard_withou
     del record["measures"]
     records.save(cfg, record)
     code = (
-        "import json, sys; from rethink_tf import config, train; from test_train import tiny_raw; "
+        "import json, sys; from rethink_tf import config, train; from conftest import tiny_raw; "
         "c = config.RunConfig(**json.loads(sys.argv[1])); "
         "print(train.run(c, raw=tiny_raw())['measures']['values']['sharpness'])"
     )

@@ -3,7 +3,7 @@
 import dataclasses
 
 import pytest
-from test_train import tiny_raw
+from conftest import tiny_raw
 
 from rethink_tf import config, records
 from rethink_tf.experiments import rademacher, runner

@@ -15,8 +15,7 @@ import tempfile
 import time
 
 import pytest
-from test_scale_out import ENV, all_weights, same_weights
-from test_train import needs_data
+from conftest import ENV, all_weights, needs_data, same_weights
 
 from rethink_tf import records
 

@@ -12,14 +12,13 @@ import time
 
 import numpy as np
 import pytest
-from test_train import needs_data, weight_arrays
+from conftest import ENV, all_weights, module_cli, needs_data, same_weights, weight_arrays
 
 from rethink_tf import records
 from rethink_tf.experiments import workers
 
 pytestmark = needs_data
 
-ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
 SMALL = ["--preset=smoke", "--model=mlp_1x512", "--train_size=256", "--test_size=128", "--epochs=2", "--batch_size=32"]
 # About 2 s per epoch for an MLP on 2 cores, so a kill sent just after epoch 2 lands inside epoch 3.
 SLOW = ["--preset=smoke", "--model=mlp_1x512", "--train_size=6000", "--test_size=500", "--epochs=4", "--batch_size=16"]
@@ -47,10 +46,6 @@ def only_record(results_dir):
 def weights(results_dir):
     (path,) = glob.glob(os.path.join(str(results_dir), "*", records.WEIGHTS))
     return weight_arrays(path)
-
-
-def same_weights(a, b):
-    return [n for n, _ in a] == [n for n, _ in b] and all(np.array_equal(x, y) for (_, x), (_, y) in zip(a, b))
 
 
 def test_mirrored_over_two_cpu_devices_matches_one_device(tmp_path):
@@ -170,25 +165,6 @@ def test_corrupt_backup_is_reported_not_used(tmp_path):
 
 
 GRID = ["--preset=smoke", "--train_size=64", "--test_size=64", "--epochs=1"]
-
-
-def all_weights(results_dir):
-    """run name -> (name, array) of its final weights, for every run of a results dir."""
-    return {
-        os.path.basename(os.path.dirname(p)): weight_arrays(p)
-        for p in glob.glob(os.path.join(str(results_dir), "*", records.WEIGHTS))
-    }
-
-
-def module_cli(module, results_dir, *flags):
-    """`python -m module --results_dir=results_dir flags...`, its output captured."""
-    return subprocess.run(
-        [sys.executable, "-m", module, f"--results_dir={results_dir}", *flags],
-        capture_output=True,
-        text=True,
-        env=ENV,
-        timeout=900,
-    )
 
 
 def rademacher_cli(results_dir, *flags):

@@ -6,14 +6,10 @@ import os
 
 import preset_flags
 import pytest
-from test_train import needs_data
+from conftest import needs_data, smoke_base
 
 from rethink_tf import callbacks, cli, paper, records
 from rethink_tf.experiments import runner, table1
-
-
-def smoke_base(results_dir):
-    return preset_flags.base_config("--preset=smoke", f"--results_dir={results_dir}")
 
 
 def test_grid_has_the_papers_19_rows_with_their_regularizers(tmp_path):
@@ -24,8 +20,7 @@ def test_grid_has_the_papers_19_rows_with_their_regularizers(tmp_path):
         assert cfg.corruption == ("random_labels" if row.random_labels else "true_labels")
         assert cfg.learning_rate == (0.1 if row.model == "inception_small" else 0.01)
         assert (
-            table1.matches(row, cfg.experiment())
-            and sum(table1.matches(r, cfg.experiment()) for r in paper.TABLE1) == 1
+            table1.matches(row, cfg) and sum(table1.matches(r, cfg) for r in paper.TABLE1) == 1
         )
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import preset_flags
 import pytest
 import tensorflow_datasets as tfds
-from test_train import needs_data
+from conftest import needs_data
 
 from rethink_tf import paper, records, runs
 from rethink_tf.data import sources, tfds_source
@@ -34,7 +34,7 @@ def test_every_row_is_one_run_that_only_its_row_claims(tmp_path):
         assert (cfg.random_crop, cfg.augment) == (row.augment, row.augment)
         assert (cfg.dropout == table2.DROPOUT) == row.dropout and (cfg.dropout == 0) == (not row.dropout)
         assert (cfg.weight_decay == runs.default_weight_decay("inception_v3")) == row.weight_decay
-        claimed = [r for r in paper.TABLE2 if table2.matches(r, dataclasses.asdict(cfg))]
+        claimed = [r for r in paper.TABLE2 if table2.matches(r, cfg)]
         assert claimed == [row]
 
 

@@ -9,11 +9,9 @@ import sys
 
 import numpy as np
 import pytest
-from tensorboard.backend.event_processing import event_accumulator
+from conftest import REPO, Events, interrupted_run, tiny_config, tiny_raw
 from tensorboard.plugins.hparams import api_pb2
-from tensorboard.plugins.hparams import metadata as hparams_metadata
 from tensorboard.util import tensor_util
-from test_train import REPO, interrupted_run, tiny_config, tiny_raw
 
 from rethink_tf import callbacks, environment, records, summaries, train
 from rethink_tf.experiments import table1
@@ -39,32 +37,6 @@ LISTED = {
     "compute environment",
 }
 NEVER = ("data_dir", "idx_dir", "cifar_archive", "results_dir", "cpu_devices", "bn_momentum", "preset", "None")
-
-
-class Events:
-    """A run directory's events as TensorBoard's EventAccumulator reads them."""
-
-    def __init__(self, run_dir):
-        self.acc = event_accumulator.EventAccumulator(run_dir, size_guidance={event_accumulator.TENSORS: 0})
-        self.acc.Reload()
-        self.tags = set(self.acc.Tags()[event_accumulator.TENSORS])
-
-    def series(self, tag):
-        return [(e.step, float(tensor_util.make_ndarray(e.tensor_proto))) for e in self.acc.Tensors(tag)]
-
-    def content(self, tag):
-        return self.acc.SummaryMetadata(tag).plugin_data.content
-
-    def experiment(self):
-        return hparams_metadata.parse_experiment_plugin_data(self.content(hparams_metadata.EXPERIMENT_TAG))
-
-    def session_start(self):
-        return hparams_metadata.parse_session_start_info_plugin_data(
-            self.content(hparams_metadata.SESSION_START_INFO_TAG)
-        )
-
-    def session_end(self):
-        return hparams_metadata.parse_session_end_info_plugin_data(self.content(hparams_metadata.SESSION_END_INFO_TAG))
 
 
 def event_dirs(results_dir):

@@ -7,57 +7,14 @@ import os
 import subprocess
 import sys
 
-import h5py
 import numpy as np
 import preset_flags
 import pytest
 import tensorflow as tf
+from conftest import REPO, final_and_losses, interrupted_run, needs_data, tiny_config, tiny_raw, weight_arrays
 
 from rethink_tf import callbacks, config, records, runs, train
 from rethink_tf.data import sources
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-# Tests that read the real Fashion-MNIST files (Debian's package); the others build their data in memory.
-needs_data = pytest.mark.skipif(
-    not os.path.exists(os.path.join(sources.FASHION_MNIST_DIR, "train-images-idx3-ubyte.gz")),
-    reason="needs Debian's dataset-fashion-mnist",
-)
-
-
-def tiny_raw(n_train=96, n_test=48, classes=4, size=8):
-    """Images whose brightest quadrant encodes the class, so a small MLP learns it quickly."""
-    rng = np.random.default_rng(0)
-
-    def split(n):
-        labels = np.arange(n) % classes
-        images = rng.integers(0, 60, size=(n, size, size, 1), dtype=np.uint8)
-        half = size // 2
-        for i, c in enumerate(labels):
-            r, col = divmod(int(c), 2)
-            images[i, r * half : (r + 1) * half, col * half : (col + 1) * half] += 150
-        return sources.Split(images, labels.astype(np.int64))
-
-    return sources.RawData("tiny", split(n_train), split(n_test), classes, "in memory")
-
-
-def tiny_config(tmp_path, **overrides):
-    values = dict(
-        model="mlp_1x512",
-        dataset="fashion_mnist",
-        crop_size=8,
-        batch_size=32,
-        epochs=4,
-        learning_rate=0.05,
-        results_dir=str(tmp_path),
-        verbose=0,
-        measures=False,  # on where a test asks: they cost a tiny Inception-small run more than its training
-    )
-    values.update(overrides)
-    return config.RunConfig(**values).validate()
-
-
-def final_and_losses(record):
-    return record["final"], [row["loss"] for row in record["epochs"]]
 
 
 def test_run_writes_its_record_and_events(tmp_path):
@@ -76,7 +33,7 @@ def test_run_writes_its_record_and_events(tmp_path):
     assert set(on_disk["data"]["fingerprints"]) >= {"source", "train_labels", "train_images"}
     assert on_disk["model"]["param_count"] == 8 * 8 * 3 * 512 + 512 + 512 * 4 + 4
     assert on_disk["model"]["paper_param_count"] is None  # the paper's count is for 28x28x3 and 10 classes
-    assert on_disk["versions"]["tensorflow"] == tf.__version__
+    assert on_disk["environment"]["tensorflow"] == tf.__version__ and "tensorflow" not in on_disk["versions"]
     assert records.claim_holder(cfg.run_dir) is None
     assert not os.path.exists(os.path.join(cfg.run_dir, records.BACKUP))
 
@@ -94,14 +51,6 @@ def test_epoch_caps_of_crop_and_random_label_runs_and_curves_use_a_test_subset(t
     assert len(plain["epochs"]) == 4 and plain["data"]["curve_test_examples"] == 48
     random = train.run(tiny_config(tmp_path, corruption="random_labels", random_label_epochs=3), raw=raw)
     assert len(random["epochs"]) == 3
-
-
-def weight_arrays(path):
-    """(name, array) of every dataset in a Keras weights file, in file order."""
-    arrays = []
-    with h5py.File(path, "r") as f:
-        f.visititems(lambda name, obj: arrays.append((name, obj[()])) if isinstance(obj, h5py.Dataset) else None)
-    return arrays
 
 
 def final_weights(cfg):
@@ -190,23 +139,6 @@ def test_finished_run_is_not_repeated(tmp_path):
     first = train.run(cfg, raw=tiny_raw())
     again = train.run(cfg, raw=tiny_raw())
     assert again["started"] == first["started"] and again["wall_time_s"] == first["wall_time_s"]
-
-
-def interrupted_run(cfg, monkeypatch):
-    """Trains cfg until the third epoch ends, then stops it as Ctrl-C would (before that epoch's record row and
-    backup are saved); the callbacks are restored afterwards."""
-    original = callbacks.GeneralizationGap.on_epoch_end
-
-    def interrupt_after_two_epochs(self, epoch, logs=None):
-        original(self, epoch, logs)
-        if epoch == 2:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(callbacks.GeneralizationGap, "on_epoch_end", interrupt_after_two_epochs)
-    with pytest.raises(KeyboardInterrupt):
-        train.run(cfg, raw=tiny_raw())
-    monkeypatch.setattr(callbacks.GeneralizationGap, "on_epoch_end", original)
-    return cfg
 
 
 def test_interrupted_run_resumes_where_it_stopped(tmp_path, monkeypatch):

@@ -4,8 +4,7 @@ import glob
 import json
 import os
 
-from test_scale_out import module_cli
-from test_train import needs_data
+from conftest import module_cli, needs_data
 
 from rethink_tf import config as config_lib
 from rethink_tf import records, tune

@@ -7,7 +7,7 @@ import subprocess
 import sys
 import sysconfig
 
-from test_train import REPO, needs_data
+from conftest import REPO, needs_data
 
 
 @needs_data

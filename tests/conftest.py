@@ -1,0 +1,166 @@
+"""Helpers shared by the test modules, so that no test module imports another.
+
+Tests get them by name: `from conftest import REPO, needs_data, tiny_raw` (pytest puts tests/ on sys.path and
+imports this file as the module `conftest`, so the import returns the same module). They are plain constants,
+functions and a marker rather than fixtures because tests call them with arguments (a results dir, a config,
+overrides) or at module level (`pytestmark = needs_data`, `ENV` of a subprocess); a subprocess that needs one runs
+with PYTHONPATH=tests and imports it the same way.
+"""
+
+import glob
+import os
+import subprocess
+import sys
+
+import h5py
+import numpy as np
+import preset_flags
+import pytest
+from tensorboard.backend.event_processing import event_accumulator
+from tensorboard.plugins.hparams import metadata as hparams_metadata
+from tensorboard.util import tensor_util
+
+from rethink_tf import callbacks, config, records, train
+from rethink_tf.data import sources
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# The environment of the tests' command-line subprocesses: TensorFlow's start-up lines hidden.
+ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+# Tests that read the real Fashion-MNIST files (Debian's package); the others build their data in memory.
+needs_data = pytest.mark.skipif(
+    not os.path.exists(os.path.join(sources.FASHION_MNIST_DIR, "train-images-idx3-ubyte.gz")),
+    reason="needs Debian's dataset-fashion-mnist",
+)
+
+
+def tiny_raw(n_train=96, n_test=48, classes=4, size=8):
+    """Images whose brightest quadrant encodes the class, so a small MLP learns it quickly."""
+    rng = np.random.default_rng(0)
+
+    def split(n):
+        labels = np.arange(n) % classes
+        images = rng.integers(0, 60, size=(n, size, size, 1), dtype=np.uint8)
+        half = size // 2
+        for i, c in enumerate(labels):
+            r, col = divmod(int(c), 2)
+            images[i, r * half : (r + 1) * half, col * half : (col + 1) * half] += 150
+        return sources.Split(images, labels.astype(np.int64))
+
+    return sources.RawData("tiny", split(n_train), split(n_test), classes, "in memory")
+
+
+def tiny_config(tmp_path, **overrides):
+    """A validated RunConfig of a small MLP on tiny_raw's 8x8 images, results under tmp_path."""
+    values = dict(
+        model="mlp_1x512",
+        dataset="fashion_mnist",
+        crop_size=8,
+        batch_size=32,
+        epochs=4,
+        learning_rate=0.05,
+        results_dir=str(tmp_path),
+        verbose=0,
+        measures=False,  # on where a test asks: they cost a tiny Inception-small run more than its training
+    )
+    values.update(overrides)
+    return config.RunConfig(**values).validate()
+
+
+def final_and_losses(record):
+    return record["final"], [row["loss"] for row in record["epochs"]]
+
+
+def weight_arrays(path):
+    """(name, array) of every dataset in a Keras weights file, in file order."""
+    arrays = []
+    with h5py.File(path, "r") as f:
+        f.visititems(lambda name, obj: arrays.append((name, obj[()])) if isinstance(obj, h5py.Dataset) else None)
+    return arrays
+
+
+def all_weights(results_dir):
+    """run name -> (name, array) of its final weights, for every run of a results dir."""
+    return {
+        os.path.basename(os.path.dirname(p)): weight_arrays(p)
+        for p in glob.glob(os.path.join(str(results_dir), "*", records.WEIGHTS))
+    }
+
+
+def same_weights(a, b):
+    return [n for n, _ in a] == [n for n, _ in b] and all(np.array_equal(x, y) for (_, x), (_, y) in zip(a, b))
+
+
+def interrupted_run(cfg, monkeypatch):
+    """Trains cfg until the third epoch ends, then stops it as Ctrl-C would (before that epoch's record row and
+    backup are saved); the callbacks are restored afterwards."""
+    original = callbacks.GeneralizationGap.on_epoch_end
+
+    def interrupt_after_two_epochs(self, epoch, logs=None):
+        original(self, epoch, logs)
+        if epoch == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(callbacks.GeneralizationGap, "on_epoch_end", interrupt_after_two_epochs)
+    with pytest.raises(KeyboardInterrupt):
+        train.run(cfg, raw=tiny_raw())
+    monkeypatch.setattr(callbacks.GeneralizationGap, "on_epoch_end", original)
+    return cfg
+
+
+def module_cli(module, results_dir, *flags):
+    """`python -m module --results_dir=results_dir flags...`, its output captured."""
+    return subprocess.run(
+        [sys.executable, "-m", module, f"--results_dir={results_dir}", *flags],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=900,
+    )
+
+
+def smoke_base(results_dir):
+    """The smoke preset's base RunConfig, results under results_dir."""
+    return preset_flags.base_config("--preset=smoke", f"--results_dir={results_dir}")
+
+
+def fake_record(cfg, fit_epoch, test_accuracy, epochs=None, status=records.FINISHED):
+    """A run record as train.run writes it, with the given curve and final numbers."""
+    epochs = epochs or [
+        {"epoch": e, "loss": 2.0 / e, "accuracy": min(1.0, e / (fit_epoch or 99))}
+        for e in range(1, (fit_epoch or 5) + 1)
+    ]
+    record = records.new_record(
+        cfg,
+        status=status,
+        epochs=epochs,
+        data={"train_examples": 100, "num_classes": 10},
+        final={"fit_epoch": fit_epoch, "test_accuracy": test_accuracy, "epochs_run": len(epochs)},
+    )
+    os.makedirs(cfg.run_dir, exist_ok=True)
+    records.save(cfg, record)
+
+
+class Events:
+    """A run directory's events as TensorBoard's EventAccumulator reads them."""
+
+    def __init__(self, run_dir):
+        self.acc = event_accumulator.EventAccumulator(run_dir, size_guidance={event_accumulator.TENSORS: 0})
+        self.acc.Reload()
+        self.tags = set(self.acc.Tags()[event_accumulator.TENSORS])
+
+    def series(self, tag):
+        return [(e.step, float(tensor_util.make_ndarray(e.tensor_proto))) for e in self.acc.Tensors(tag)]
+
+    def content(self, tag):
+        return self.acc.SummaryMetadata(tag).plugin_data.content
+
+    def experiment(self):
+        return hparams_metadata.parse_experiment_plugin_data(self.content(hparams_metadata.EXPERIMENT_TAG))
+
+    def session_start(self):
+        return hparams_metadata.parse_session_start_info_plugin_data(
+            self.content(hparams_metadata.SESSION_START_INFO_TAG)
+        )
+
+    def session_end(self):
+        return hparams_metadata.parse_session_end_info_plugin_data(self.content(hparams_metadata.SESSION_END_INFO_TAG))
