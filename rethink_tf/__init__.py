@@ -1,16 +1,45 @@
-"""rethink_tf: Zhang et al., "Understanding deep learning requires rethinking generalization", in TensorFlow."""
+"""rethink_tf: Zhang et al., "Understanding deep learning requires rethinking generalization", in TensorFlow.
 
-__version__ = "0.5.0"
+From Python (rethink_tf/api.py; each function's docstring says more):
 
-import os as _os
+    import rethink_tf
+    rethink_tf.use_command_line_settings()  # optional, first: TensorFlow as the command line runs it
+    record = rethink_tf.run(preset="smoke", corruption="random_labels", results_dir="results/nb")
+    table = rethink_tf.dataframe("results/nb")  # pandas, one row per run; rethink_tf.load: the records
+    print(rethink_tf.build_report("table1", "results/laptop/table1"))
 
-# TensorFlow's oneDNN kernels are off by default on some x86 CPUs; on the 2-core CPUs this package is
-# sized for they train the conv nets faster (docs/speed.md), and runs stay bit-identical from one to the next.
-# Takes effect only if rethink_tf is imported before TensorFlow; an explicit setting wins.
-_os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
+Importing the package loads no TensorFlow and changes nothing of the process (environment variables, import
+machinery), except when it is the program: `python -m rethink_tf.<entry point>` gets the command line's settings
+here, before its module imports TensorFlow (rethink_tf/settings.py).
+"""
 
-# TensorFlow's start-up lines on stderr are hidden when rethink_tf is imported before it (rethink_tf/quiet.py);
-# TF_CPP_MIN_LOG_LEVEL set by the user shows TensorFlow's log as TensorFlow prints it.
-from rethink_tf import quiet as _quiet  # noqa: E402
+import sys as _sys
 
-_quiet.hide_tensorflow_start_up()
+from rethink_tf.version import __version__
+
+if _sys.argv[:1] == ["-m"]:  # cheap test first: only while `python -m` looks its module up
+    from rethink_tf import settings as _settings
+
+    if _settings.run_as_program():
+        _settings.use_command_line_settings()
+
+from rethink_tf.api import (  # noqa: E402
+    RunConfig,
+    build_report,
+    dataframe,
+    load,
+    preset_config,
+    run,
+    use_command_line_settings,
+)
+
+__all__ = [
+    "__version__",
+    "RunConfig",
+    "build_report",
+    "dataframe",
+    "load",
+    "preset_config",
+    "run",
+    "use_command_line_settings",
+]

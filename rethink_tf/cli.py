@@ -501,6 +501,9 @@ def help_text(doc: str, groups, flag_values: flags.FlagValues = FLAGS) -> str:
 def flags_parser(doc: str, groups, flag_values: flags.FlagValues = FLAGS):
     """An absl flags_parser for app.run: --help prints help_text and exits 0; a bad flag is one line, exit 2.
     The entry point's flags are also declared its key flags, for absl's own help."""
+    from rethink_tf.settings import use_command_line_settings  # the command line's oneDNN (rethink_tf/settings.py)
+
+    use_command_line_settings()
     main_module = sys.argv[0]
     for _, names in groups:
         for name in names:

@@ -164,7 +164,7 @@ def versions() -> dict[str, Any]:
     import numpy
     import tensorflow as tf
 
-    from rethink_tf import __version__
+    from rethink_tf.version import __version__
 
     return {
         "rethink_tf": __version__,
@@ -257,7 +257,7 @@ def check(config: RunConfig) -> dict[str, Any] | None:
 def _check_version(run_dir: str, record: dict[str, Any]) -> None:
     """RunDirError if an unfinished run was started by another version of rethink_tf: the version changes when
     the numbers of a run do, and a run resumed across the change would have the numbers of neither."""
-    from rethink_tf import __version__
+    from rethink_tf.version import __version__
 
     theirs = (record.get("versions") or {}).get("rethink_tf")
     if theirs != __version__:

@@ -298,8 +298,9 @@ def add_measures(config: config_lib.RunConfig, data, record: dict[str, Any], pro
     """A finished run's generalization measures (rethink_tf.measures.of_net) into its record and its TensorBoard
     events, from its final and initial weights on its training data as trained (center-cropped, whitened, the
     labels it was trained on): nothing is retrained. The caller holds the run's claim."""
-    from rethink_tf import __version__, measures, summaries
+    from rethink_tf import measures, summaries
     from rethink_tf.data import pipeline
+    from rethink_tf.version import __version__
 
     started = time.perf_counter()
     nets = []

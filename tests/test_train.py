@@ -100,8 +100,9 @@ def test_mixed_precision_trains_with_float32_weights_in_its_own_run_dir(tmp_path
 
 @pytest.mark.parametrize("setting, onednn", [(None, True), ("0", False)])
 def test_record_says_whether_onednn_ran(setting, onednn):
-    # rethink_tf sets TF_ENABLE_ONEDNN_OPTS=1 unless it is set (TensorFlow's own default depends on the CPU)
-    code = "import rethink_tf, tensorflow; from rethink_tf import records; v = records.versions(); print(v['onednn'])"
+    # The command line's settings set TF_ENABLE_ONEDNN_OPTS=1 unless it is set (TensorFlow's default depends on the CPU)
+    code = "import rethink_tf; rethink_tf.use_command_line_settings(); import tensorflow"
+    code += "; from rethink_tf import records; print(records.versions()['onednn'])"
     env = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
     if setting is not None:
         env["TF_ENABLE_ONEDNN_OPTS"] = setting

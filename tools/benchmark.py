@@ -41,17 +41,21 @@ import time
 from typing import Callable
 from unittest import mock
 
-import keras
-import numpy as np
-import tensorflow as tf
-from absl import app, flags
+from rethink_tf import settings
 
-# rethink_tf before TensorFlow: importing it turns on oneDNN, which TensorFlow reads when it loads.
-from rethink_tf import __version__ as package_version
-from rethink_tf import callbacks, cli, measures, models, optimizers, records, runs, train
-from rethink_tf import config as config_lib
-from rethink_tf.data import corrupt, pipeline
-from rethink_tf.models import alexnet, inception, mlp
+# The command line's settings before TensorFlow loads: oneDNN on, which TensorFlow reads when it loads.
+settings.use_command_line_settings()
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+from absl import app, flags  # noqa: E402
+
+from rethink_tf import callbacks, cli, measures, models, optimizers, records, runs, train  # noqa: E402
+from rethink_tf import config as config_lib  # noqa: E402
+from rethink_tf.data import corrupt, pipeline  # noqa: E402
+from rethink_tf.models import alexnet, inception, mlp  # noqa: E402
+from rethink_tf.version import __version__ as package_version  # noqa: E402
 
 
 def matmul_peak_gflops(n: int = 2048, seconds: float = 3.0) -> float:

@@ -10,7 +10,11 @@ import time
 
 import numpy as np
 
-from rethink_tf import measures, models
+from rethink_tf import settings
+
+settings.use_command_line_settings()  # before TensorFlow loads: oneDNN as the command line has it
+
+from rethink_tf import measures, models  # noqa: E402
 
 MODELS = ("inception_small", "alexnet_small", "mlp_1x512", "mlp_3x512")
 
