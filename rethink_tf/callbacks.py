@@ -172,6 +172,7 @@ def is_nan(value: Any) -> bool:
     return value is None or not math.isfinite(float(value))
 
 
+# Overrides private parts of Keras' BackupAndRestore (_save_model, _weights_path, ...): tests/test_callbacks.py.
 class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
     """Keras' BackupAndRestore whose backup is replaced whole. Keras overwrites latest.weights.h5 and then
     training_metadata.json in place, so a kill between the two resumes the new weights at the old epoch;
