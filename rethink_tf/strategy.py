@@ -14,9 +14,8 @@ import tensorflow as tf
 
 from rethink_tf.config import ConfigError, RunConfig
 
-# Keras 3 (3.15.1 measured, with TF 2.21) cannot fit under MultiWorkerMirroredStrategy: its train step
-# reduces each scalar metric with strategy.reduce("MEAN", v, axis=0), which raises "Invalid reduction
-# dimension 0 for input with 0 dimensions" (keras-team/keras#20585, open).
+# Keras 3's Model.fit fails under MultiWorkerMirroredStrategy (keras-team/keras#20585), so it is refused in
+# one line; the versions measured and the error: docs/scaling.md ("Several machines training one run").
 MULTI_WORKER_UNSUPPORTED = (
     "TF_CONFIG is set, but Keras {keras} cannot train under MultiWorkerMirroredStrategy (keras-team/keras#20585: "
     "Model.fit reduces scalar metrics along axis 0); unset TF_CONFIG and run several workers on one results "
