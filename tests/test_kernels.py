@@ -52,7 +52,7 @@ def test_table3_rows_on_cifar_shaped_data_carry_the_papers_numbers():
         labels = np.arange(n) % 3
         base = np.array([[40, 40, 200], [40, 200, 40], [200, 40, 40]], np.uint8)[labels]
         images = base[:, None, None, :] + rng.integers(0, 40, (n, 32, 32, 3), dtype=np.uint8)
-        return sources.Split(images, labels.astype(np.int64))
+        return sources.RawSplit(images, labels.astype(np.int64))
 
     raw = sources.RawData("cifar10", split(90), split(30), 3, "in memory")
     cfg = config.RunConfig(dataset="cifar10", crop_size=28, seed=0).validate()

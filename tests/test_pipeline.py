@@ -21,7 +21,7 @@ def _raw(n_train: int = 2000, n_test: int = 300, channels: int = 1, seed: int = 
     rng = np.random.default_rng(seed)
 
     def split(n):
-        return sources.Split(
+        return sources.RawSplit(
             images=rng.integers(0, 256, (n, H, W, channels), dtype=np.uint8),
             labels=rng.integers(0, NUM_CLASSES, n).astype(np.int64),
         )

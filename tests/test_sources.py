@@ -49,7 +49,7 @@ def no_tfds(monkeypatch):
     def forbidden(*args, **kwargs):
         raise AssertionError("unexpected tfds fallback")
 
-    monkeypatch.setattr(tfds_source, "load", forbidden)
+    monkeypatch.setattr(tfds_source, "read", forbidden)
 
 
 @pytest.fixture
@@ -249,7 +249,8 @@ def test_cifar_channel_order(tmp_path):
     row = np.concatenate([np.arange(1024) % 256, np.full(1024, 7), np.full(1024, 9)]).astype(np.uint8)
     batch = {b"data": row[None, :], b"labels": [4]}
     archive = _write_tar(tmp_path / "c.tar.gz", {m: pickle.dumps(batch, protocol=2) for m in CIFAR_MEMBERS})
-    train, test = sources.read_cifar10_archive(archive)
+    data = sources.read_cifar10_archive(archive)
+    train, test = data.train, data.test
     image = test.images[0]
     assert image.shape == (32, 32, 3)
     assert image[0, 1, 0] == 1 and image[1, 0, 0] == 32 and image[2, 3, 0] == (2 * 32 + 3) % 256
@@ -262,7 +263,7 @@ def test_cifar_python2_style_numpy_names(cifar):
     path, payloads, images, labels = cifar
     payloads = {m: p.replace(b"numpy._core.multiarray", b"numpy.core.multiarray") for m, p in payloads.items()}
     assert b"numpy.core.multiarray\n_reconstruct" in payloads[CIFAR_MEMBERS[0]]
-    train, test = sources.read_cifar10_archive(_write_tar(path, payloads))
+    test = sources.read_cifar10_archive(_write_tar(path, payloads)).test
     np.testing.assert_array_equal(test.images, images[15:])
 
 
@@ -270,7 +271,7 @@ def test_cifar_protocol5_pickles(cifar):
     path, payloads, images, _ = cifar
     for member in CIFAR_MEMBERS:
         payloads[member] = pickle.dumps(pickle.loads(payloads[member]), protocol=5)
-    train, _ = sources.read_cifar10_archive(_write_tar(path, payloads))
+    train = sources.read_cifar10_archive(_write_tar(path, payloads)).train
     np.testing.assert_array_equal(train.images, images[:15])
 
 

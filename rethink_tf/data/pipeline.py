@@ -110,7 +110,7 @@ def prepare(config: PipelineConfig, raw: sources.RawData | None = None) -> Prepa
     if config.corruption == "gaussian":
         mean, std = corrupt.pixel_stats(raw.train.images, config.gaussian_stats)
 
-    def one(split_raw: sources.Split, size: int, split: int, label_noise: float) -> Split:
+    def one(split_raw: sources.RawSplit, size: int, split: int, label_noise: float) -> Split:
         idx = stratified_subset(split_raw.labels, size, config.seed + split)
         images, labels = corrupt.corrupt_split(
             split_raw.images[idx],

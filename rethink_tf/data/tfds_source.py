@@ -10,7 +10,7 @@ import os
 
 import numpy as np
 
-from rethink_tf.data.sources import data_error, first_line
+from rethink_tf.data.base import RawSplit, Splits, data_error, first_line
 
 _CHUNK = 8192  # examples per batch when materializing a split
 
@@ -104,7 +104,7 @@ def _keys(info, where: str) -> tuple[str, str, tuple[int | None, ...], int, tupl
     return image_key, label_key, tuple(image.shape), int(label.num_classes), tuple(label.names)
 
 
-def load(
+def read(
     name: str,
     *,
     data_dir: str | None,
@@ -112,12 +112,9 @@ def load(
     manual_dir: str | None,
     splits: tuple[str, str],
     image_size: int,
-):
-    """The train and test splits (tfds split strings) of tfds set `name` ("NAME" or "NAME/CONFIG").
-
-    Returns (train, test, num_classes, class_names, origin): train and test are (images, labels) pairs.
-    Downloads and prepares only when `download`.
-    """
+) -> Splits:
+    """The train and test splits (tfds split strings) of tfds set `name` ("NAME" or "NAME/CONFIG"), with the
+    builder's number of classes and class names. Downloads and prepares only when `download`."""
     where = f"tfds:{name.replace('/', ':')} (data_dir={data_dir or 'tfds default'})"
     with quiet():
         import tensorflow_datasets as tfds
@@ -192,9 +189,9 @@ def load(
                     f"split {split!r} has no labels (label {int(labels.min())})",
                     f"pass --{role}_split= a labelled split, e.g. validation",
                 )
-            out.append((np.concatenate(images), labels))
+            out.append(RawSplit(np.concatenate(images), labels))
     origin = f"tfds:{name.replace('/', ':')} (data_dir={builder.data_dir}, splits {splits[0]} / {splits[1]})"
-    return out[0], out[1], num_classes, names, origin
+    return Splits(out[0], out[1], num_classes, origin, class_names=names)
 
 
 def _square(image, size: int):
