@@ -64,9 +64,9 @@ def preset_config(preset: str = "laptop", **fields: Any) -> RunConfig:
     values = flags.FlagValues()  # the command line's flags, not its parsed ones
     cli.define_flags(values)
     values.mark_as_parsed()
-    for name, value in {"preset": preset, **fields}.items():
-        values[name].value = value
-        values[name].present = 1
+    for name, value in {"preset": preset, **fields}.items():  # as if given on the command line: the preset's yield
+        flag = values[name]
+        flag.value, flag.present, flag.using_default_value = value, 1, False
     cli.apply_preset(values, preset)
     return cli.from_flags(values)
 
@@ -113,11 +113,12 @@ def load(results_dir: str) -> list[RunRecord]:
 
 
 def dataframe(runs: str | os.PathLike | list[dict[str, Any]]) -> pandas.DataFrame:
-    """A pandas DataFrame of runs, one row each, flat columns: run_name, status, every config field (model,
-    corruption, corrupt, seed, ...), the final numbers (train_accuracy, test_accuracy, generalization_gap,
-    train_loss, test_loss, epochs_run, fit_epoch; empty until the run finishes), epochs (rows of record["epochs"]),
-    wall_time_s, onednn (whether TensorFlow's oneDNN kernels trained it) and version (rethink_tf's). `runs`: a
-    results dir (see load) or records."""
+    """A pandas DataFrame of runs, one row each, flat columns: run_name (its directory's), status, every other
+    config field (model, corruption, corrupt, seed, epochs: the budget, ...), the final numbers (train_accuracy,
+    test_accuracy, generalization_gap, train_loss, test_loss, epochs_run, fit_epoch; empty until the run
+    finishes), epochs_done (the epochs its record has, finished or not), wall_time_s, onednn (whether
+    TensorFlow's oneDNN kernels trained it) and version (rethink_tf's). `runs`: a results dir (see load) or
+    records. The curves are each record's "epochs" (one dict of metrics per epoch)."""
     import pandas
 
     recs = load(os.fspath(runs)) if isinstance(runs, (str, os.PathLike)) else runs
@@ -128,18 +129,19 @@ def dataframe(runs: str | os.PathLike | list[dict[str, Any]]) -> pandas.DataFram
         versions = record.get("versions") or {}
         rows.append(
             {
+                **(record.get("config") or {}),
                 "run_name": record.get("run_name"),
                 "status": record.get("status"),
-                **(record.get("config") or {}),
                 **{name: final.get(name) for name in FINAL_COLUMNS},
-                "epochs": len(record.get("epochs") or []),
+                "epochs_done": len(record.get("epochs") or []),
                 "wall_time_s": record.get("wall_time_s"),
                 "onednn": environment.get("onednn", versions.get("onednn")),
                 "version": versions.get("rethink_tf"),
             }
         )
-    columns = ["run_name", "status", *(f.name for f in dataclasses.fields(RunConfig)), *FINAL_COLUMNS]
-    columns += ["epochs", "wall_time_s", "onednn", "version"]
+    fields = [f.name for f in dataclasses.fields(RunConfig) if f.name != "run_name"]  # the record's: its dir's
+    columns = ["run_name", "status", *fields, *FINAL_COLUMNS]
+    columns += ["epochs_done", "wall_time_s", "onednn", "version"]
     return pandas.DataFrame(rows, columns=columns)
 
 
