@@ -6,6 +6,7 @@ import pytest
 import tensorflow as tf
 
 from rethink_tf import measures, models
+from rethink_tf.models import inception
 
 
 def circular_conv(x, kernel):
@@ -148,10 +149,33 @@ def test_path_norm_folds_batch_norm_as_the_folded_weights_say():
     assert measures.path_norm(model) == pytest.approx(by_hand, rel=1e-5)
 
 
-@pytest.mark.parametrize("name", ["inception_small", "mlp_1x512"])
-def test_path_norm_of_laptop_models_is_positive_and_finite(name):
-    model = models.build_model(name, input_shape=(28, 28, 3), num_classes=10, seed=0)
-    assert 0 < measures.path_norm(model) < np.inf
+def test_path_norm_of_the_papers_mlp_by_hand():
+    model = models.build_model("mlp_1x512", input_shape=(28, 28, 3), num_classes=10, seed=0)
+    rng = np.random.default_rng(1)
+    model.set_weights([w + rng.normal(0, 0.05, w.shape).astype(w.dtype) for w in model.get_weights()])  # biases too
+    h, o = measures.weight_layers(model)
+    by_hand = np.sum(((h.kernel**2).sum(axis=0) + h.bias**2) @ o.kernel**2 + o.bias**2)
+    assert measures.path_norm(model) == pytest.approx(by_hand, rel=1e-5)
+
+
+def test_path_norm_of_inception_is_a_function_of_the_net_not_of_its_scaling():
+    # Scaling a ReLU layer's weights by c and the next layer's kernel by 1/c leaves the function and its path
+    # norm unchanged (the reason for the measure); scaling the logits by 2 scales f_{w^2}(1), so the norm, by 4.
+    model = models.build_model("inception_small", input_shape=(28, 28, 3), num_classes=10, seed=0, batch_norm=False)
+    images = np.random.default_rng(2).normal(size=(2, 28, 28, 3)).astype(np.float32)
+    norm, logits = measures.path_norm(model), np.asarray(model(images))
+    last = f"inception{sum(kind == 'inc' for kind, _ in inception.BLOCKS)}"  # feeds the global pool and logits
+    for branch in ("1x1", "3x3"):
+        conv = model.get_layer(f"{last}_{branch}_conv")
+        conv.kernel.assign(conv.kernel * 3.0)
+        conv.bias.assign(conv.bias * 3.0)
+    model.get_layer("logits").kernel.assign(model.get_layer("logits").kernel / 3.0)
+    np.testing.assert_allclose(np.asarray(model(images)), logits, rtol=1e-4, atol=1e-5)
+    assert measures.path_norm(model) == pytest.approx(norm, rel=1e-4)
+    out = model.get_layer("logits")
+    out.kernel.assign(out.kernel * 2.0)
+    out.bias.assign(out.bias * 2.0)
+    assert measures.path_norm(model) == pytest.approx(4 * norm, rel=1e-4)
 
 
 def test_sharpness_search_finds_the_edge_of_a_step_and_of_a_steady_decline():
