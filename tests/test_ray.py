@@ -111,3 +111,22 @@ def test_a_ray_worker_killed_mid_run_is_retried_and_every_run_ends_with_local_bi
         timeout=900,
     )
     assert again.returncode == 0 and "5 of 5 runs already finished; 0 to Ray" in again.stdout, again.stderr[-3000:]
+
+
+def test_an_address_where_nothing_answers_is_refused_in_one_line_within_seconds(tmp_path):
+    # ray.init would retry it for minutes, printing each try; a port nobody listens on is refused at once
+    port = free_port()
+    started = time.monotonic()
+    done = subprocess.run(
+        rademacher(tmp_path, "--engine=ray", f"--ray_address=127.0.0.1:{port}"),
+        capture_output=True,
+        text=True,
+        env=RAY_ENV,
+        timeout=300,
+    )
+    took = time.monotonic() - started
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2 and f"--ray_address=127.0.0.1:{port}: nothing answers" in lines[-1], done.stderr[-2000:]
+    assert f"ray start --head --port={port}" in lines[-1] and "GCS" not in done.stderr  # none of Ray's retry lines
+    assert took < 30, f"took {took:.0f} s"
+    assert not glob.glob(os.path.join(str(tmp_path), "*", records.RECORD))  # no run started

@@ -11,16 +11,38 @@ submitted; one another process is training is left to it.
 from __future__ import annotations
 
 import os
+import socket
 from typing import Any
 
-from rethink_tf import records, train
+from rethink_tf import records, run_measures, train
 from rethink_tf.config import RunConfig
+from rethink_tf.errors import BadInput
 
 RETRIES = 3  # a run's worker may die this many times (preemption, SIGKILL, a lost node) before the run fails
 
 
 class RunFailedError(RuntimeError):
     """A run raised on the cluster (not a dead worker: Ray retries those)."""
+
+
+class RayAddressError(BadInput):
+    """--ray_address names a host:port where nothing answers (ray.init would retry it for minutes)."""
+
+
+def check_reachable(address: str, timeout_s: float = 3.0) -> None:
+    """RayAddressError unless a TCP connection to a HOST:PORT (or ray://HOST:PORT) address opens within
+    timeout_s; 'auto' and other forms are left to Ray."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
+    except OSError as e:
+        raise RayAddressError(
+            f"--ray_address={address}: nothing answers at {host}:{port} ({e.strerror or e}); start the cluster's "
+            f"head there (ray start --head --port={port}) or give the address it printed, or leave --ray_address "
+            "unset for a Ray on this machine"
+        ) from None
 
 
 def _train_one(label: str, config: RunConfig, cwd: str) -> dict[str, Any] | str:
@@ -38,7 +60,7 @@ def pending(runs: list[tuple[str, RunConfig]]) -> list[tuple[str, RunConfig]]:
     out = []
     for label, cfg in runs:
         record = records.read_record(cfg.run_dir)
-        if record is None or record["status"] not in records.DONE or train.lacks_measures(cfg, record):
+        if record is None or record["status"] not in records.DONE or run_measures.lacking(cfg, record):
             out.append((label, cfg))
     return out
 
@@ -52,6 +74,8 @@ def connect(address: str | None) -> None:
     """Joins the Ray cluster at `address`, or starts one on this machine, bound to 127.0.0.1, with every core."""
     if not address:
         os.environ.setdefault(LOOPBACK_ONLY, "0")
+    else:
+        check_reachable(address)
     import ray
 
     if ray.is_initialized():
