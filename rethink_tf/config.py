@@ -1,8 +1,11 @@
 """The frozen RunConfig: everything one training run depends on, and the checks of its values.
 
 The top of the one-way flow (flags -> config -> data -> model -> training -> record -> report): it imports
-nothing of rethink_tf but its errors. The choices that lower modules own (models, data sets, corruptions) are checked by
-rethink_tf.runs against their registries; the flags that fill a RunConfig are defined in rethink_tf.cli.
+nothing of rethink_tf but its errors. Every field is declared once, here: its default, and in its metadata (see
+`setting`) its --help group, help text, whether it is placement, and which registry supplies its choices.
+rethink_tf.cli defines the command-line flags (of the same names), --help's groups and docs/flags.md from
+these declarations; the choices that lower modules own (models, data sets, corruptions) are checked by
+rethink_tf.runs against their registries.
 """
 
 from __future__ import annotations
@@ -14,23 +17,15 @@ from typing import Any
 
 from rethink_tf.errors import BadInput
 
-# Fields that say where a run lives, where its data is read from, how it reports or how its steps are
-# dispatched, not what it computes: two configs that differ only in these describe the same experiment (and
-# the same numbers). A run's data is identified by its fingerprints instead of the data's location.
-PLACEMENT_FIELDS = (
-    "preset",
-    "results_dir",
-    "run_name",
-    "verbose",
-    "steps_per_execution",
-    "data_dir",
-    "idx_dir",
-    "cifar_archive",
-    "download",
-    "manual_dir",
-    "measures",
-    "allow_mixed_environment",
-)
+# --help's groups, in this order: what a user usually changes first. Within a group, flags keep field order.
+WHAT = "What to run"
+REGULARIZERS = "Regularizers and optimization"
+DETAILS = "Details of the randomization tests and the input"
+CURVES = "Test curves and measures"
+DATA = "Where the data is"
+OUTPUT = "Placement, numerics and output"
+GROUPS = (WHAT, REGULARIZERS, DETAILS, CURVES, DATA, OUTPUT)
+
 # Corruptions that replace every training label (rethink_tf.data.corrupt.ALL_LABELS_CORRUPTIONS, which a test
 # keeps equal to this: config may not import the data package below it).
 ALL_LABELS_CORRUPTIONS = ("random_labels", "random_signs")
@@ -40,58 +35,247 @@ class ConfigError(BadInput, ValueError):
     """A flag value that cannot run; the message names the flag and what is allowed."""
 
 
+def setting(
+    default: Any,
+    help: str,
+    group: str | None = None,
+    *,
+    placement: bool = False,
+    choices: str | tuple[str, ...] | None = None,
+    flag_default: Any = dataclasses.MISSING,
+    lower_bound: float | None = None,
+    upper_bound: float | None = None,
+) -> Any:
+    """A dataclass field declared as a command-line flag of its name (a RunConfig field, or an option of an
+    experiment's options dataclass). `help` may hold {placeholders} that rethink_tf.cli fills in from the
+    registries it knows (cli.HELP_FACTS); `group` is its --help group (RunConfig fields); `placement` marks a
+    field that says where a run lives, reads its data or reports, not what it computes (two configs that differ
+    only in these describe the same experiment and the same numbers); `choices` is a tuple, or the name of the
+    registry that rethink_tf.cli takes them from (cli.CHOICES); `flag_default` is the flag's default where it
+    differs from the field's; the bounds are the flag's."""
+    metadata = {
+        "help": help,
+        "group": group,
+        "placement": placement,
+        "choices": choices,
+        "flag_default": default if flag_default is dataclasses.MISSING else flag_default,
+        "lower_bound": lower_bound,
+        "upper_bound": upper_bound,
+    }
+    return dataclasses.field(default=default, metadata=metadata)
+
+
 @dataclasses.dataclass(frozen=True)
 class RunConfig:
     """Everything one training run depends on. learning_rate None means the model's default, which
-    rethink_tf.runs.resolve fills in before a run trains."""
+    rethink_tf.runs.resolve fills in before a run trains. Field names are flag names, and records keep the
+    fields as a flat dict: add a field here, with its default and setting(...), and it is a flag, in --help and
+    in docs/flags.md (regenerate it: python tools/flags_doc.py)."""
 
-    preset: str = ""
-    model: str = "inception_small"
-    dataset: str = "fashion_mnist"
-    data_dir: str | None = None
-    idx_dir: str | None = None
-    cifar_archive: str | None = None
-    download: bool = False
-    manual_dir: str | None = None
-    train_split: str = "train"
-    test_split: str = "test"
-    image_size: int = 0
-    train_size: int = 0
-    test_size: int = 0
-    rgb: bool = True
-    crop_size: int = 0
-    corruption: str = "true_labels"
-    corrupt: float = 0.0
-    corrupt_test_labels: bool = False
-    gaussian_stats: str = "global"
-    random_crop: bool = False
-    augment: bool = False
-    weight_decay: float = 0.0
-    dropout: float = 0.0
-    batch_norm: bool = True
-    bn_momentum: float = 0.99
-    learning_rate: float | None = None
-    lr_decay: float = 0.95
-    lr_decay_examples: int = 0
-    momentum: float = 0.9
-    batch_size: int = 128
-    epochs: int = 60
-    crop_epochs: int = 0
-    random_label_epochs: int = 0
-    stop_when_fit: bool = False
-    eval_every: int = 1
-    curve_test_size: int = 0
-    measures: bool = True
-    seed: int = 0
-    deterministic: bool = True
-    precision: str = "float32"
-    cpu_devices: int = 1
-    threads: int = 0
-    steps_per_execution: int = 16
-    allow_mixed_environment: bool = False
-    results_dir: str = "results"
-    run_name: str = ""
-    verbose: int = 2
+    preset: str = setting(
+        "",
+        "Flagfile (rethink_tf/presets/, also flags/presets/) that "
+        "supplies defaults for the flags the command line leaves unset.",
+        WHAT,
+        placement=True,
+        choices="presets",
+        flag_default="laptop",
+    )
+    model: str = setting("inception_small", "Architecture (rethink_tf/models).", WHAT, choices="models")
+    dataset: str = setting(
+        "fashion_mnist",
+        "Data set: {datasets} (built in); tfds:NAME[:CONFIG] (any tfds image-classification "
+        "set, e.g. tfds:svhn_cropped); npz:PATH (arrays x_train, y_train, x_test, y_test); folder:PATH "
+        "(PATH/train/<class>/*.png|jpg and PATH/test/<class>/*).",
+        WHAT,
+    )
+    data_dir: str | None = setting(
+        None,
+        "tensorflow_datasets data directory (tfds:NAME, cifar10, mnist; fashion_mnist when its IDX files are "
+        "missing); default: tfds' own (~/tensorflow_datasets).",
+        DATA,
+        placement=True,
+    )
+    idx_dir: str | None = setting(
+        None,
+        "Directory of the four Fashion-MNIST IDX files; default: Debian's "
+        "dataset-fashion-mnist ({fashion_mnist_dir}), else a prepared tfds copy.",
+        DATA,
+        placement=True,
+    )
+    cifar_archive: str | None = setting(
+        None, "Local cifar-10-python.tar.gz to read instead of tfds.", DATA, placement=True
+    )
+    download: bool = setting(
+        False,
+        "Let tfds download and prepare a missing tfds set into --data_dir (needs internet access; "
+        "sets downloaded by hand, such as imagenet2012, from --manual_dir). Nothing is downloaded without it.",
+        WHAT,
+        placement=True,
+    )
+    manual_dir: str | None = setting(
+        None, "Folder of the files of a tfds set downloaded by hand (imagenet2012's tars).", DATA, placement=True
+    )
+    train_split: str = setting("train", "tfds split to train on (tfds:NAME only).", DATA)
+    test_split: str = setting("test", "tfds split to test on (tfds:NAME only; imagenet2012: validation).", DATA)
+    image_size: int = setting(
+        0,
+        "Bring every image to this square size (shorter side scaled, center kept) when read; needed for "
+        "sources whose images differ in size; 0 = the source's own size.",
+        DETAILS,
+    )
+    train_size: int = setting(0, "Deterministic class-stratified training subset; 0 = all.", WHAT)
+    test_size: int = setting(0, "Deterministic class-stratified test subset; 0 = all.", WHAT)
+    rgb: bool = setting(True, "Repeat grayscale images to 3 channels so every model sees the paper's 28x28x3.", DETAILS)
+    crop_size: int = setting(
+        0,
+        "Side of the (center or random) crop fed to the model; 0 = the paper's 28 for 28x28 and 32x32 "
+        "images, else the image's shorter side.",
+        DETAILS,
+    )
+    corruption: str = setting(
+        "true_labels",
+        "Randomization test of Section 2.1 "
+        "(random_signs: every label, train and test, a random bit, for the Rademacher probe).",
+        WHAT,
+        choices="corruptions",
+    )
+    corrupt: float = setting(
+        0.0,
+        "Label corruption probability p: each training label is replaced by a uniform random class with probability p.",
+        WHAT,
+    )
+    corrupt_test_labels: bool = setting(
+        False, "Corrupt test labels too (the first author's code); the paper keeps them clean.", DETAILS
+    )
+    gaussian_stats: str = setting(
+        "global",
+        "Gaussian corruption: one mean/variance over all pixels, or one per channel.",
+        DETAILS,
+        choices="gaussian_stats",
+    )
+    random_crop: bool = setting(False, "Random crop augmentation (Table 1) instead of the center crop.", REGULARIZERS)
+    augment: bool = setting(
+        False,
+        "Random horizontal flip and rotation by up to 25 degrees of each "
+        "training image (the paper's Table 4 augmentation), after the crop.",
+        REGULARIZERS,
+    )
+    weight_decay: float = setting(
+        0.0,
+        "L2 coefficient c on every kernel (loss += c * sum(w^2)); "
+        "0 = off. Table 1 uses each model's default (rethink_tf/models).",
+        REGULARIZERS,
+    )
+    dropout: float = setting(
+        0.0,
+        "Dropout rate before the logits, for models that have a dropout layer (inception_v3); 0 = off.",
+        REGULARIZERS,
+    )
+    batch_norm: bool = setting(True, "Batch normalization, for models that have it ({with_batch_norm}).", REGULARIZERS)
+    bn_momentum: float = setting(
+        0.99,
+        "Momentum of batch norm's moving statistics (Keras' default "
+        "0.99 averages over ~100 steps: too slow for a few steps per epoch).",
+        REGULARIZERS,
+    )
+    learning_rate: float | None = setting(
+        None,
+        "Initial SGD learning rate, for every run of an experiment; default: each model's own ({learning_rates}).",
+        REGULARIZERS,
+    )
+    lr_decay: float = setting(0.95, "Learning rate factor applied after every epoch.", REGULARIZERS)
+    lr_decay_examples: int = setting(
+        0,
+        "Apply --lr_decay once per this many training examples seen instead of once per epoch "
+        "(50000: the paper's CIFAR-10 schedule in steps, for subsets); 0 = every epoch.",
+        REGULARIZERS,
+    )
+    momentum: float = setting(0.9, "SGD momentum.", REGULARIZERS)
+    batch_size: int = setting(128, "Global batch size.", REGULARIZERS)
+    epochs: int = setting(60, "Maximum number of epochs (but see --crop_epochs and --random_label_epochs).", WHAT)
+    crop_epochs: int = setting(
+        0,
+        "Maximum number of epochs of a run with --random_crop, whose "
+        "running accuracy on fresh crops never reaches 100%; 0 = --epochs.",
+        REGULARIZERS,
+    )
+    random_label_epochs: int = setting(
+        0,
+        "Maximum number of epochs of a run whose "
+        "every training label is random (random_labels, random_signs), which takes longer to fit "
+        "than true labels (the paper's Figure 1a); 0 = --epochs.",
+        REGULARIZERS,
+    )
+    stop_when_fit: bool = setting(False, "Stop once an epoch's training accuracy reaches 100%.", REGULARIZERS)
+    eval_every: int = setting(
+        1, "Test-set metrics in the curves every N epochs; the final numbers are always evaluated.", CURVES
+    )
+    curve_test_size: int = setting(
+        0,
+        "Test examples behind those curves (a fixed "
+        "class-stratified subset of the test set); 0 = all. The final numbers use the whole test "
+        "set.",
+        CURVES,
+    )
+    measures: bool = setting(
+        True,
+        "Compute a finished run's generalization measures (norms, margin, sharpness: docs/measures.md) into "
+        "its record and TensorBoard; a finished run without them gets them on its next pass, not retrained. "
+        "They do not change the run's numbers.",
+        CURVES,
+        placement=True,
+    )
+    seed: int = setting(0, "Seed of initialization, corruption, subset and shuffling.", WHAT)
+    deterministic: bool = setting(True, "Deterministic TensorFlow ops (same flags -> same numbers).", OUTPUT)
+    precision: str = setting(
+        "float32",
+        "Keras dtype policy: float32 (the paper's), or "
+        "mixed precision for GPUs with float16 or bfloat16 units (weights and logits stay float32). "
+        "Not chosen for you: it changes the numbers (docs/speed.md).",
+        OUTPUT,
+        choices="precisions",
+    )
+    cpu_devices: int = setting(
+        1,
+        "Without a GPU: split the CPU into this many logical devices "
+        "and mirror training over them (tf.distribute.MirroredStrategy; --batch_size stays global). "
+        "With several GPUs every GPU is used.",
+        OUTPUT,
+    )
+    threads: int = setting(
+        0,
+        "TensorFlow's intra-op threads, the pool a CPU kernel splits its work over; 0 = TensorFlow's own, one "
+        "per core. Part of a run's identity: Inception-small's sums come out in another order with another "
+        "count, and so do its numbers (docs/scaling.md).",
+        OUTPUT,
+    )
+    steps_per_execution: int = setting(
+        16,
+        "Train steps per call into TensorFlow "
+        "(Keras' steps_per_execution): fewer calls cost less Python time per step; the numbers are "
+        "the same whatever it is.",
+        OUTPUT,
+        placement=True,
+    )
+    allow_mixed_environment: bool = setting(
+        False,
+        "Resume an unfinished run in another compute environment (CPU, instruction set, threads, versions, GPU) "
+        "than the one it started in, whose numbers are then of neither; the record lists both "
+        "(docs/determinism.md). Without it such a resume is refused.",
+        OUTPUT,
+        placement=True,
+    )
+    results_dir: str = setting(
+        "results", "Directory holding one subdirectory per run (created if missing).", WHAT, placement=True
+    )
+    run_name: str = setting("", "Run subdirectory name; default: built from the config.", OUTPUT, placement=True)
+    verbose: int = setting(
+        2,
+        "Output while training: 0 none, 1 Keras' progress bar, 2 one line per epoch (accuracies, gap, ETA).",
+        OUTPUT,
+        placement=True,
+    )
 
     @property
     def label_noise(self) -> float:
@@ -177,6 +361,10 @@ class RunConfig:
         return self
 
 
+# Fields that say where a run lives, where its data is read from, how it reports or how its steps are
+# dispatched, not what it computes (setting(placement=True)): two configs that differ only in these describe the
+# same experiment (and the same numbers). A run's data is identified by its fingerprints instead of its location.
+PLACEMENT_FIELDS = tuple(f.name for f in dataclasses.fields(RunConfig) if f.metadata["placement"])
 _FIELDS = {f.name for f in dataclasses.fields(RunConfig)}
 _DEFAULTS = {f.name: f.default for f in dataclasses.fields(RunConfig)}
 

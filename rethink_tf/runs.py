@@ -52,13 +52,29 @@ def check_names(config: RunConfig) -> None:
     )
 
 
+# Configs whose values passed check: a pure function of them, so one equal to a checked config is not checked
+# again (RunConfig is frozen and hashable).
+_CHECKED: set[RunConfig] = set()
+
+
+def check(config: RunConfig) -> RunConfig:
+    """The config, once its values are valid (RunConfig.validate) and its names known (check_names): raises
+    ConfigError for the first that is not. Each distinct config is checked once per process, whichever of
+    rethink_tf.cli.from_flags, resolve or derive sees it first."""
+    if config not in _CHECKED:
+        config.validate()
+        check_names(config)
+        _CHECKED.add(config)
+    return config
+
+
 def resolve(config: RunConfig) -> RunConfig:
-    """The config ready to train: validated, its names checked, the model's default learning rate filled in
-    where the config leaves it None."""
-    config.validate()
-    check_names(config)
+    """The config ready to train: checked (once: see check), the model's default learning rate filled in where
+    the config leaves it None. Resolving a resolved config returns it unchecked again."""
+    check(config)
     if config.learning_rate is None:
         config = dataclasses.replace(config, learning_rate=models.MODELS[config.model].default_learning_rate)
+        _CHECKED.add(config)  # a model's own learning rate is a valid one: nothing else changed
     return config
 
 

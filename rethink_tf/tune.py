@@ -20,7 +20,6 @@ from rethink_tf import config as config_lib
 from rethink_tf import models, records, runs, tables, train
 from rethink_tf.experiments import runner
 
-OPTIONS = ("oracle", "max_trials", "learning_rates", "batch_sizes", "bn_momenta")
 ORACLES = ("bayesian", "random")
 KERAS_TUNER_DIR = "keras_tuner"  # the oracle's state, under the results dir
 
@@ -182,7 +181,31 @@ def report(results_dir: str) -> str:
     return tables.write(results_dir, "tune", text, table, runs=recs)
 
 
-EXPERIMENT = runner.Experiment("tune", report, compute=search, options=OPTIONS)
+@dataclasses.dataclass(frozen=True)
+class Options:
+    """The search's own flags (rethink_tf.cli.define_options), the keyword arguments of search."""
+
+    oracle: str = config_lib.setting(
+        "bayesian", "rethink_tf.tune: keras-tuner's oracle, Bayesian optimization or random search.", choices=ORACLES
+    )
+    max_trials: int = config_lib.setting(10, "rethink_tf.tune: trials (runs) of the search.", lower_bound=1)
+    learning_rates: tuple[float, ...] = config_lib.setting(
+        (0.001, 0.3),
+        "rethink_tf.tune: the lowest and the highest learning rate searched (log scale; give the flag twice).",
+        lower_bound=0.0,
+    )
+    batch_sizes: tuple[int, ...] = config_lib.setting(
+        (32, 64, 128), "rethink_tf.tune: the batch sizes searched.", lower_bound=1
+    )
+    bn_momenta: tuple[float, ...] = config_lib.setting(
+        (0.9, 0.99),
+        "rethink_tf.tune: the batch-norm momenta searched (models with batch norm).",
+        lower_bound=0.0,
+        upper_bound=0.999,
+    )
+
+
+EXPERIMENT = runner.Experiment("tune", report, compute=search, options=Options)
 
 if __name__ == "__main__":
     runner.main(EXPERIMENT, __doc__)

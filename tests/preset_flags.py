@@ -7,10 +7,13 @@ from absl import flags
 from rethink_tf import cli, config
 
 
-def parsed(*args: str) -> flags.FlagValues:
-    """Fresh FlagValues holding every flag of the package, parsed from args with the preset applied."""
+def parsed(*args: str, options: type | None = None) -> flags.FlagValues:
+    """Fresh FlagValues holding every flag of rethink_tf.train (and of an experiment's `options` class, as its
+    entry point defines them), parsed from args with the preset applied."""
     values = flags.FlagValues()
     cli.define_flags(values)
+    if options:
+        cli.define_options(options, values)
     values(["prog", *args])
     cli.apply_preset(values)
     return values

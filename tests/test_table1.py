@@ -47,8 +47,8 @@ def test_random_label_rows_run_with_several_seeds(tmp_path):
 
 
 def test_laptop_preset_grid_is_27_runs():
-    values = preset_flags.parsed("--preset=laptop")
-    runs = table1.grid(cli.from_flags(values), **cli.options(table1.OPTIONS, values))
+    values = preset_flags.parsed("--preset=laptop", options=table1.Options)
+    runs = table1.grid(cli.from_flags(values), **dataclasses.asdict(cli.options(table1.Options, values)))
     assert len(runs) == 19 + 4 * 2  # 3 seeds per random-label row, Inception w/o BatchNorm's once
     assert {cfg.max_epochs for _, cfg in runs if cfg.corruption == "random_labels"} == {150}
 

@@ -10,6 +10,7 @@ random-label epoch budget. "Time to overfit" is the steps until the first epoch 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 from typing import Any
@@ -230,7 +231,19 @@ def report(results_dir: str) -> str:
     return f"{text}\nfigure: {os.path.join(results_dir, 'figure1.png')}"
 
 
-EXPERIMENT = runner.Experiment("figure1", report, runs=grid, options=("corrupt_levels",))
+@dataclasses.dataclass(frozen=True)
+class Options:
+    """Figure 1's own flag (rethink_tf.cli.define_options), the keyword argument of grid."""
+
+    corrupt_levels: tuple[float, ...] = config_lib.setting(
+        LEVELS,
+        "Figure 1 (b, c): the label corruption levels p of the sweep (repeat the flag for each; 0 is needed).",
+        lower_bound=0.0,
+        upper_bound=1.0,
+    )
+
+
+EXPERIMENT = runner.Experiment("figure1", report, runs=grid, options=Options)
 
 if __name__ == "__main__":
     runner.main(EXPERIMENT, __doc__)

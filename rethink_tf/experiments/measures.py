@@ -20,7 +20,12 @@ from rethink_tf import config as config_lib
 from rethink_tf import measures, models, plots, records, tables
 from rethink_tf.experiments import figure1, runner, table1, table4
 
-OPTIONS = table1.OPTIONS + ("corrupt_levels",)
+
+@dataclasses.dataclass(frozen=True)
+class Options(figure1.Options, table1.Options):
+    """Table 1's and Figure 1's options (their grids are this one's): the keyword arguments of grid."""
+
+
 # Jiang et al.'s granulated tau varies one hyperparameter and holds the others: the axes this grid varies.
 AXES = ("p", "model", "weight decay", "random crop")
 
@@ -189,7 +194,7 @@ def report(results_dir: str) -> str:
     return f"{text}\nfigure: {os.path.join(results_dir, 'measures.png')}"
 
 
-EXPERIMENT = runner.Experiment("measures", report, runs=grid, options=OPTIONS)
+EXPERIMENT = runner.Experiment("measures", report, runs=grid, options=Options)
 
 if __name__ == "__main__":
     runner.main(EXPERIMENT, __doc__)

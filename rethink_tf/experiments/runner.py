@@ -31,7 +31,8 @@ Runs = list[tuple[str, RunConfig]]
 class Experiment:
     """One experiment of the paper: `runs(base, **options)` lists its training runs, each labelled for the
     progress lines; `compute(base, raw, **options)` makes and stores its other results; `report(results_dir)`
-    writes and returns its report from the records there alone. `options` names its own flags (rethink_tf.cli);
+    writes and returns its report from the records there alone. `options` is its options dataclass, whose fields
+    (config.setting) are its own flags (rethink_tf.cli.define_options) and the keyword arguments of runs and compute;
     `subdir` is where `make reproduce-NAME` keeps its runs under the preset's results dir, when they must not mix
     with Table 1's (the report looks there too)."""
 
@@ -39,7 +40,7 @@ class Experiment:
     report: Callable[[str], str]
     runs: Callable[..., Runs] = lambda base, **options: []
     compute: Callable[..., Any] | None = None
-    options: tuple[str, ...] = ()
+    options: type | None = None
     subdir: str = ""
 
 
@@ -94,28 +95,27 @@ def main(experiment: Experiment, doc: str) -> None:
     def entry(argv: list[str]) -> None:
         with cli.one_line_errors():
             base = cli.run_config(argv)
-            options, scale = cli.options(experiment.options), cli.options(cli.SCALE_OUT_GROUP[1])
+            options = dataclasses.asdict(cli.options(experiment.options)) if experiment.options else {}
+            scale = cli.options(cli.ScaleOut)
             if workers.is_worker():  # one of --workers=N: its share of the runs; the parent reports
                 train_all(experiment.runs(base, **options), say_busy=False)
                 return
             runs = experiment.runs(base, **options)
             raw = sources.load_for(base) if runs or experiment.compute else None
-            if runs and (scale["workers"] > 1 or scale["engine"] == "ray"):
+            if runs and (scale.workers > 1 or scale.engine == "ray"):
                 check_all(runs, raw)  # bad run dirs stop the grid here, once, before any worker starts
-                if scale["engine"] == "ray":
-                    _on_ray(runs, scale["ray_address"])
+                if scale.engine == "ray":
+                    _on_ray(runs, scale.ray_address)
                 else:
-                    _share(scale["workers"], len(runs))
+                    _share(scale.workers, len(runs))
             text = run(experiment, base, raw, **options)  # what no worker finished, then the report
         print(text)
 
     cli.define_flags()
+    if experiment.options:
+        cli.define_options(experiment.options)
     logging.set_verbosity(logging.WARNING)
-    groups = (
-        cli.RUN_GROUPS
-        + ((("Options of this experiment", experiment.options),) if experiment.options else ())
-        + (cli.SCALE_OUT_GROUP,)
-    )
+    groups = cli.RUN_GROUPS + cli.option_groups(experiment.options) + (cli.SCALE_OUT_GROUP,)
     app.run(entry, flags_parser=cli.flags_parser(doc, groups))
 
 

@@ -196,7 +196,19 @@ def report(results_dir: str) -> str:
     )
 
 
-EXPERIMENT = runner.Experiment("table3", report, compute=compute, options=("kernel_l2", "random_filters"))
+@dataclasses.dataclass(frozen=True)
+class Options:
+    """Table 3's own flags (rethink_tf.cli.define_options), the keyword arguments of compute."""
+
+    kernel_l2: float = config_lib.setting(
+        1e-3, "Table 3: the l2 term of the regularized row, (K + l2 I) alpha = Y.", lower_bound=0.0
+    )
+    random_filters: int = config_lib.setting(
+        64, "Table 3: random 5x5 filters of the random-feature rows.", lower_bound=1
+    )
+
+
+EXPERIMENT = runner.Experiment("table3", report, compute=compute, options=Options)
 
 if __name__ == "__main__":
     runner.main(EXPERIMENT, __doc__)
