@@ -114,19 +114,24 @@ def test_a_ray_worker_killed_mid_run_is_retried_and_every_run_ends_with_local_bi
 
 
 def test_an_address_where_nothing_answers_is_refused_in_one_line_within_seconds(tmp_path):
-    # ray.init would retry it for minutes, printing each try; a port nobody listens on is refused at once
+    # ray.init would retry it for minutes, printing each try; a port nobody listens on is refused at once. Timed
+    # from the line the driver prints just before it connects: TensorFlow's start-up is slow on a busy machine.
     port = free_port()
-    started = time.monotonic()
-    done = subprocess.run(
+    proc = subprocess.Popen(
         rademacher(tmp_path, "--engine=ray", f"--ray_address=127.0.0.1:{port}"),
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
         env=RAY_ENV,
-        timeout=300,
     )
-    took = time.monotonic() - started
-    lines = done.stderr.strip().splitlines()
-    assert done.returncode == 2 and f"--ray_address=127.0.0.1:{port}: nothing answers" in lines[-1], done.stderr[-2000:]
-    assert f"ray start --head --port={port}" in lines[-1] and "GCS" not in done.stderr  # none of Ray's retry lines
-    assert took < 30, f"took {took:.0f} s"
+    connecting = None
+    for line in proc.stdout:
+        if line.rstrip().endswith("to Ray"):
+            connecting = time.monotonic()
+    stderr = proc.communicate(timeout=300)[1]
+    took = time.monotonic() - connecting if connecting else None
+    lines = stderr.strip().splitlines()
+    assert proc.returncode == 2 and f"--ray_address=127.0.0.1:{port}: nothing answers" in lines[-1], stderr[-2000:]
+    assert f"ray start --head --port={port}" in lines[-1] and "GCS" not in stderr  # none of Ray's retry lines
+    assert took is not None and took < 30, f"refused {took} s after connecting began"
     assert not glob.glob(os.path.join(str(tmp_path), "*", records.RECORD))  # no run started
