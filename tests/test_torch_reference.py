@@ -13,6 +13,7 @@ from rethink_tf.models import build_model, paper_param_count  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tools"))
 import torch_reference  # noqa: E402
+from torch.optim.optimizer import register_optimizer_step_post_hook  # noqa: E402
 
 PAPER_COUNTS = {
     "inception_small": 1_649_402,
@@ -73,7 +74,7 @@ def test_train_step_rate_is_the_timed_steps_images_over_their_seconds(monkeypatc
     readings = iter(0.1 * i for i in range(1000))
     monkeypatch.setattr(torch_reference, "time", types.SimpleNamespace(perf_counter=lambda: next(readings)))
     steps = []
-    handle = torch.optim.optimizer.register_optimizer_step_post_hook(lambda *_: steps.append(1))
+    handle = register_optimizer_step_post_hook(lambda *_: steps.append(1))
     try:
         rate = torch_reference.train_step_images_per_s("mlp_1x512", 32, 0.35, threads=1)
     finally:
