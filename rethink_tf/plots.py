@@ -17,7 +17,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after the backend is chosen)
 
-from rethink_tf import atomic, records, tables  # noqa: E402
+from rethink_tf import atomic, tables  # noqa: E402
 
 SERIES_FIELDS = ("panel", "series", "x", "y")
 
@@ -25,7 +25,7 @@ SERIES_FIELDS = ("panel", "series", "x", "y")
 def curve(record: dict[str, Any], key: str) -> list[tuple[int, float]]:
     """(step at the epoch's end, value) for every epoch whose metrics hold `key` (test metrics are only in
     the epochs that tested)."""
-    per_epoch = records.steps_per_epoch(record)
+    per_epoch = record.steps_per_epoch
     return [(row["epoch"] * per_epoch, float(row[key])) for row in record["epochs"] if key in row]
 
 

@@ -15,7 +15,6 @@ Layout of results/<run_name>/:
 
 from __future__ import annotations
 
-import dataclasses
 import datetime
 import fcntl
 import json
@@ -27,18 +26,27 @@ import tempfile
 import time
 from typing import Any
 
-from rethink_tf import atomic
+from rethink_tf import atomic, run_record
 from rethink_tf.config import RunConfig, experiment_fields
 from rethink_tf.errors import BadInput
+
+# The statuses too, as callers that hold run directories name them (records.FINISHED); defined with the record.
+from rethink_tf.run_record import (  # noqa: F401
+    DIVERGED,
+    DONE,
+    FAILED,
+    FINISHED,
+    INTERRUPTED,
+    RUNNING,
+    FormatError,
+    RunRecord,
+    upgrade,
+)
 
 RECORD, CLAIM, BACKUP, WEIGHTS = "record.json", "claim.json", "backup", "final.weights.h5"
 INITIAL_WEIGHTS = "initial.weights.h5"
 EVENTS = "events.out.tfevents."  # the prefix of TensorBoard's event file names
 _HELD: dict[str, int] = {}  # run dir -> open claim.json whose lock this process holds
-FORMAT = 1
-RUNNING, FINISHED, DIVERGED, INTERRUPTED, FAILED = "running", "finished", "diverged", "interrupted", "failed"
-# A run in one of these states has its result; running it again would only repeat it.
-DONE = (FINISHED, DIVERGED)
 
 
 class RunDirError(BadInput, RuntimeError):
@@ -128,18 +136,23 @@ def read_json(path: str) -> dict[str, Any] | None:
     return data
 
 
-def read_record(run_dir: str) -> dict[str, Any] | None:
+def read_record(run_dir: str) -> RunRecord | None:
+    """The run record of run_dir (upgraded from an older format), None if there is none; RunDirError if it cannot
+    be read."""
     path = os.path.join(run_dir, RECORD)
-    return _checked_format(path, read_json(path))
+    return _upgraded(path, read_json(path))
 
 
-def _checked_format(path: str, record: dict[str, Any] | None) -> dict[str, Any] | None:
-    if record is not None and record.get("format") != FORMAT:
-        raise RunDirError(f"{path} has format {record.get('format')!r}, expected {FORMAT}")
-    return record
+def _upgraded(path: str, record: dict[str, Any] | None) -> RunRecord | None:
+    if record is None:
+        return None
+    try:
+        return upgrade(record, path)
+    except FormatError as e:
+        raise RunDirError(f"{e}; read it with the rethink_tf that wrote it, or move it away") from None
 
 
-def load_all(results_dir: str) -> list[dict[str, Any]]:
+def load_all(results_dir: str) -> list[RunRecord]:
     """Every run record directly under results_dir (one run directory each), in name order: what every report
     is built from."""
     out = []
@@ -148,15 +161,15 @@ def load_all(results_dir: str) -> list[dict[str, Any]]:
         record = read_json(path) if os.path.isfile(path) else None
         if record is None or record.get("experiment") == "theorem1":
             continue  # not a run dir, or a Theorem 1 result from before they were named result.json
-        out.append(_checked_format(path, record))
+        out.append(_upgraded(path, record))
     return out
 
 
-def lowest_seed(recs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def lowest_seed(recs: list[RunRecord]) -> list[RunRecord]:
     """The records of the lowest seed among them: a figure draws one seed (--seed, 0 unless given) where a
     results dir may hold more (Table 1's random-label rows repeat with --seed + 1, ...)."""
-    seeds = [r["config"]["seed"] for r in recs]
-    return [r for r in recs if r["config"]["seed"] == min(seeds)] if seeds else []
+    seeds = [r.config.seed for r in recs]
+    return [r for r in recs if r.config.seed == min(seeds)] if seeds else []
 
 
 def versions() -> dict[str, Any]:
@@ -218,7 +231,7 @@ def _busy(run_dir: str, holder: dict[str, Any]) -> RunBusyError:
     return RunBusyError(f"{run_dir} is being trained by {who}; wait for it, or stop it first")
 
 
-def check(config: RunConfig) -> dict[str, Any] | None:
+def check(config: RunConfig) -> RunRecord | None:
     """The existing record of config's run dir, after checking it may be resumed or skipped.
 
     Raises RunBusyError if a live process trains the run, RunDirError if the directory holds a run of
@@ -248,18 +261,18 @@ def check(config: RunConfig) -> dict[str, Any] | None:
                 f"{run_dir} holds a run of a different config (differs in: {', '.join(differ)}); "
                 "choose another --run_name or --results_dir"
             )
-        if record["status"] not in DONE:
+        if not record.done:
             _check_version(run_dir, record)
             _check_backup(os.path.join(run_dir, BACKUP))
     return record
 
 
-def _check_version(run_dir: str, record: dict[str, Any]) -> None:
+def _check_version(run_dir: str, record: RunRecord) -> None:
     """RunDirError if an unfinished run was started by another version of rethink_tf: the version changes when
     the numbers of a run do, and a run resumed across the change would have the numbers of neither."""
     from rethink_tf.version import __version__
 
-    theirs = (record.get("versions") or {}).get("rethink_tf")
+    theirs = record.version
     if theirs != __version__:
         raise RunDirError(
             f"{run_dir} holds an unfinished run started by rethink_tf {theirs}, whose numbers differ "
@@ -317,27 +330,9 @@ def release(config: RunConfig) -> None:
         os.close(fd)
 
 
-def steps_per_epoch(record: dict[str, Any]) -> int:
-    """Optimizer steps in one epoch of the run: its training examples over the batch size, rounded up."""
-    return -(-record["data"]["train_examples"] // record["config"]["batch_size"])
-
-
-def new_record(config: RunConfig, **fields: Any) -> dict[str, Any]:
-    return {
-        "format": FORMAT,
-        "status": RUNNING,
-        "run_name": os.path.basename(config.run_dir),
-        "experiment": config.experiment(),
-        "config": dataclasses.asdict(config),
-        "versions": versions(),
-        "host": socket.gethostname(),
-        "started": now(),
-        "updated": now(),
-        "epochs": [],
-        "final": None,
-        "wall_time_s": 0.0,
-        **fields,
-    }
+def new_record(config: RunConfig, **fields: Any) -> RunRecord:
+    """A run's first record (rethink_tf.run_record.new), stamped with this host and time."""
+    return run_record.new(config, versions(), host=socket.gethostname(), started=now(), updated=now(), **fields)
 
 
 def save(config: RunConfig, record: dict[str, Any]) -> None:
@@ -345,7 +340,65 @@ def save(config: RunConfig, record: dict[str, Any]) -> None:
     write_json(os.path.join(config.run_dir, RECORD), record)
 
 
-def param_count(record: dict[str, Any]) -> int | None:
-    """The run's model's trainable parameters (records before 0.5 kept them as "paper_param_count")."""
-    model = record.get("model") or {}
-    return model.get("param_count", model.get("paper_param_count"))
+# ------------------------------------------------------------------------------------------------------------
+# The record's blocks, built from what a run has in hand (rethink_tf.run_record documents their keys)
+# ------------------------------------------------------------------------------------------------------------
+
+
+def data_block(config: RunConfig, data) -> dict[str, Any]:
+    """What the run trained and tested on (a rethink_tf.data.pipeline.Prepared): source, counts, shapes and the
+    fingerprints a resume checks."""
+    from rethink_tf.data import pipeline
+
+    return {
+        "source": config.dataset,
+        "origin": data.origin,
+        "train_examples": len(data.train.labels),
+        "test_examples": len(data.test.labels),
+        "curve_test_examples": len(pipeline.curve_split(data.test, config).labels),
+        "num_classes": data.num_classes,
+        "class_names": list(data.class_names) if data.class_names else None,
+        "image_shape": list(data.image_shape),
+        "input_shape": list(data.input_shape),
+        "train_labels_changed": data.labels_changed,
+        "fingerprints": data.fingerprints,
+    }
+
+
+def epoch_budget_block(config: RunConfig) -> dict[str, Any]:
+    """The most epochs the run trains, the flag that sets it and, when that is not --epochs, why."""
+    return {"max_epochs": config.max_epochs, "flag": config.epoch_budget[1], "note": config.epoch_budget_note}
+
+
+def model_block(config: RunConfig, model, input_shape, num_classes: int) -> dict[str, Any]:
+    """The built model's name in the paper and its parameter counts (ours, the paper's where it gives one, Keras')."""
+    from rethink_tf import models
+
+    return {
+        "paper_name": models.MODELS[config.model].paper_name,
+        "param_count": models.paper_param_count(model),
+        "paper_param_count": models.published_param_count(config.model, input_shape, num_classes),
+        "keras_count_params": model.count_params(),
+    }
+
+
+def final_block(
+    train_eval: dict[str, float], test_eval: dict[str, float], epochs: list[dict[str, Any]], label_split: dict
+) -> dict[str, Any]:
+    """The final numbers (rethink_tf.run_record.Final's fields) from Keras' evaluations of the trained model on the
+    whole training and test sets, the epochs run and, for 0 < p < 1, the last epoch's kept / changed accuracies."""
+    final = {
+        "train_accuracy": float(train_eval["accuracy"]),
+        "train_loss": float(train_eval["loss"]),
+        "test_accuracy": float(test_eval["accuracy"]),
+        "test_loss": float(test_eval["loss"]),
+        "generalization_gap": float(train_eval["accuracy"]) - float(test_eval["accuracy"]),
+        "epochs_run": len(epochs),
+        "fit_epoch": next((row["epoch"] for row in epochs if row.get("accuracy", 0.0) >= 1.0), None),
+    }
+    if "top5_accuracy" in train_eval:
+        final.update(
+            train_top5_accuracy=float(train_eval["top5_accuracy"]),
+            test_top5_accuracy=float(test_eval["top5_accuracy"]),
+        )
+    return {**final, **label_split}

@@ -148,8 +148,8 @@ def trial_id(config: config_lib.RunConfig) -> str:
 def final_values(record: dict[str, Any]) -> dict[str, float]:
     """The record's final numbers as FINAL_METRICS keys (absent ones, e.g. a run that never fit, left out)."""
     final = dict(record.get("final") or {})
-    if final.get("fit_epoch") is not None:
-        final["fit_steps"] = final["fit_epoch"] * records.steps_per_epoch(record)
+    if record.steps_to_fit is not None:
+        final["fit_steps"] = record.steps_to_fit
     if "train_changed_accuracy" in final:
         final["labels_changed"] = record["data"]["train_labels_changed"]
     return {k: float(v) for k, v in final.items() if k in FINAL_METRICS and v is not None}

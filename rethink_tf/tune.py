@@ -24,20 +24,18 @@ ORACLES = ("bayesian", "random")
 KERAS_TUNER_DIR = "keras_tuner"  # the oracle's state, under the results dir
 
 
-def fits(config: dict[str, Any]) -> bool:
+def fits(config: config_lib.RunConfig) -> bool:
     """Whether a run's objective is its steps to fit (a randomization test) rather than its test accuracy."""
-    return config["corruption"] != "true_labels" or config["corrupt"] > 0
+    return config.corruption != "true_labels" or config.corrupt > 0
 
 
-def objective(record: dict[str, Any]) -> float:
+def objective(record: records.RunRecord) -> float:
     """A finished or diverged trial's objective: test accuracy (true labels), else steps to fit, with a run that
     never fits (or diverged) at one epoch past its budget."""
     final = record.get("final") or {}
-    if not fits(record["config"]):
+    if not fits(record.config):
         return final.get("test_accuracy", 0.0)
-    per_epoch = records.steps_per_epoch(record)
-    fit_epoch = final.get("fit_epoch")
-    return per_epoch * (fit_epoch if fit_epoch else record["epoch_budget"]["max_epochs"] + 1)
+    return record.steps_to_fit or record.steps_per_epoch * (record["epoch_budget"]["max_epochs"] + 1)
 
 
 def trial_config(base: config_lib.RunConfig, learning_rate: float, batch_size: int, bn_momentum: float):
@@ -91,11 +89,7 @@ def search(
             f"--learning_rates={','.join(map(str, learning_rates))} is not allowed: the lowest and the highest "
             "learning rate of the search, 0 < low < high (e.g. --learning_rates=0.001 --learning_rates=0.3)"
         )
-    goal = (
-        keras_tuner.Objective("steps_to_fit", "min")
-        if fits(vars(base))
-        else keras_tuner.Objective("test_accuracy", "max")
-    )
+    goal = keras_tuner.Objective("steps_to_fit", "min") if fits(base) else keras_tuner.Objective("test_accuracy", "max")
     the_oracle = make_oracle(base, goal, oracle, max_trials, _space(base, learning_rates, batch_sizes, bn_momenta))
 
     class RunTuner(keras_tuner.engine.base_tuner.BaseTuner):
@@ -125,20 +119,19 @@ def rows(recs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for r in recs:
         if r["status"] not in records.DONE or "-lr" not in r["run_name"]:
             continue
-        c, final = r["config"], r.get("final") or {}
-        fit_epoch = final.get("fit_epoch")
+        c, final = r.config, r.get("final") or {}
         out.append(
             {
-                "model": models.paper_name(c["model"], c["batch_norm"]),
-                "corruption": c["corruption"] + (f" p={c['corrupt']:g}" if c["corrupt"] else ""),
+                "model": models.paper_name(c.model, c.batch_norm),
+                "corruption": c.corruption + (f" p={c.corrupt:g}" if c.corrupt else ""),
                 "objective": "steps to fit" if fits(c) else "test accuracy",
                 "value": objective(r),
-                "learning_rate": c["learning_rate"],
-                "batch_size": c["batch_size"],
-                "bn_momentum": c["bn_momentum"],
+                "learning_rate": c.learning_rate,
+                "batch_size": c.batch_size,
+                "bn_momentum": c.bn_momentum,
                 "test_accuracy": final.get("test_accuracy"),
-                "fit_epoch": fit_epoch,
-                "steps_to_fit": records.steps_per_epoch(r) * fit_epoch if fit_epoch else None,
+                "fit_epoch": r.fit_epoch,
+                "steps_to_fit": r.steps_to_fit,
                 "wall_time_s": r["wall_time_s"],
                 "run_name": r["run_name"],
             }

@@ -19,9 +19,7 @@ def test_grid_has_the_papers_19_rows_with_their_regularizers(tmp_path):
         assert cfg.random_crop == row.random_crop and (cfg.weight_decay > 0) == row.weight_decay
         assert cfg.corruption == ("random_labels" if row.random_labels else "true_labels")
         assert cfg.learning_rate == (0.1 if row.model == "inception_small" else 0.01)
-        assert (
-            table1.matches(row, cfg) and sum(table1.matches(r, cfg) for r in paper.TABLE1) == 1
-        )
+        assert table1.matches(row, cfg) and sum(table1.matches(r, cfg) for r in paper.TABLE1) == 1
 
 
 def test_grid_learning_rate_and_epoch_caps_from_the_preset(tmp_path):
@@ -100,7 +98,7 @@ def test_report_of_partial_results_leaves_claims_open(tmp_path):
         record = records.new_record(cfg)
         record.update(
             status=records.FINISHED,
-            model={"paper_param_count": 1209866},
+            model={"param_count": 1209866},
             data={"origin": "test"},
             final={"train_accuracy": 1.0, "test_accuracy": 0.1 - 0.02 * cfg.seed, "epochs_run": 3},
             wall_time_s=5.0,

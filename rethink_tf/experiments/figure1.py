@@ -82,13 +82,13 @@ def grid(base: config_lib.RunConfig, corrupt_levels: tuple[float, ...] = LEVELS)
     return [(f"[figure 1 {i + 1}/{len(out)} {label}]", cfg) for i, (label, cfg) in enumerate(out)]
 
 
-def _unregularized(c: dict[str, Any]) -> bool:
-    return c["batch_norm"] and not config_lib.explicit_regularizers(c)
+def _unregularized(r: records.RunRecord) -> bool:
+    return r.config.batch_norm and not r.regularizers
 
 
-def _level(c: dict[str, Any]) -> float | None:
-    """A sweep run's label corruption p (random labels: 1), None for a run of another corruption."""
-    return 1.0 if c["corruption"] == "random_labels" else c["corrupt"] if c["corruption"] == "true_labels" else None
+def _level(r: records.RunRecord) -> float | None:
+    """A sweep run's label noise p (random labels: 1), None for a run of another corruption."""
+    return r.label_noise if r.config.corruption in ("true_labels", "random_labels") else None
 
 
 def series(recs: list[dict[str, Any]]) -> list[tuple[str, str, float, float]]:
@@ -98,16 +98,14 @@ def series(recs: list[dict[str, Any]]) -> list[tuple[str, str, float, float]]:
     1 - 1 / classes; d (in the CSV, not drawn), for 0 < p < 1: final training accuracy on the kept labels
     ("<model> kept"), on the changed ones ("<model> changed") and on those against their true label
     ("<model> changed vs true"), for records that have them (rethink_tf 0.4 on)."""
-    done = [r for r in recs if r["status"] == records.FINISHED and _unregularized(r["config"])]
+    done = [r for r in recs if r.finished and _unregularized(r)]
     rows, num_classes = [], None
     for corruption in PANEL_A_CORRUPTIONS:
         mine = records.lowest_seed(
             [
                 r
                 for r in done
-                if r["config"]["model"] == PANEL_A_MODEL
-                and r["config"]["corruption"] == corruption
-                and r["config"]["corrupt"] == 0
+                if r.config.model == PANEL_A_MODEL and r.config.corruption == corruption and r.config.corrupt == 0
             ]
         )
         if mine:
@@ -115,10 +113,8 @@ def series(recs: list[dict[str, Any]]) -> list[tuple[str, str, float, float]]:
             rows += [("a", f"{corruption} accuracy", step, acc) for step, acc in plots.curve(mine[0], "accuracy")]
     levels = set()
     for model in SWEEP_MODELS:
-        sweep = records.lowest_seed(
-            [r for r in done if r["config"]["model"] == model and _level(r["config"]) is not None]
-        )
-        recs_by_p = {_level(r["config"]): r for r in sweep}
+        sweep = records.lowest_seed([r for r in done if r.config.model == model and _level(r) is not None])
+        recs_by_p = {_level(r): r for r in sweep}
         base_fit = recs_by_p.get(0.0) and recs_by_p[0.0]["final"]["fit_epoch"]
         for p in sorted(recs_by_p):
             rec = recs_by_p[p]

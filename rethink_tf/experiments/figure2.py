@@ -55,14 +55,15 @@ def grid(base: config_lib.RunConfig) -> runner.Runs:
     ]
 
 
-def _is_mine(c: dict[str, Any]) -> bool:
+def _is_mine(r: records.RunRecord) -> bool:
+    c = r.config
     return (
-        c["model"] == MODEL
-        and c["corruption"] == "true_labels"
-        and c["corrupt"] == 0
-        and not c["stop_when_fit"]
-        and c["eval_every"] == 1
-        and not config_lib.explicit_regularizers(c)
+        c.model == MODEL
+        and c.corruption == "true_labels"
+        and c.corrupt == 0
+        and not c.stop_when_fit
+        and c.eval_every == 1
+        and not r.regularizers
     )
 
 
@@ -70,9 +71,9 @@ def series(recs: list[dict[str, Any]]) -> list[tuple[str, str, float, float]]:
     """(panel, series, step, accuracy) rows from the finished runs (the lowest seed of each): "<model> train"
     (the running accuracy of each epoch), "<model> test" and "<model> best test" (the best test accuracy so far)."""
     rows = []
-    done = [r for r in recs if r["status"] == records.FINISHED and _is_mine(r["config"])]
+    done = [r for r in recs if r.finished and _is_mine(r)]
     for bn in (True, False):
-        mine = records.lowest_seed([r for r in done if r["config"]["batch_norm"] == bn])
+        mine = records.lowest_seed([r for r in done if r.config.batch_norm == bn])
         if not mine:
             continue
         rec, name = mine[0], config_lib.model_key(MODEL, bn)

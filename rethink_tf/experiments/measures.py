@@ -49,17 +49,18 @@ def grid(
     return out
 
 
-def hyperparameters(c: dict[str, Any]) -> dict[str, Any]:
+def hyperparameters(r: records.RunRecord) -> dict[str, Any]:
     """A run's values of AXES, and of what else tells runs apart (the data, the corruption kind, the seed)."""
+    c = r.config
     return {
-        "p": 1.0 if c["corruption"] in config_lib.ALL_LABELS_CORRUPTIONS else float(c["corrupt"]),
-        "model": config_lib.model_key(c["model"], c["batch_norm"]),
-        "weight decay": c["weight_decay"] > 0,
-        "random crop": c["random_crop"],
-        "augment": bool(c.get("augment")),
-        "pixels": c["corruption"] if c["corruption"] not in ("true_labels", *config_lib.ALL_LABELS_CORRUPTIONS) else "",
-        "data": (c["dataset"], c["train_size"]),
-        "seed": c["seed"],
+        "p": 1.0 if c.corruption in config_lib.ALL_LABELS_CORRUPTIONS else float(c.corrupt),
+        "model": config_lib.model_key(c.model, c.batch_norm),
+        "weight decay": c.weight_decay > 0,
+        "random crop": c.random_crop,
+        "augment": c.augment,
+        "pixels": c.corruption if c.corruption not in ("true_labels", *config_lib.ALL_LABELS_CORRUPTIONS) else "",
+        "data": (c.dataset, c.train_size),
+        "seed": c.seed,
     }
 
 
@@ -85,9 +86,9 @@ def granulated_tau(recs: list[dict[str, Any]], key: str, axis: str) -> tuple[flo
     how many such groups there are (nan, 0 where there are none)."""
     groups: dict[tuple, list[dict[str, Any]]] = {}
     for r in recs:
-        h = hyperparameters(r["config"])
+        h = hyperparameters(r)
         groups.setdefault(tuple(sorted((k, str(v)) for k, v in h.items() if k != axis)), []).append(r)
-    taus = [_tau(g, key) for g in groups.values() if len({str(hyperparameters(r["config"])[axis]) for r in g}) > 1]
+    taus = [_tau(g, key) for g in groups.values() if len({str(hyperparameters(r)[axis]) for r in g}) > 1]
     taus = [t for t in taus if not math.isnan(t)]
     return (statistics.fmean(taus), len(taus)) if taus else (math.nan, 0)
 
@@ -98,12 +99,9 @@ def sweep(recs: list[dict[str, Any]], model: str) -> list[dict[str, Any]]:
     mine = [
         r
         for r in recs
-        if r["config"]["model"] == model
-        and r["config"]["batch_norm"]
-        and not config_lib.explicit_regularizers(r["config"])
-        and not hyperparameters(r["config"])["pixels"]
+        if r.config.model == model and r.config.batch_norm and not r.regularizers and not hyperparameters(r)["pixels"]
     ]
-    return sorted(records.lowest_seed(mine), key=lambda r: hyperparameters(r["config"])["p"])
+    return sorted(records.lowest_seed(mine), key=lambda r: hyperparameters(r)["p"])
 
 
 def table(recs: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -118,7 +116,7 @@ def table(recs: list[dict[str, Any]]) -> list[dict[str, Any]]:
         row["psi"] = statistics.fmean(present) if present else math.nan
         for model in figure1.SWEEP_MODELS:
             runs_p = sweep(recs, model)
-            xs, ys = [hyperparameters(r["config"])["p"] for r in runs_p], [r["measures"]["values"][key] for r in runs_p]
+            xs, ys = [hyperparameters(r)["p"] for r in runs_p], [r["measures"]["values"][key] for r in runs_p]
             row[f"tau p {model}"] = measures.kendall_tau(xs, ys) if len(runs_p) > 1 else math.nan
         out.append(row)
     return out
@@ -129,7 +127,7 @@ def series(recs: list[dict[str, Any]]) -> list[tuple[str, str, float, float]]:
     rows = []
     for model in figure1.SWEEP_MODELS:
         for r in sweep(recs, model):
-            p = hyperparameters(r["config"])["p"]
+            p = hyperparameters(r)["p"]
             rows.append(("generalization_gap", model, p, r["final"]["generalization_gap"]))
             rows += [(key, model, p, r["measures"]["values"][key]) for key in measures.MEASURES]
     return rows
@@ -163,7 +161,7 @@ def report(results_dir: str) -> str:
     done = [r for r in recs if r["status"] == records.FINISHED]
     have = measured(done)
     rows = table(have)
-    setups = sorted({(c["dataset"], c["train_size"] or "all") for c in (r["config"] for r in have)}, key=str)
+    setups = sorted({(c.dataset, c.train_size or "all") for c in (r.config for r in have)}, key=str)
     lines = [
         "# Generalization measures against the generalization gap",
         "",

@@ -55,10 +55,10 @@ def results(recs: list[dict[str, Any]]) -> list[dict[str, Any]]:
             [
                 r
                 for r in recs
-                if r["config"]["corruption"] == "random_signs"
-                and r["config"]["model"] == model
-                and r["config"]["batch_norm"] == bn
-                and not config_lib.explicit_regularizers(r["config"])
+                if r.config.corruption == "random_signs"
+                and r.config.model == model
+                and r.config.batch_norm == bn
+                and not r.regularizers
             ]
         )
         if not mine:

@@ -68,11 +68,11 @@ def train_all(runs: Runs, raw: sources.RawData | None = None, say_busy: bool = T
 
 
 def check_all(runs: Runs, raw: sources.RawData) -> None:
-    """Every run dir checked before anything trains (train.check): a foreign or corrupt one, or one that holds a
+    """Every run dir checked before anything trains (train.checked): a foreign or corrupt one, or one that holds a
     run on other data, raises at once; one a live worker holds is left to it."""
     for _, cfg in runs:
         try:
-            train.check(cfg, raw)
+            train.checked(cfg, raw)
         except records.RunBusyError:
             pass  # left to its worker when its turn comes
 

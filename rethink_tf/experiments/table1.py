@@ -13,7 +13,7 @@ from typing import Any
 
 from rethink_tf import config as config_lib
 from rethink_tf import paper, records, runs, tables
-from rethink_tf.experiments import runner
+from rethink_tf.experiments import rowspec, runner
 
 CHANCE_BAND = (8.0, 12.0)  # random-label test accuracy (%) that shows "no better than chance" on 10 classes
 
@@ -37,10 +37,10 @@ class Options:
     )
 
 
-def row_config(base: config_lib.RunConfig, row: paper.Table1Row) -> config_lib.RunConfig:
-    """The run of one Table 1 row: the model's own weight decay, no other change."""
-    return runs.derive(
-        base,
+def changes(row: paper.Table1Row) -> dict[str, Any]:
+    """What a Table 1 row changes in the base config, declared once: the architecture, random crop, the model's
+    own weight decay, the labels; no other change."""
+    return dict(
         model=row.model,
         batch_norm=row.batch_norm,
         random_crop=row.random_crop,
@@ -48,6 +48,11 @@ def row_config(base: config_lib.RunConfig, row: paper.Table1Row) -> config_lib.R
         corruption="random_labels" if row.random_labels else "true_labels",
         corrupt=0.0,
     )
+
+
+def row_config(base: config_lib.RunConfig, row: paper.Table1Row) -> config_lib.RunConfig:
+    """The run of one Table 1 row."""
+    return rowspec.run(base, changes(row))
 
 
 def grid(
@@ -73,17 +78,9 @@ def labelled_runs(
     return out
 
 
-def matches(row: paper.Table1Row, config: dict[str, Any]) -> bool:
+def matches(row: paper.Table1Row, config: config_lib.RunConfig) -> bool:
     """Whether a run's config is the run of a Table 1 row (any data set, subset or seed)."""
-    corruption = "random_labels" if row.random_labels else "true_labels"
-    return (
-        config["model"] == row.model
-        and config["batch_norm"] == row.batch_norm
-        and config_lib.explicit_regularizers(config)
-        == {name for name, on in (("random_crop", row.random_crop), ("weight_decay", row.weight_decay)) if on}
-        and config["corruption"] == corruption
-        and (row.random_labels or config["corrupt"] == 0)
-    )
+    return rowspec.matches(changes(row), config)
 
 
 def _mean(values: list[float]) -> float | None:
@@ -94,13 +91,13 @@ def rows(recs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One dict per paper row: the paper's numbers and the mean of our finished runs of it."""
     out = []
     for row in paper.TABLE1:
-        mine = [r for r in recs if matches(row, r["config"])]
+        mine = [r for r in recs if matches(row, r.config)]
         done = [r for r in mine if r["status"] == records.FINISHED]
         out.append(
             {
                 "row": row.label,
-                "params": records.param_count(mine[0]) if mine else None,
-                "lr": ", ".join(sorted({f"{r['config']['learning_rate']:g}" for r in mine})) or None,
+                "params": mine[0].param_count if mine else None,
+                "lr": ", ".join(sorted({f"{r.config.learning_rate:g}" for r in mine})) or None,
                 "paper_train": row.train_accuracy,
                 "paper_test": row.test_accuracy,
                 "train": _mean([100 * r["final"]["train_accuracy"] for r in done]),
@@ -151,21 +148,20 @@ def claims(table: list[dict[str, Any]]) -> list[tuple[str, bool | None]]:
 
 def report(results_dir: str) -> str:
     """table1.md and table1.csv in results_dir from its records; returns the Markdown."""
-    recs = [r for r in records.load_all(results_dir) if any(matches(row, r["config"]) for row in paper.TABLE1)]
+    recs = [r for r in records.load_all(results_dir) if any(matches(row, r.config) for row in paper.TABLE1)]
     table = rows(recs)
-    configs = [r["config"] for r in recs]
     setups = sorted(
         {
             (
-                c.get("preset") or "custom",
-                c["dataset"],
-                c["train_size"] or "all",
-                c["test_size"] or "all",
-                c["epochs"],
-                c.get("crop_epochs") or c["epochs"],
-                c.get("random_label_epochs") or c["epochs"],
+                c.preset or "custom",
+                c.dataset,
+                c.train_size or "all",
+                c.test_size or "all",
+                c.epochs,
+                c.crop_epochs or c.epochs,
+                c.random_label_epochs or c.epochs,
             )
-            for c in configs
+            for c in (r.config for r in recs)
         },
         key=str,
     )

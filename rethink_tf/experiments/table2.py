@@ -15,7 +15,7 @@ from typing import Any
 
 from rethink_tf import config as config_lib
 from rethink_tf import paper, plots, records, runs, tables
-from rethink_tf.experiments import runner
+from rethink_tf.experiments import rowspec, runner
 
 MODEL = "inception_v3"
 # The dropout rate of the dropout rows *(inferred)*: the paper gives none; TensorFlow's own Inception V3 (slim's
@@ -23,17 +23,11 @@ MODEL = "inception_v3"
 DROPOUT = 0.2
 
 
-def regularizers(row: paper.Table2Row) -> set[str]:
-    """The row's explicit regularizers as config_lib.explicit_regularizers names them (augmentation: crop + flip)."""
-    on = {"random_crop": row.augment, "augment": row.augment, "dropout": row.dropout, "weight_decay": row.weight_decay}
-    return {name for name, enabled in on.items() if enabled}
-
-
-def row_config(base: config_lib.RunConfig, row: paper.Table2Row) -> config_lib.RunConfig:
-    """Inception V3 with the row's regularizers and labels, tested every epoch; every row gets the same
+def changes(row: paper.Table2Row) -> dict[str, Any]:
+    """What a Table 2 row changes in the base config, declared once: Inception V3 with the row's regularizers
+    (augmentation: random crop + flip and rotation) and labels, tested every epoch; every row gets the same
     --epochs (--random_label_epochs for random labels), none the crop budget of Table 1."""
-    return runs.derive(
-        base,
+    return dict(
         model=MODEL,
         batch_norm=True,
         corruption="random_labels" if row.random_labels else "true_labels",
@@ -47,6 +41,10 @@ def row_config(base: config_lib.RunConfig, row: paper.Table2Row) -> config_lib.R
     )
 
 
+def row_config(base: config_lib.RunConfig, row: paper.Table2Row) -> config_lib.RunConfig:
+    return rowspec.run(base, changes(row))
+
+
 def grid(base: config_lib.RunConfig) -> runner.Runs:
     return [
         (f"[table 2 {i + 1}/{len(paper.TABLE2)} {row.label}]", row_config(base, row))
@@ -54,14 +52,9 @@ def grid(base: config_lib.RunConfig) -> runner.Runs:
     ]
 
 
-def matches(row: paper.Table2Row, c: dict[str, Any]) -> bool:
+def matches(row: paper.Table2Row, config: config_lib.RunConfig) -> bool:
     """Whether a run's config is the run of a Table 2 row: Inception V3, its labels, its regularizers."""
-    return (
-        c["model"] == MODEL
-        and c["corruption"] == ("random_labels" if row.random_labels else "true_labels")
-        and not c["corrupt"]
-        and config_lib.explicit_regularizers(c) == regularizers(row)
-    )
+    return rowspec.matches(changes(row), config)
 
 
 def _percent(values: dict[str, Any], key: str) -> float | None:
@@ -78,7 +71,7 @@ def rows(recs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One dict per paper row: the paper's numbers and our run's (the lowest seed's; None until it has run)."""
     out = []
     for row in paper.TABLE2:
-        mine = records.lowest_seed([r for r in recs if matches(row, r["config"])])
+        mine = records.lowest_seed([r for r in recs if matches(row, r.config)])
         rec = mine[0] if mine else None
         final = (rec or {}).get("final") or {}
         out.append(
@@ -114,12 +107,12 @@ def _with_best(value: float | None, best: float | None) -> str:
 
 def report(results_dir: str) -> str:
     """table2.md and table2.csv in results_dir, from its records; returns the Markdown."""
-    recs = [r for r in records.load_all(results_dir) if any(matches(row, r["config"]) for row in paper.TABLE2)]
+    recs = [r for r in records.load_all(results_dir) if any(matches(row, r.config) for row in paper.TABLE2)]
     table = rows(recs)
     setups = sorted(
         {
-            (c["dataset"], c["train_size"] or "all", c["test_split"], c["test_size"] or "all", c["crop_size"])
-            for c in (r["config"] for r in recs)
+            (c.dataset, c.train_size or "all", c.test_split, c.test_size or "all", c.crop_size)
+            for c in (r.config for r in recs)
         },
         key=str,
     )

@@ -13,14 +13,14 @@ from typing import Any
 
 from rethink_tf import config as config_lib
 from rethink_tf import paper, records, runs, tables
-from rethink_tf.experiments import runner
+from rethink_tf.experiments import rowspec, runner
 
 
-def row_config(base: config_lib.RunConfig, row: paper.Table4Row) -> config_lib.RunConfig:
-    """Random labels with the row's one regularizer (weight decay: the model's default coefficient)."""
+def changes(row: paper.Table4Row) -> dict[str, Any]:
+    """What a Table 4 row changes in the base config, declared once: random labels with the row's one regularizer
+    (weight decay: the model's default coefficient), the crop rows' slower learning-rate decay."""
     slow = row.regularizer in ("random_crop", "augment")
-    return runs.derive(
-        base,
+    return dict(
         model=row.model,
         batch_norm=True,
         corruption="random_labels",
@@ -29,8 +29,13 @@ def row_config(base: config_lib.RunConfig, row: paper.Table4Row) -> config_lib.R
         random_crop=row.regularizer == "random_crop",
         augment=row.regularizer == "augment",
         crop_epochs=0,
-        lr_decay=paper.TABLE4_SLOW_LR_DECAY if slow else base.lr_decay,
+        **({"lr_decay": paper.TABLE4_SLOW_LR_DECAY} if slow else {}),
     )
+
+
+def row_config(base: config_lib.RunConfig, row: paper.Table4Row) -> config_lib.RunConfig:
+    """Random labels with the row's one regularizer (weight decay: the model's default coefficient)."""
+    return rowspec.run(base, changes(row))
 
 
 def grid(base: config_lib.RunConfig) -> runner.Runs:
@@ -40,26 +45,21 @@ def grid(base: config_lib.RunConfig) -> runner.Runs:
     ]
 
 
-def matches(row: paper.Table4Row, c: dict[str, Any]) -> bool:
+def matches(row: paper.Table4Row, config: config_lib.RunConfig) -> bool:
     """Whether a run's config is the run of a Table 4 row: random labels with that one regularizer."""
-    return (
-        c["model"] == row.model
-        and c["batch_norm"]
-        and c["corruption"] == "random_labels"
-        and config_lib.explicit_regularizers(c) == {row.regularizer}
-    )
+    return rowspec.matches(changes(row), config)
 
 
-def rows(recs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def rows(recs: list[records.RunRecord]) -> list[dict[str, Any]]:
     """One dict per paper row: the paper's training accuracy and our run's numbers (the lowest seed's; None
     until it has run)."""
     out = []
     for row in paper.TABLE4:
-        mine = records.lowest_seed([r for r in recs if matches(row, r["config"])])
+        mine = records.lowest_seed([r for r in recs if matches(row, r.config)])
         rec = mine[0] if mine else None
         final = (rec or {}).get("final") or {}
         last = rec["epochs"][-1] if rec and rec["epochs"] else {}
-        cfg = config_lib.from_record(rec["config"]) if rec else None
+        cfg = rec.config if rec else None
         out.append(
             {
                 "row": row.label,
@@ -81,11 +81,9 @@ def rows(recs: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def report(results_dir: str) -> str:
     """table4.md and table4.csv in results_dir, from its records; returns the Markdown."""
-    recs = [r for r in records.load_all(results_dir) if any(matches(row, r["config"]) for row in paper.TABLE4)]
+    recs = [r for r in records.load_all(results_dir) if any(matches(row, r.config) for row in paper.TABLE4)]
     table = rows(recs)
-    setups = sorted(
-        {(c["dataset"], c["train_size"] or "all", c["batch_size"]) for c in (r["config"] for r in recs)}, key=str
-    )
+    setups = sorted({(c.dataset, c.train_size or "all", c.batch_size) for c in (r.config for r in recs)}, key=str)
     lines = [
         "# Table 4: training accuracy (%) on random labels with explicit regularizers, the paper (CIFAR-10) "
         "beside this run",

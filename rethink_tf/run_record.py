@@ -1,0 +1,155 @@
+"""The run record (a run directory's record.json) as a type: its sections, the facts derived from them, and
+upgrade(), the one function that knows the shapes older versions wrote.
+
+A RunRecord is a dict, so it is written as JSON as it is and `record["final"]["test_accuracy"]` still reads
+(notebooks and scripts of 0.5 keep working); its properties are what code reads: `record.config` (a RunConfig),
+`record.final` (a Final), and the derived facts (label noise, steps to fit, done-ness) computed in one place.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Any
+
+from rethink_tf import config as config_lib
+
+# 1: rethink_tf 0.1-0.5. 2: config holds every RunConfig field and model.param_count is always present (upgrade()
+# fills both in for format 1); new records' versions hold only what their environment does not (TensorFlow, Keras,
+# Python and oneDNN are the environment's; format 1 kept both).
+FORMAT = 2
+RUNNING, FINISHED, DIVERGED, INTERRUPTED, FAILED = "running", "finished", "diverged", "interrupted", "failed"
+# A run in one of these states has its result; running it again would only repeat it.
+DONE = (FINISHED, DIVERGED)
+# What record["versions"] holds from format 2 on: the rest of format 1's block is the environment's.
+VERSION_KEYS = ("rethink_tf", "numpy", "TF_ENABLE_ONEDNN_OPTS")
+
+
+@dataclasses.dataclass(frozen=True)
+class Final:
+    """A finished run's final numbers, evaluated on the whole training and test sets after the last epoch."""
+
+    train_accuracy: float
+    train_loss: float
+    test_accuracy: float
+    test_loss: float
+    generalization_gap: float
+    epochs_run: int
+    fit_epoch: int | None = None  # the first epoch whose training accuracy reached 100%
+    train_top5_accuracy: float | None = None  # sets of more than 10 classes
+    test_top5_accuracy: float | None = None
+    train_kept_accuracy: float | None = None  # 0 < p < 1: training accuracy on the kept and the changed labels
+    train_changed_accuracy: float | None = None
+    train_changed_true_accuracy: float | None = None
+
+
+_FINAL_FIELDS = {f.name for f in dataclasses.fields(Final)}
+
+
+class FormatError(ValueError):
+    """A record of a format this version cannot read (a newer rethink_tf's)."""
+
+
+class RunRecord(dict):
+    """record.json of one run. Keys: format, status, run_name, experiment (the fields that determine the numbers),
+    config (every RunConfig field), versions, environment (and resumed_in), host, pid, started, updated, resumed,
+    data (source, origin, example counts, shapes, fingerprints), epoch_budget, replicas, model (paper name,
+    parameter counts), epochs (one dict of metrics per epoch), final, wall_time_s, error, measures."""
+
+    @property
+    def config(self) -> config_lib.RunConfig:
+        return config_lib.from_record(self["config"])
+
+    @property
+    def status(self) -> str:
+        return self["status"]
+
+    @property
+    def run_name(self) -> str:
+        return self["run_name"]
+
+    @property
+    def done(self) -> bool:
+        """Whether the run has its result (finished or diverged): running it again would only repeat it."""
+        return self["status"] in DONE
+
+    @property
+    def finished(self) -> bool:
+        return self["status"] == FINISHED
+
+    @property
+    def final(self) -> Final | None:
+        values = self.get("final")
+        return Final(**{k: v for k, v in values.items() if k in _FINAL_FIELDS}) if values else None
+
+    @property
+    def epochs(self) -> list[dict[str, Any]]:
+        return self["epochs"]
+
+    @property
+    def version(self) -> str | None:
+        """The rethink_tf version that started the run."""
+        return (self.get("versions") or {}).get("rethink_tf")
+
+    @property
+    def label_noise(self) -> float:
+        """p, the probability that a training label was replaced by a random class (random labels: 1)."""
+        return self.config.label_noise
+
+    @property
+    def steps_per_epoch(self) -> int:
+        """Optimizer steps in one epoch: the training examples over the batch size, rounded up."""
+        return -(-self["data"]["train_examples"] // self.config.batch_size)
+
+    @property
+    def fit_epoch(self) -> int | None:
+        """The first epoch at 100% training accuracy (None: never, or not finished)."""
+        return (self.get("final") or {}).get("fit_epoch")
+
+    @property
+    def steps_to_fit(self) -> int | None:
+        """Optimizer steps until 100% training accuracy (the paper's Figure 1b), None if the run never fit."""
+        return self.fit_epoch * self.steps_per_epoch if self.fit_epoch else None
+
+    @property
+    def param_count(self) -> int | None:
+        """The model's trainable parameters."""
+        return (self.get("model") or {}).get("param_count")
+
+    @property
+    def regularizers(self) -> set[str]:
+        """The paper's explicit regularizers the run had on (weight_decay, random_crop, augment, dropout)."""
+        return config_lib.explicit_regularizers(self["config"])
+
+
+def upgrade(raw: dict[str, Any], where: str = "record") -> RunRecord:
+    """A record of any format this version has written, in today's shape (nothing is written back: a record is
+    rewritten in the new format when its run saves it again). FormatError for an unknown format."""
+    fmt = raw.get("format")
+    if fmt == FORMAT:
+        return RunRecord(raw)
+    if fmt != 1:
+        raise FormatError(f"{where} has format {fmt!r}; this rethink_tf reads formats 1 to {FORMAT}")
+    record = RunRecord(raw, format=FORMAT)
+    # Fields added to RunConfig since the run was written take their defaults, which reproduce the old runs.
+    record["config"] = dataclasses.asdict(config_lib.from_record(raw["config"]))
+    if record.get("model") and "param_count" not in record["model"]:  # before 0.5: "paper_param_count"
+        record["model"] = {**record["model"], "param_count": record["model"].get("paper_param_count")}
+    return record
+
+
+def new(config: config_lib.RunConfig, versions: dict[str, Any], **fields: Any) -> RunRecord:
+    """A run's first record: running, no epoch yet."""
+    record = RunRecord(
+        format=FORMAT,
+        status=RUNNING,
+        run_name=os.path.basename(config.run_dir),
+        experiment=config.experiment(),
+        config=dataclasses.asdict(config),
+        versions={k: versions[k] for k in VERSION_KEYS if k in versions},
+        epochs=[],
+        final=None,
+        wall_time_s=0.0,
+    )
+    record.update(fields)
+    return record
