@@ -308,11 +308,20 @@ def test_tensorflow_start_up_lines_are_hidden_unless_the_variable_asks_for_them(
         assert done.returncode == 0, done.stderr
         return done.stderr
 
+    settings = "import rethink_tf; rethink_tf.use_command_line_settings(); "
     for module in ("rethink_tf.train", "rethink_tf.experiments.table1", "rethink_tf.report"):
-        assert stderr_of(f"import {module}; import tensorflow as tf; tf.constant(1.0) + 1") == ""
-    child = "import subprocess, sys; subprocess.run([sys.executable, '-c', 'import rethink_tf.cli'], check=True)"
-    assert stderr_of("import rethink_tf; " + child) == ""  # a worker started by a quiet process is quiet too
-    assert stderr_of("import rethink_tf.cli", TF_CPP_MIN_LOG_LEVEL="0").strip()  # TensorFlow's lines, as it prints
+        assert stderr_of(f"{settings}import {module}; import tensorflow as tf; tf.constant(1.0) + 1") == ""
+    # A library changes nothing of the process unless asked: TensorFlow's lines as TensorFlow prints them.
+    assert stderr_of("import rethink_tf.cli").strip()
+    assert stderr_of(settings + "import rethink_tf.cli", TF_CPP_MIN_LOG_LEVEL="0").strip()  # the user's setting wins
+    entry = subprocess.run(
+        [sys.executable, "-m", "rethink_tf.report"],
+        capture_output=True,
+        text=True,
+        env={k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"},
+    )
+    # An entry point (and so every worker process, each one) is quiet: its one line is all it prints.
+    assert entry.returncode == 2 and len(entry.stderr.splitlines()) == 1, entry.stderr
 
 
 @needs_data
@@ -444,7 +453,7 @@ def test_initial_weights_are_kept_and_rebuilt_from_the_record_to_the_same_bits(t
     assert any(not np.array_equal(x, y) for (_, x), (_, y) in zip(saved, layers))  # training moved them
     # A run from before initial weights were kept: rebuilt from its record alone, in a fresh process.
     os.remove(path)
-    code = f"from rethink_tf import train; print(train.initial_weights({cfg.run_dir!r}))"
+    code = f"from rethink_tf import run_measures; print(run_measures.initial_weights({cfg.run_dir!r}))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
     assert out.stdout.strip() == path
     rebuilt = weight_arrays(path)

@@ -4,7 +4,7 @@
                               [--train_images=0] [--pipeline_images=30000] [--[no]settings] [--[no]torch]
                               [--[no]pipeline] [--out=results/benchmark.json]     (absl flags; --help lists them)
 
-For every model: images/s of Model.fit as a run trains (rethink_tf.train.compile_model, the real pipeline of
+For every model: images/s of Model.fit as a run trains (rethink_tf.fitting.compile_model, the real pipeline of
 Fashion-MNIST through rethink_tf.data, several epochs in one fit); of bare compiled train steps on one batch
 already in memory, as many per call as fit runs (what fit could reach if nothing else cost time), and their ratio;
 of the same steps on a fresh batch each, gathered in the loop from random rows of the training pixels (what fit
@@ -51,7 +51,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from absl import app, flags  # noqa: E402
 
-from rethink_tf import callbacks, cli, measures, models, optimizers, records, runs, train  # noqa: E402
+from rethink_tf import callbacks, cli, fitting, measures, models, optimizers, records, runs  # noqa: E402
 from rethink_tf import config as config_lib  # noqa: E402
 from rethink_tf.data import corrupt, pipeline  # noqa: E402
 from rethink_tf.models import alexnet, inception, mlp  # noqa: E402
@@ -110,7 +110,7 @@ def build(cfg: config_lib.RunConfig, input_shape) -> keras.Model:
     model = models.build_model(
         cfg.model, input_shape=input_shape, num_classes=10, batch_norm=cfg.batch_norm, bn_momentum=cfg.bn_momentum
     )
-    train.compile_model(model, cfg)
+    fitting.compile_model(model, cfg)
     return model
 
 

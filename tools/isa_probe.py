@@ -70,7 +70,7 @@ def child(model_key: str, out: str) -> None:
     import tensorflow as tf
 
     from rethink_tf import config as config_lib
-    from rethink_tf import train
+    from rethink_tf import fitting
     from rethink_tf.data import pipeline
 
     tf.config.experimental.enable_op_determinism()
@@ -78,7 +78,7 @@ def child(model_key: str, out: str) -> None:
         model=model_key, train_size=400, batch_size=32, bn_momentum=0.9, learning_rate=0.01, test_size=100
     ).validate()
     data = pipeline.prepare(cfg)
-    model = train.build(cfg, data.input_shape, data.num_classes)
+    model = fitting.build(cfg, data.input_shape, data.num_classes)
     epoch = tf.Variable(0, dtype=tf.int64)
     images, labels = next(iter(pipeline.train_dataset(data.train, cfg, epoch)))
     arrays = {}

@@ -1,0 +1,152 @@
+"""The Keras side of a run: build and compile its model, fit it with the standard callbacks, evaluate it at the end.
+
+rethink_tf.train decides what runs and keeps the record; this module only touches Keras and TensorFlow, and writes
+the record's epochs through the callbacks it is handed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from typing import Any, Callable
+
+from rethink_tf import atomic, records
+from rethink_tf import config as config_lib
+
+
+def build(config: config_lib.RunConfig, input_shape, num_classes: int, replicas: int = 1):
+    """The run's model before its first step: its weights depend only on the config (seeded initializers) and
+    the shapes, so a run's initial weights can be rebuilt from its record."""
+    from rethink_tf import models
+
+    return models.build_model(
+        config.model,
+        input_shape=input_shape,
+        num_classes=num_classes,
+        batch_norm=config.batch_norm,
+        bn_momentum=config.bn_momentum,
+        sync_batch_norm=replicas > 1,
+        weight_decay=config.weight_decay,
+        dropout=config.dropout,
+        seed=config.seed,
+    )
+
+
+def compile_model(model, config: config_lib.RunConfig, replicas: int = 1, num_classes: int = 10) -> None:
+    """SGD with momentum on the cross-entropy of logits, the paper's setup (its update one fused op:
+    rethink_tf/optimizers.py). XLA only on a GPU, and there as Keras decides: Keras turns XLA off under op
+    determinism, on unless --nodeterministic (docs/speed.md). Several steps per call only on one replica:
+    under a MirroredStrategy of several, Keras 3.15's multi-step loop fails ("You must feed a value for
+    placeholder tensor"), and one step per call gives the same numbers. With more than 10 classes top-5 accuracy
+    is measured too (the paper's Table 2 reports it for ImageNet)."""
+    import keras
+    import tensorflow as tf
+
+    from rethink_tf import optimizers
+
+    model.compile(
+        jit_compile="auto" if tf.config.list_physical_devices("GPU") else False,
+        optimizer=optimizers.MomentumSGD(learning_rate=config.learning_rate, momentum=config.momentum),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"]
+        + ([keras.metrics.SparseTopKCategoricalAccuracy(k=5, name="top5_accuracy")] if num_classes > 10 else []),
+        steps_per_execution=config.steps_per_execution if replicas == 1 else 1,
+    )
+
+
+@contextlib.contextmanager
+def dtype_policy(name: str):
+    """Keras' global dtype policy set to `name` while the run builds and trains its model, then put back."""
+    import keras
+
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(name)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+def built_model(config: config_lib.RunConfig, data, distribution):
+    """The run's compiled model under the distribution strategy; its initial weights saved to the run dir before
+    any step (a resumed run builds the same bits before its restore)."""
+    with distribution.scope():
+        model = build(config, data.input_shape, data.num_classes, replicas=distribution.num_replicas_in_sync)
+        compile_model(model, config, replicas=distribution.num_replicas_in_sync, num_classes=data.num_classes)
+    initial = os.path.join(config.run_dir, records.INITIAL_WEIGHTS)
+    if not os.path.exists(initial):
+        atomic.write_with(initial, model.save_weights, suffix=".weights.h5")
+    return model
+
+
+def fit(
+    config: config_lib.RunConfig,
+    model,
+    data,
+    record: records.RunRecord,
+    save: Callable[[], None],
+    wall_time: Callable[[], float],
+    writer,
+    progress: str | None,
+) -> dict[str, Any] | None:
+    """Keras fit of the run from where its backup stands, every epoch appended to the record and saved; then the
+    final evaluation (rethink_tf.records.final_block, None when the run diverged) with its weights saved."""
+    import keras
+    import tensorflow as tf
+
+    from rethink_tf import callbacks
+    from rethink_tf.data import pipeline
+
+    label_split = 0.0 < config.label_noise < 1.0  # training accuracy on changed and kept labels, every epoch
+    train_eval_ds = pipeline.eval_dataset(data.train, config) if label_split else None
+    with tf.device("/CPU:0"):
+        epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
+    fit_callbacks = [
+        callbacks.EpochVariable(epoch),
+        callbacks.exponential_decay(
+            config.learning_rate,
+            config.lr_decay,
+            config.lr_decay_examples / len(data.train.labels) if config.lr_decay_examples else 1.0,
+        ),
+        keras.callbacks.TerminateOnNaN(),
+        *([callbacks.LabelSplit(train_eval_ds, data.train.labels, data.train.true_labels)] if label_split else []),
+        callbacks.GeneralizationGap(),
+        *([callbacks.StopWhenFit()] if config.stop_when_fit else []),
+        # The record is saved before the backup, so on resume it is never behind the checkpoint.
+        callbacks.RunRecordWriter(record, save, wall_time),
+        callbacks.EpochSummaries(writer, record),
+        callbacks.AtomicBackupAndRestore(os.path.join(config.run_dir, records.BACKUP)),
+        *([callbacks.Progress(progress, config.max_epochs)] if progress else []),
+    ]
+    curve = pipeline.curve_split(data.test, config)
+    test_ds = pipeline.eval_dataset(data.test, config)
+    curve_ds = test_ds if curve is data.test else pipeline.eval_dataset(curve, config)
+    model.fit(
+        pipeline.train_dataset(data.train, config, epoch),
+        epochs=config.max_epochs,
+        shuffle=False,
+        validation_data=curve_ds,
+        validation_freq=config.eval_every,
+        callbacks=fit_callbacks,
+        verbose=0 if progress else config.verbose,
+    )
+    final = evaluate_final(config, model, data, train_eval_ds, test_ds, record["epochs"], label_split)
+    atomic.write_with(os.path.join(config.run_dir, records.WEIGHTS), model.save_weights, suffix=".weights.h5")
+    return final
+
+
+def evaluate_final(config, model, data, train_ds, test_ds, epochs: list[dict[str, Any]], label_split: bool):
+    """The run's final numbers on its whole training and test sets (None when it diverged). train_ds is the
+    training set's evaluation pipeline, or None to build it here."""
+    from rethink_tf import callbacks
+    from rethink_tf.data import pipeline
+
+    if epochs and callbacks.is_nan(epochs[-1].get("loss")):
+        return None
+    if train_ds is None:
+        train_ds = pipeline.eval_dataset(data.train, config)
+    train_eval = model.evaluate(train_ds, verbose=0, return_dict=True)
+    test_eval = model.evaluate(test_ds, verbose=0, return_dict=True)
+    # LabelSplit measured the kept / changed accuracies on these weights at the last epoch's end: not predicted again
+    split = {k: epochs[-1][k] for k in callbacks.LABEL_SPLIT_KEYS} if label_split else {}
+    return records.final_block(train_eval, test_eval, epochs, split)

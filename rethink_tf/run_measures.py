@@ -1,0 +1,60 @@
+"""A finished run's generalization measures (rethink_tf.measures) computed from its saved weights into its record,
+and its initial weights rebuilt from the record for runs that predate keeping them: nothing is retrained."""
+
+from __future__ import annotations
+
+import os
+import time
+
+from rethink_tf import atomic, fitting, records
+from rethink_tf import config as config_lib
+
+
+def initial_weights(run_dir: str) -> str:
+    """The path of a run's initial weights, rebuilt from its record's config and shapes when the run predates
+    them (runs trained before initial weights were kept have only their final ones)."""
+    path = os.path.join(run_dir, records.INITIAL_WEIGHTS)
+    if not os.path.exists(path):
+        record = records.read_record(run_dir)
+        if record is None or not record.get("data"):
+            raise records.RunDirError(f"{run_dir} holds no run record with its data's shapes; train the run first")
+        config = record.config
+        model = fitting.build(config, record["data"]["input_shape"], record["data"]["num_classes"])
+        fitting.compile_model(model, config, num_classes=record["data"]["num_classes"])  # the optimizer's slots
+        atomic.write_with(path, model.save_weights, suffix=".weights.h5")
+    return path
+
+
+def lacking(config: config_lib.RunConfig, record: records.RunRecord) -> bool:
+    """Whether a finished run still needs its generalization measures (they are computed without retraining)."""
+    return config.measures and record.finished and not record.get("measures")
+
+
+def add(config: config_lib.RunConfig, data, record: records.RunRecord, progress: str | None = None) -> None:
+    """The run's measures (rethink_tf.measures.of_net) into its record and its TensorBoard events, from its final
+    and initial weights on its training data as trained (center-cropped, whitened, the labels it was trained on).
+    The caller holds the run's claim."""
+    from rethink_tf import measures, summaries
+    from rethink_tf.data import pipeline
+    from rethink_tf.version import __version__
+
+    started = time.perf_counter()
+    nets = []
+    for path in (os.path.join(config.run_dir, records.WEIGHTS), initial_weights(config.run_dir)):
+        model = fitting.build(config, data.input_shape, data.num_classes)
+        model.load_weights(path)  # the layers' weights: an uncompiled model has no optimizer to load
+        nets.append(model)
+    images = pipeline.whitened_once(data.train.images, config)
+    values, sigmas = measures.of_net(*nets, images, data.train.labels, seed=config.seed)
+    record["measures"] = {
+        "values": values,
+        "sharpness_sigma": sigmas,
+        "settings": {"train_examples": len(images), "margin_percentile": 10, **measures.SHARPNESS},
+        "wall_time_s": time.perf_counter() - started,
+        "version": __version__,
+    }
+    records.save(config, record)
+    summaries.rewrite(config, record)
+    if progress:
+        seconds = record["measures"]["wall_time_s"]
+        print(f"{progress} measures of the trained net recorded ({seconds:.0f} s)", flush=True)
