@@ -80,7 +80,7 @@ reproduce-measures: $(VENV)/stamp data
 # on true labels (docs/tuning.md), TRIALS runs of the preset in $(RESULTS)/tune; an interrupted search continues.
 TRIALS ?= 8
 tune-laptop: $(VENV)/stamp data
-	$(PY) -m rethink_tf.tune --preset=laptop --model=inception_small --max_trials=$(TRIALS) \
+	$(PY) -m rethink_tf.experiments.tune --preset=laptop --model=inception_small --max_trials=$(TRIALS) \
 	  --results_dir=$(RESULTS)/tune $(RUN_FLAGS)
 
 # Table 2: Inception V3 on ImageNet (tfds imagenet2012), true labels with and without its regularizers and random

@@ -270,6 +270,13 @@ class RunConfig:
         "results", "Directory holding one subdirectory per run (created if missing).", WHAT, placement=True
     )
     run_name: str = setting("", "Run subdirectory name; default: built from the config.", OUTPUT, placement=True)
+    tag: str = setting(
+        "",
+        "A label kept in the run's record, changing no number: what the run belongs to (rethink_tf.experiments.tune "
+        "tags its trials 'tune'), for reports and notebooks to select by.",
+        OUTPUT,
+        placement=True,
+    )
     verbose: int = setting(
         2,
         "Output while training: 0 none, 1 Keras' progress bar, 2 one line per epoch (accuracies, gap, ETA).",
@@ -279,8 +286,9 @@ class RunConfig:
 
     @property
     def label_noise(self) -> float:
-        """The probability p that a training label is replaced by a uniform random class."""
-        return 1.0 if self.corruption == "random_labels" else self.corrupt
+        """The probability p that a training label is replaced by a random one (a uniform random class; a random
+        sign for random_signs): 1 for the corruptions that replace every label, else --corrupt. The one derivation."""
+        return 1.0 if self.corruption in ALL_LABELS_CORRUPTIONS else self.corrupt
 
     @property
     def epoch_budget(self) -> tuple[int, str]:
@@ -308,6 +316,18 @@ class RunConfig:
     @property
     def run_dir(self) -> str:
         return os.path.join(self.results_dir, self.run_name or default_run_name(self))
+
+    @property
+    def regularizers(self) -> frozenset[str]:
+        """Which of the paper's explicit regularizers the run turns on (weight_decay, random_crop, augment, dropout):
+        reports select their runs by it."""
+        on = {
+            "weight_decay": self.weight_decay > 0,
+            "random_crop": self.random_crop,
+            "augment": self.augment,
+            "dropout": self.dropout > 0,
+        }
+        return frozenset(name for name, enabled in on.items() if enabled)
 
     def experiment(self) -> dict[str, Any]:
         """The fields that determine the run's numbers (placement fields left out)."""
@@ -376,18 +396,6 @@ def experiment_fields(values: dict[str, Any]) -> dict[str, Any]:
     for name in PLACEMENT_FIELDS:
         out.pop(name)
     return out
-
-
-def explicit_regularizers(values: dict[str, Any]) -> set[str]:
-    """Which of the paper's explicit regularizers a config (a record's dict) turns on: weight_decay, random_crop,
-    augment, dropout. Reports select their runs by it."""
-    on = {
-        "weight_decay": values["weight_decay"] > 0,
-        "random_crop": values["random_crop"],
-        "augment": bool(values.get("augment")),
-        "dropout": bool(values.get("dropout")),
-    }
-    return {name for name, enabled in on.items() if enabled}
 
 
 def from_record(values: dict[str, Any]) -> RunConfig:

@@ -1,7 +1,7 @@
 """`python -m rethink_tf.report NAME DIR`: rebuilds experiment NAME's report (its tables, figures and CSVs) from
 the records in DIR alone, without the flags that made them, and prints it.
 
-NAME is one of table1, figure1, figure2, table4, table3, theorem1, rademacher, measures. DIR is the experiment's
+NAME is one of table1, figure1, figure2, table4, table3, theorem1, rademacher, measures, tune. DIR is the experiment's
 results dir, or the preset's (results/laptop) for figure2 and table4, whose runs `make` keeps in DIR/figure2 and
 DIR/table4 (measures reads DIR and DIR/table4).
 Nothing is trained.

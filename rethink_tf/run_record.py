@@ -10,19 +10,21 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from typing import Any
 
 from rethink_tf import config as config_lib
 
-# 1: rethink_tf 0.1-0.5. 2: config holds every RunConfig field and model.param_count is always present (upgrade()
-# fills both in for format 1); new records' versions hold only what their environment does not (TensorFlow, Keras,
-# Python and oneDNN are the environment's; format 1 kept both).
+# 1: rethink_tf 0.1-0.5. 2: config holds every RunConfig field, model.param_count is always present, a tune trial's
+# config.tag says so (upgrade() fills these in for format 1, whose trials only their names told apart); new records'
+# versions hold only what their environment does not (TensorFlow, Keras, Python and oneDNN are the environment's).
 FORMAT = 2
 RUNNING, FINISHED, DIVERGED, INTERRUPTED, FAILED = "running", "finished", "diverged", "interrupted", "failed"
 # A run in one of these states has its result; running it again would only repeat it.
 DONE = (FINISHED, DIVERGED)
 # What record["versions"] holds from format 2 on: the rest of format 1's block is the environment's.
 VERSION_KEYS = ("rethink_tf", "numpy", "TF_ENABLE_ONEDNN_OPTS")
+TUNE_TAG = "tune"  # config.tag of rethink_tf.experiments.tune's trials
 
 
 @dataclasses.dataclass(frozen=True)
@@ -117,9 +119,9 @@ class RunRecord(dict):
         return (self.get("model") or {}).get("param_count")
 
     @property
-    def regularizers(self) -> set[str]:
+    def regularizers(self) -> frozenset[str]:
         """The paper's explicit regularizers the run had on (weight_decay, random_crop, augment, dropout)."""
-        return config_lib.explicit_regularizers(self["config"])
+        return self.config.regularizers
 
 
 def upgrade(raw: dict[str, Any], where: str = "record") -> RunRecord:
@@ -133,6 +135,8 @@ def upgrade(raw: dict[str, Any], where: str = "record") -> RunRecord:
     record = RunRecord(raw, format=FORMAT)
     # Fields added to RunConfig since the run was written take their defaults, which reproduce the old runs.
     record["config"] = dataclasses.asdict(config_lib.from_record(raw["config"]))
+    if re.search(r"-lr[^-]+-bs\d+-bnm[^-]+$", record["run_name"]):  # a trial of tune, named so before tags
+        record["config"]["tag"] = TUNE_TAG
     if record.get("model") and "param_count" not in record["model"]:  # before 0.5: "paper_param_count"
         record["model"] = {**record["model"], "param_count": record["model"].get("paper_param_count")}
     return record

@@ -31,6 +31,15 @@ def run(
     config = runs.resolve(config)
     raw = raw or sources.load_for(config)
     config, existing = checked(config, raw)
+    return run_checked(config, existing, raw, progress)
+
+
+def run_checked(
+    config: config_lib.RunConfig, existing: records.RunRecord | None, raw: sources.RawData, progress: str | None = None
+) -> records.RunRecord:
+    """run() for a config and existing record that checked() returned: an experiment checks every run before any
+    trains, and trains them without checking twice (the run dir is read again under the run's claim, which two
+    workers need)."""
     if existing is not None and existing.done and not run_measures.lacking(config, existing):
         logging.info("%s is already %s; nothing to do", config.run_dir, existing.status)
         return existing

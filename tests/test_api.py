@@ -57,7 +57,7 @@ sys.addaudithook(_hook)
 """
 
 
-@pytest.mark.parametrize("module", ["rethink_tf.report", "rethink_tf.tune"])  # tune: as the experiments (runner)
+@pytest.mark.parametrize("module", ["rethink_tf.report", "rethink_tf.experiments.tune", "rethink_tf.tune"])
 def test_every_entry_point_has_onednn_set_before_tensorflow_loads(tmp_path, module):
     # The entry points import TensorFlow at module level, before cli.flags_parser: rethink_tf/__init__.py sets it.
     out = tmp_path / "onednn.txt"

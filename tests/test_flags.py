@@ -10,8 +10,8 @@ import pytest
 from absl import flags
 from conftest import REPO
 
-from rethink_tf import cli, config, experiments, runs, tune
-from rethink_tf.experiments import figure1, measures, table1, table3
+from rethink_tf import cli, config, experiments, runs
+from rethink_tf.experiments import figure1, measures, table1, table3, tune
 
 sys.path.insert(0, os.path.join(REPO, "tools"))
 import flags_doc  # noqa: E402  (a script in tools/, imported for its functions)
@@ -46,11 +46,11 @@ OPTIONS = {
 def test_the_flags_are_the_declared_fields_with_their_defaults():
     values = flags.FlagValues()
     cli.define_flags(values)
-    assert {name: values[name].default for name in values} == RUN_FLAGS and len(RUN_FLAGS) == 50
+    assert {name: values[name].default for name in values} == RUN_FLAGS and len(RUN_FLAGS) == 51  # 0.5's 50 and --tag
     for options, expected in OPTIONS.items():
         cli.define_options(options, values)
         assert {name: values[name].default for name in cli.names(options)} == expected
-    assert len(list(values)) == 60
+    assert len(list(values)) == 61  # 0.5's 60 and --tag
     assert values["model"].parser.enum_values == list(cli.CHOICES["models"])
     assert values["single_seed_models"].flag_type() == "multi string enum"
     with pytest.raises(flags.IllegalFlagValueError):
@@ -65,6 +65,7 @@ def test_groups_and_placement_come_from_the_declarations():
         "preset",
         "results_dir",
         "run_name",
+        "tag",
         "verbose",
         "steps_per_execution",
         "data_dir",

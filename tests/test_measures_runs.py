@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from conftest import REPO, Events, tiny_config, tiny_raw
 
-from rethink_tf import config, measures, records, summaries, train
+from rethink_tf import config, measures, records, run_record, summaries, train
 from rethink_tf.experiments import figure1, table1, table4
 from rethink_tf.experiments import measures as measures_experiment
 
@@ -33,7 +33,7 @@ def test_a_finished_run_gets_its_measures_into_its_record_and_tensorboard_withou
     assert file_bytes(os.path.join(cfg.run_dir, records.WEIGHTS)) == weights
     values = again["measures"]["values"]
     assert set(values) == set(measures.MEASURES)
-    assert values["param_count"] == records.param_count(again)
+    assert values["param_count"] == again.param_count
     assert values["distance_from_init"] > 0 and all(np.isfinite(v) for k, v in values.items() if "margin" not in k)
     assert again["measures"]["settings"]["train_examples"] == len(raw.train.labels)
     assert records.read_record(cfg.run_dir)["measures"] == json.loads(json.dumps(again["measures"]))
@@ -89,12 +89,12 @@ def test_the_grid_is_table1_figure1_and_table4_once_each_with_measures_on(tmp_pa
 def fake(model="mlp_1x512", p=0.0, wd=0.0, crop=False, seed=0, gap=0.1, **values):
     """A finished record of the fields the report reads."""
     c = dataclasses.asdict(config.RunConfig(model=model, corrupt=p, weight_decay=wd, random_crop=crop, seed=seed))
-    return {
-        "status": records.FINISHED,
-        "config": c,
-        "final": {"generalization_gap": gap},
-        "measures": {"values": {k: values.get(k, 0.0) for k in measures.MEASURES}},
-    }
+    return run_record.RunRecord(
+        status=records.FINISHED,
+        config=c,
+        final={"generalization_gap": gap},
+        measures={"values": {k: values.get(k, 0.0) for k in measures.MEASURES}},
+    )
 
 
 def test_granulated_tau_averages_over_the_groups_that_vary_one_axis():

@@ -21,15 +21,15 @@ def test_probe_trains_each_architecture_and_reports_two_accuracy_minus_one(tmp_p
         results_dir=str(tmp_path),
         verbose=0,
     ).validate()
-    text = runner.run(rademacher.EXPERIMENT, base, raw=tiny_raw(n_train=48, n_test=16))
+    text = runner.run_experiment(rademacher.EXPERIMENT, base, raw=tiny_raw(n_train=48, n_test=16))
     (result,) = rademacher.results(records.load_all(str(tmp_path)))
     assert result["status"] == "finished" and result["n"] == 48 and "random_signs" in result["run_name"]
     assert result["rademacher"] == pytest.approx(2 * result["train_accuracy"] - 1)
     assert result["rademacher"] > 0.9  # 1.2k-parameter inputs, 48 signs: the MLP fits them
     assert "| MLP 1x512 | 48 |" in text and text == (tmp_path / "rademacher.md").read_text()
     started = records.load_all(str(tmp_path))[0]["started"]
-    again = runner.run(rademacher.EXPERIMENT, base, raw=tiny_raw(n_train=48, n_test=16))
+    again = runner.run_experiment(rademacher.EXPERIMENT, base, raw=tiny_raw(n_train=48, n_test=16))
     assert again == text and records.load_all(str(tmp_path))[0]["started"] == started  # read back, not retrained
     other = dataclasses.replace(base, learning_rate=None)  # the model's own rate: another config, refused
     with pytest.raises(records.RunDirError, match="different config.*learning_rate"):
-        runner.run(rademacher.EXPERIMENT, other, raw=tiny_raw(n_train=48, n_test=16))
+        runner.run_experiment(rademacher.EXPERIMENT, other, raw=tiny_raw(n_train=48, n_test=16))

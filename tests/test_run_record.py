@@ -39,6 +39,16 @@ def test_records_of_0_5_load_upgraded_with_their_derived_facts(results_05):
         assert json.load(f)["format"] == 1
 
 
+def test_upgrade_tags_the_trials_of_tune_that_0_5_told_apart_by_name():
+    def old(run_name):
+        return {"format": 1, "status": "finished", "run_name": run_name, "config": {"model": "mlp_1x512"}}
+
+    trial = run_record.upgrade(old("mlp_1x512-fashion_mnist-true_labels-seed0-lr0.0123-bs32-bnm0.9"))
+    plain = run_record.upgrade(old("mlp_1x512-fashion_mnist-true_labels-seed0"))
+    assert trial.config.tag == run_record.TUNE_TAG and plain.config.tag == ""
+    assert plain.config.batch_size == 128  # a field the old record lacks: its default, as 0.5 ran it
+
+
 def test_a_record_of_an_unknown_format_is_one_line(tmp_path):
     run_dir = tmp_path / "run"
     run_dir.mkdir()

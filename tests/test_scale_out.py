@@ -238,3 +238,16 @@ def test_sigterm_to_the_parent_stops_every_worker_and_their_runs_say_interrupted
     recs = [json.load(open(p)) for p in glob.glob(os.path.join(str(tmp_path), "*", records.RECORD))]
     assert len(recs) == 2 and all(r["status"] == records.INTERRUPTED for r in recs)
     assert all(records.claim_holder(os.path.join(str(tmp_path), r["run_name"])) is None for r in recs)
+
+
+def test_the_engines_are_one_interface_picked_by_the_scale_out_flags(monkeypatch):
+    from rethink_tf import cli
+    from rethink_tf.experiments import engines, workers
+
+    assert set(engines.ENGINES) == set(cli.ENGINES)  # --engine's choices are the engines there are
+    monkeypatch.delenv(workers.WORKER_ENV, raising=False)
+    assert engines.for_flags(cli.ScaleOut()) == engines.InProcess()
+    assert engines.for_flags(cli.ScaleOut(workers=3)) == engines.Workers(3)
+    assert engines.for_flags(cli.ScaleOut(engine="ray", ray_address="auto")) == engines.Ray("auto")
+    monkeypatch.setenv(workers.WORKER_ENV, "1/3")  # a worker of --workers=3 trains its share in itself, quietly
+    assert engines.for_flags(cli.ScaleOut(workers=3)) == engines.InProcess(say_busy=False)

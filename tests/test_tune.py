@@ -1,19 +1,22 @@
-"""rethink_tf.tune: a keras-tuner search whose every trial is a regular run, continued rather than repeated."""
+"""rethink_tf.experiments.tune: a keras-tuner search whose every trial is a regular run, continued, not repeated."""
 
 import glob
 import json
 import os
+import subprocess
+import sys
 
-from conftest import module_cli, needs_data
+from conftest import ENV, module_cli, needs_data
 
 from rethink_tf import config as config_lib
-from rethink_tf import records, tune
+from rethink_tf import records, run_record
+from rethink_tf.experiments import tune
 
 SMOKE = ["--preset=smoke", "--model=mlp_1x512", "--train_size=64", "--test_size=64", "--epochs=2"]
 
 
 def tune_cli(results_dir, *flags):
-    return module_cli("rethink_tf.tune", results_dir, *SMOKE, *flags)
+    return module_cli("rethink_tf.experiments.tune", results_dir, *SMOKE, *flags)
 
 
 @needs_data
@@ -24,7 +27,7 @@ def test_a_smoke_search_trains_each_trial_as_a_run_and_a_second_start_trains_not
     assert len(recs) == 3 and all(r["status"] == records.FINISHED for r in recs)
     for r in recs:  # each trial a regular run, named for its values, inside the searched space
         c = r["config"]
-        assert 0.001 <= c["learning_rate"] <= 0.3 and c["batch_size"] in (16, 32)
+        assert 0.001 <= c["learning_rate"] <= 0.3 and c["batch_size"] in (16, 32) and c["tag"] == "tune"
         assert r["run_name"].endswith(f"-lr{c['learning_rate']:g}-bs{c['batch_size']}-bnm{c['bn_momentum']:g}")
     assert os.path.isdir(tmp_path / tune.KERAS_TUNER_DIR)  # the oracle's state, beside the runs
     best = max(recs, key=lambda r: r["final"]["test_accuracy"])
@@ -37,16 +40,20 @@ def test_a_smoke_search_trains_each_trial_as_a_run_and_a_second_start_trains_not
     assert again.returncode == 0, again.stderr[-3000:]
     assert " epoch 1/2 " not in again.stdout  # the search is reloaded, its trials not trained again
     assert open(tmp_path / "tune.md").read() == table
+    report = subprocess.run(  # an experiment like the others: its report from the records alone
+        [sys.executable, "-m", "rethink_tf.report", "tune", str(tmp_path)], capture_output=True, text=True, env=ENV
+    )
+    assert report.returncode == 0 and "3 trials" in report.stdout, report.stderr[-3000:]
 
 
 def test_the_objective_is_test_accuracy_for_true_labels_and_steps_to_fit_for_random_ones():
     def record(corruption, fit_epoch, test_accuracy=0.5):
-        return {
-            "config": {"corruption": corruption, "corrupt": 0.0, "batch_size": 32},
-            "data": {"train_examples": 400},
-            "epoch_budget": {"max_epochs": 150},
-            "final": {"test_accuracy": test_accuracy, "fit_epoch": fit_epoch},
-        }
+        return run_record.RunRecord(
+            config={"corruption": corruption, "corrupt": 0.0, "batch_size": 32},
+            data={"train_examples": 400},
+            epoch_budget={"max_epochs": 150},
+            final={"test_accuracy": test_accuracy, "fit_epoch": fit_epoch},
+        )
 
     assert tune.objective(record("true_labels", 7, 0.8)) == 0.8
     assert tune.objective(record("random_labels", 20)) == 13 * 20  # 400 images in batches of 32: 13 steps

@@ -14,7 +14,7 @@ import sys
 
 from absl import flags
 
-from rethink_tf import cli, experiments, tune
+from rethink_tf import cli, experiments
 from rethink_tf import config as config_lib
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -28,7 +28,6 @@ HEADER = "| flag | default | presets set | meaning |\n| --- | --- | --- | --- |"
 def programs() -> list[tuple[str, type]]:
     """Every entry point with options of its own, and its options class."""
     out = [(f"rethink_tf.experiments.{name}", experiments.get(name).options) for name in experiments.NAMES]
-    out.append(("rethink_tf.tune", tune.EXPERIMENT.options))
     return [(module, options) for module, options in out if options]
 
 

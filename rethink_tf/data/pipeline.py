@@ -171,7 +171,7 @@ def _stream_key(seed: int, stream: int) -> int:
     return -(seed * 1000 + stream)
 
 
-def _finish(images: tf.Tensor, rgb: bool) -> tf.Tensor:
+def _to_rgb_and_whiten(images: tf.Tensor, rgb: bool) -> tf.Tensor:
     """Grayscale to RGB if asked, then the paper's per-image whitening."""
     if rgb and images.shape[-1] == 1:
         images = tf.image.grayscale_to_rgb(images)
@@ -241,7 +241,7 @@ def whitened_once(images: np.ndarray, config: PipelineConfig) -> np.ndarray:
     with tf.device("/CPU:0"):
         return np.concatenate(
             [
-                _finish(
+                _to_rgb_and_whiten(
                     tf.image.resize_with_crop_or_pad(images[i : i + _WHITEN_CHUNK], crop, crop),
                     config.rgb,
                 ).numpy()
@@ -286,7 +286,7 @@ def train_dataset(split: Split, config: PipelineConfig, epoch: tf.Variable) -> t
             x = tf.image.resize_with_crop_or_pad(x, crop, crop)
         if config.augment:
             x = _flip_and_rotate(x, tf.stack([tf.constant(augment_key, tf.int64), e * 1_000_000 + step]))
-        return _finish(x, config.rgb), y
+        return _to_rgb_and_whiten(x, config.rgb), y
 
     batches = tf.data.Dataset.from_tensors(0).flat_map(epoch_batches)
     if not fixed:

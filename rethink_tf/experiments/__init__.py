@@ -2,7 +2,7 @@
 
 import importlib
 
-NAMES = ("table1", "figure1", "figure2", "table2", "table4", "table3", "theorem1", "rademacher", "measures")
+NAMES = ("table1", "figure1", "figure2", "table2", "table4", "table3", "theorem1", "rademacher", "measures", "tune")
 
 
 def get(name: str):

@@ -53,7 +53,7 @@ def hyperparameters(r: records.RunRecord) -> dict[str, Any]:
     """A run's values of AXES, and of what else tells runs apart (the data, the corruption kind, the seed)."""
     c = r.config
     return {
-        "p": 1.0 if c.corruption in config_lib.ALL_LABELS_CORRUPTIONS else float(c.corrupt),
+        "p": float(r.label_noise),
         "model": config_lib.model_key(c.model, c.batch_norm),
         "weight decay": c.weight_decay > 0,
         "random crop": c.random_crop,

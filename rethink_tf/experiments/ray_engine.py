@@ -14,7 +14,7 @@ import os
 import socket
 from typing import Any
 
-from rethink_tf import records, run_measures, train
+from rethink_tf import records, run_measures, settings, train
 from rethink_tf.config import RunConfig
 from rethink_tf.errors import BadInput
 
@@ -97,11 +97,13 @@ def train_all(runs: list[tuple[str, RunConfig]], address: str | None = None) -> 
         return
     connect(address)
     gpus = ray.cluster_resources().get("GPU", 0)
+    # The command line's settings (oneDNN) in every task's worker, on every node: `import rethink_tf` sets none.
+    env_vars = {name: os.environ[name] for name in settings.COMMAND_LINE_ENV if name in os.environ}
     task = ray.remote(max_retries=RETRIES, max_calls=1)(_train_one)
     refs = {
-        task.options(**({"num_gpus": 1} if gpus else {"num_cpus": max(1, cfg.threads)})).remote(
-            label, cfg, os.getcwd()
-        ): label
+        task.options(
+            **({"num_gpus": 1} if gpus else {"num_cpus": max(1, cfg.threads)}), runtime_env={"env_vars": env_vars}
+        ).remote(label, cfg, os.getcwd()): label
         for label, cfg in todo
     }
     failed = []

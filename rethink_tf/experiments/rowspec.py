@@ -18,11 +18,11 @@ def identity(config: config_lib.RunConfig) -> tuple:
         config.batch_norm,
         config.corruption,
         config.label_noise,
-        frozenset(config_lib.explicit_regularizers(dataclasses.asdict(config))),
+        config.regularizers,
     )
 
 
-def run(base: config_lib.RunConfig, changes: Mapping[str, Any]) -> config_lib.RunConfig:
+def run_config(base: config_lib.RunConfig, changes: Mapping[str, Any]) -> config_lib.RunConfig:
     """The row's run: the base with the row's changes, resolved (rethink_tf.runs.derive)."""
     return runs.derive(base, **changes)
 

@@ -52,7 +52,7 @@ def changes(row: paper.Table1Row) -> dict[str, Any]:
 
 def row_config(base: config_lib.RunConfig, row: paper.Table1Row) -> config_lib.RunConfig:
     """The run of one Table 1 row."""
-    return rowspec.run(base, changes(row))
+    return rowspec.run_config(base, changes(row))
 
 
 def grid(

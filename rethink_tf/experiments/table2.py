@@ -42,7 +42,7 @@ def changes(row: paper.Table2Row) -> dict[str, Any]:
 
 
 def row_config(base: config_lib.RunConfig, row: paper.Table2Row) -> config_lib.RunConfig:
-    return rowspec.run(base, changes(row))
+    return rowspec.run_config(base, changes(row))
 
 
 def grid(base: config_lib.RunConfig) -> runner.Runs:

@@ -35,7 +35,7 @@ def changes(row: paper.Table4Row) -> dict[str, Any]:
 
 def row_config(base: config_lib.RunConfig, row: paper.Table4Row) -> config_lib.RunConfig:
     """Random labels with the row's one regularizer (weight decay: the model's default coefficient)."""
-    return rowspec.run(base, changes(row))
+    return rowspec.run_config(base, changes(row))
 
 
 def grid(base: config_lib.RunConfig) -> runner.Runs:

@@ -41,7 +41,7 @@ def visible_gpus() -> list[str]:
     return ids[:count]
 
 
-def run(argv: list[str], count: int, module: str) -> list[int]:
+def start_and_wait(argv: list[str], count: int, module: str) -> list[int]:
     """Starts `count` workers of `python -m module` with the command line argv (sys.argv[1:]), each with
     --workers=1, waits for all of them and returns their exit statuses; their output is this process's.
     SIGINT or SIGTERM here stops them (their runs' records say "interrupted") and is raised again."""
