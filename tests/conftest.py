@@ -44,7 +44,7 @@ def tiny_raw(n_train=96, n_test=48, classes=4, size=8):
         for i, c in enumerate(labels):
             r, col = divmod(int(c), 2)
             images[i, r * half : (r + 1) * half, col * half : (col + 1) * half] += 150
-        return sources.Split(images, labels.astype(np.int64))
+        return sources.RawSplit(images, labels.astype(np.int64))
 
     return sources.RawData("tiny", split(n_train), split(n_test), classes, "in memory")
 

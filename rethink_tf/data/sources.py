@@ -45,7 +45,6 @@ __all__ = [  # what callers use of the data package's sources, base.py's names i
     "RawData",
     "RawSplit",
     "Source",
-    "Split",
     "Splits",
     "check_sizes",
     "crop_size",
@@ -56,8 +55,6 @@ __all__ = [  # what callers use of the data package's sources, base.py's names i
     "read_cifar10_archive",
     "read_idx",
 ]
-
-Split = RawSplit  # the old name, until tests/conftest.py says RawSplit (pipeline.Split is the corrupted split)
 
 _CHANNELS = {"fashion_mnist": 1, "cifar10": 3, "mnist": 1}  # of the built-in sets' images, checked
 
