@@ -168,8 +168,9 @@ def _train(
     save()
     if config.epoch_budget_note:  # an override of --epochs is never silent
         print(f"{progress or record.run_name}: {config.epoch_budget_note}", flush=True)
-    writer = summaries.Writer(config, record)
-    try:
+    writer = None
+    try:  # from the first save on: a signal anywhere after it leaves the record saying so
+        writer = summaries.Writer(config, record)
         final = fitting.fit(config, model, data, record, save, wall_time, writer, progress)
         record.update(status=records.FINISHED if final else records.DIVERGED, final=final)
     except KeyboardInterrupt:
@@ -178,13 +179,15 @@ def _train(
         record.update(status=records.INTERRUPTED, wall_time_s=wall_time())
         save()
         with contextlib.suppress(Exception):  # the events are secondary: the interrupt is what the caller gets
-            writer.end(record)
+            if writer is not None:
+                writer.end(record)
         raise
     except Exception as e:
         record.update(status=records.FAILED, error=f"{type(e).__name__}: {e}", wall_time_s=wall_time())
         save()
         with contextlib.suppress(Exception):  # the error that failed the run is what the caller gets
-            writer.end(record)
+            if writer is not None:
+                writer.end(record)
         raise
     record["wall_time_s"] = wall_time()
     save()
