@@ -134,9 +134,10 @@ def upgrade(raw: dict[str, Any], where: str = "record") -> RunRecord:
         raise FormatError(f"{where} has format {fmt!r}; this rethink_tf reads formats 1 to {FORMAT}")
     record = RunRecord(raw, format=FORMAT)
     # Fields added to RunConfig since the run was written take their defaults, which reproduce the old runs.
-    record["config"] = dataclasses.asdict(config_lib.from_record(raw["config"]))
+    config = dataclasses.asdict(config_lib.from_record(raw["config"]))
     if re.search(r"-lr[^-]+-bs\d+-bnm[^-]+$", record["run_name"]):  # a trial of tune, named so before tags
-        record["config"]["tag"] = TUNE_TAG
+        config["tag"] = TUNE_TAG
+    record["config"] = config
     if record.get("model") and "param_count" not in record["model"]:  # before 0.5: "paper_param_count"
         record["model"] = {**record["model"], "param_count": record["model"].get("paper_param_count")}
     return record

@@ -309,8 +309,8 @@ def test_tensorflow_start_up_lines_are_hidden_unless_the_variable_asks_for_them(
         return done.stderr
 
     settings = "import rethink_tf; rethink_tf.use_command_line_settings(); "
-    for module in ("rethink_tf.train", "rethink_tf.experiments.table1", "rethink_tf.report"):
-        assert stderr_of(f"{settings}import {module}; import tensorflow as tf; tf.constant(1.0) + 1") == ""
+    modules = "import rethink_tf.train, rethink_tf.experiments.table1, rethink_tf.report; "
+    assert stderr_of(f"{settings}{modules}import tensorflow as tf; tf.constant(1.0) + 1") == ""
     # A library changes nothing of the process unless asked: TensorFlow's lines as TensorFlow prints them.
     assert stderr_of("import rethink_tf.cli").strip()
     assert stderr_of(settings + "import rethink_tf.cli", TF_CPP_MIN_LOG_LEVEL="0").strip()  # the user's setting wins
