@@ -146,7 +146,7 @@ def dataframe(runs: str | os.PathLike | list[dict[str, Any]]) -> pandas.DataFram
 
 
 def build_report(name: str, results_dir: str) -> str:
-    """Experiment `name`'s report (table1, figure1, figure2, table4, table3, theorem1, rademacher, measures)
+    """Experiment `name`'s report (one of rethink_tf.experiments.NAMES: table1, figure1, ..., measures, tune)
     built from the records in results_dir alone, as `python -m rethink_tf.report NAME DIR` prints it; its
     tables, figures and CSVs are written into results_dir as there. UsageError for a bad name or directory."""
     from rethink_tf import report

@@ -83,14 +83,16 @@ def fit(
     config: config_lib.RunConfig,
     model,
     data,
+    curve,
     record: records.RunRecord,
     save: Callable[[], None],
     wall_time: Callable[[], float],
     writer,
     progress: str | None,
 ) -> dict[str, Any] | None:
-    """Keras fit of the run from where its backup stands, every epoch appended to the record and saved; then the
-    final evaluation (rethink_tf.records.final_block, None when the run diverged) with its weights saved."""
+    """Keras fit of the run from where its backup stands (its curves tested on `curve`, the fixed test subset),
+    every epoch appended to the record and saved; then the final evaluation (rethink_tf.records.final_block, None
+    when the run diverged) with its weights saved."""
     import keras
     import tensorflow as tf
 
@@ -118,7 +120,6 @@ def fit(
         callbacks.AtomicBackupAndRestore(os.path.join(config.run_dir, records.BACKUP)),
         *([callbacks.Progress(progress, config.max_epochs)] if progress else []),
     ]
-    curve = pipeline.curve_split(data.test, config)
     test_ds = pipeline.eval_dataset(data.test, config)
     curve_ds = test_ds if curve is data.test else pipeline.eval_dataset(curve, config)
     model.fit(

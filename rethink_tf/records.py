@@ -345,17 +345,15 @@ def save(config: RunConfig, record: dict[str, Any]) -> None:
 # ------------------------------------------------------------------------------------------------------------
 
 
-def data_block(config: RunConfig, data) -> dict[str, Any]:
-    """What the run trained and tested on (a rethink_tf.data.pipeline.Prepared): source, counts, shapes and the
-    fingerprints a resume checks."""
-    from rethink_tf.data import pipeline
-
+def data_block(config: RunConfig, data, curve) -> dict[str, Any]:
+    """What the run trained and tested on (a rethink_tf.data.pipeline.Prepared, and the test split of its curves):
+    source, counts, shapes and the fingerprints a resume checks."""
     return {
         "source": config.dataset,
         "origin": data.origin,
         "train_examples": len(data.train.labels),
         "test_examples": len(data.test.labels),
-        "curve_test_examples": len(pipeline.curve_split(data.test, config).labels),
+        "curve_test_examples": len(curve.labels),
         "num_classes": data.num_classes,
         "class_names": list(data.class_names) if data.class_names else None,
         "image_shape": list(data.image_shape),

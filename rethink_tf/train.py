@@ -143,14 +143,17 @@ def _train(
     def wall_time() -> float:
         return wall_before + time.perf_counter() - started
 
+    from rethink_tf.data import pipeline
+
     model = fitting.built_model(config, data, distribution)
+    curve = pipeline.curve_split(data.test, config)  # the fixed test subset of the curves
     record = existing or records.new_record(config)
     record.update(
         status=records.RUNNING,
         error=None,
         pid=os.getpid(),
         host=socket.gethostname(),
-        data=records.data_block(config, data),
+        data=records.data_block(config, data, curve),
         epoch_budget=records.epoch_budget_block(config),
         replicas=distribution.num_replicas_in_sync,
         model=records.model_block(config, model, data.input_shape, data.num_classes),
@@ -171,7 +174,7 @@ def _train(
     writer = None
     try:  # from the first save on: a signal anywhere after it leaves the record saying so
         writer = summaries.Writer(config, record)
-        final = fitting.fit(config, model, data, record, save, wall_time, writer, progress)
+        final = fitting.fit(config, model, data, curve, record, save, wall_time, writer, progress)
         record.update(status=records.FINISHED if final else records.DIVERGED, final=final)
     except KeyboardInterrupt:
         # Stopped in the final evaluation, after fit deleted its backup: the next start trains the run again
