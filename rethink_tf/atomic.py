@@ -30,5 +30,13 @@ def write_text(path: str, text: str) -> None:
     write_with(path, write)
 
 
+def write_bytes(path: str, data: bytes) -> None:
+    def write(tmp: str) -> None:
+        with open(tmp, "wb") as f:
+            f.write(data)
+
+    write_with(path, write)
+
+
 def write_json(path: str, data: Any) -> None:
     write_text(path, json.dumps(data, indent=1, sort_keys=True, allow_nan=True))

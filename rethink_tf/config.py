@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import hashlib
 import os
 from typing import Any
 
@@ -218,6 +219,22 @@ class RunConfig:
         "set.",
         CURVES,
     )
+    ledger: bool = setting(
+        True,
+        "Keep the per-example ledger (ledger.npz beside record.json): each training and curve-test example's "
+        "correctness, loss and margin after every epoch, for learning order, forgetting and the memorization "
+        "estimates. It costs a prediction pass over the training set per epoch (docs/memorization.md) and changes "
+        "no number.",
+        CURVES,
+        placement=True,
+    )
+    save_weights: bool = setting(
+        True,
+        "Save the run's initial and final weights in its directory (the measures and the Rademacher probe read "
+        "them); the memorization experiment's many runs keep only their record and ledger.",
+        OUTPUT,
+        placement=True,
+    )
     measures: bool = setting(
         True,
         "Compute a finished run's generalization measures (norms, margin, sharpness: docs/measures.md) into "
@@ -227,6 +244,20 @@ class RunConfig:
         placement=True,
     )
     seed: int = setting(0, "Seed of initialization, corruption, subset and shuffling.", WHAT)
+    run_seed: int = setting(
+        0,
+        "A second seed for the weights' initialization, the training order and the --train_fraction draw, the "
+        "data and its labels staying --seed's: runs that differ only in it train on the same examples with the "
+        "same (corrupted) labels, from other initial weights (Arpit et al.'s difficulty test, Feldman & Zhang's "
+        "estimator); 0 = --seed alone.",
+        DETAILS,
+    )
+    train_fraction: float = setting(
+        1.0,
+        "Train on a random fraction m of the training set drawn by (--seed, --run_seed), holding the rest out "
+        "(Feldman & Zhang's held-out estimator; the ledger evaluates both); 1 = train on all.",
+        DETAILS,
+    )
     deterministic: bool = setting(True, "Deterministic TensorFlow ops (same flags -> same numbers).", OUTPUT)
     precision: str = setting(
         "float32",
@@ -289,6 +320,15 @@ class RunConfig:
         """The probability p that a training label is replaced by a random one (a uniform random class; a random
         sign for random_signs): 1 for the corruptions that replace every label, else --corrupt. The one derivation."""
         return 1.0 if self.corruption in ALL_LABELS_CORRUPTIONS else self.corrupt
+
+    @property
+    def train_seed(self) -> int:
+        """The seed of the weights, the training order and the held-out draw: --seed itself when --run_seed is 0 (every
+        run before 0.6), else one drawn from both, so that (seed, run_seed) pairs never share it."""
+        if not self.run_seed:
+            return self.seed
+        digest = hashlib.sha256(f"rethink_tf train_seed {self.seed} {self.run_seed}".encode()).digest()
+        return int.from_bytes(digest[:4], "big") >> 1
 
     @property
     def epoch_budget(self) -> tuple[int, str]:
@@ -371,6 +411,12 @@ class RunConfig:
         need(0 <= self.bn_momentum < 1, "bn_momentum", "a number in [0, 1)")
         need(self.weight_decay >= 0, "weight_decay", "an L2 coefficient >= 0 (0 turns it off)")
         need(self.seed >= 0, "seed", "an integer >= 0")
+        need(self.run_seed >= 0, "run_seed", "an integer >= 0 (0: --seed alone)")
+        need(
+            math.isfinite(self.train_fraction) and 0 < self.train_fraction <= 1,
+            "train_fraction",
+            "a fraction in (0, 1] (1: train on every example)",
+        )
         need(self.cpu_devices >= 1, "cpu_devices", "an integer >= 1")
         need(self.threads >= 0, "threads", "a number of threads >= 1, or 0 for TensorFlow's own (one per core)")
         need(
@@ -436,4 +482,8 @@ def default_run_name(config: RunConfig) -> str:
     if config.precision != "float32":
         parts.append(config.precision)
     parts.append(f"seed{config.seed}")
+    if config.train_fraction < 1:
+        parts.append(f"m{config.train_fraction:g}")
+    if config.run_seed:
+        parts.append(f"r{config.run_seed}")
     return "-".join(parts)

@@ -28,7 +28,7 @@ def build(config: config_lib.RunConfig, input_shape, num_classes: int, replicas:
         sync_batch_norm=replicas > 1,
         weight_decay=config.weight_decay,
         dropout=config.dropout,
-        seed=config.seed,
+        seed=config.train_seed,
     )
 
 

@@ -54,7 +54,7 @@ def run_checked(
     distribution = strategy.make_strategy(config)  # before any op: it may split the CPU into logical devices
     if config.deterministic:
         tf.config.experimental.enable_op_determinism()
-    keras.utils.set_random_seed(config.seed)
+    keras.utils.set_random_seed(config.train_seed)
     data = pipeline.prepare(config, raw)
     records.claim(config)
     try:

@@ -46,11 +46,11 @@ OPTIONS = {
 def test_the_flags_are_the_declared_fields_with_their_defaults():
     values = flags.FlagValues()
     cli.define_flags(values)
-    assert {name: values[name].default for name in values} == RUN_FLAGS and len(RUN_FLAGS) == 51  # 0.5's 50 and --tag
+    assert {name: values[name].default for name in values} == RUN_FLAGS and len(RUN_FLAGS) == 55  # 0.5's 50, --tag; 0.6's run_seed, train_fraction, ledger, save_weights
     for options, expected in OPTIONS.items():
         cli.define_options(options, values)
         assert {name: values[name].default for name in cli.names(options)} == expected
-    assert len(list(values)) == 61  # 0.5's 60 and --tag
+    assert len(list(values)) == 65  # 0.5's 60, --tag and 0.6's four
     assert values["model"].parser.enum_values == list(cli.CHOICES["models"])
     assert values["single_seed_models"].flag_type() == "multi string enum"
     with pytest.raises(flags.IllegalFlagValueError):
@@ -74,6 +74,8 @@ def test_groups_and_placement_come_from_the_declarations():
         "download",
         "manual_dir",
         "measures",
+        "ledger",
+        "save_weights",
         "allow_mixed_environment",
     }
     assert "learning_rate" not in config.PLACEMENT_FIELDS and "threads" not in config.PLACEMENT_FIELDS

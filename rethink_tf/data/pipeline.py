@@ -20,7 +20,7 @@ from rethink_tf.data import corrupt, sources
 
 # Streams of the training-time randomness. Their keys (_stream_key) are negative, so they never meet
 # the non-negative keys of corrupt.py.
-_SUBSET, _SHUFFLE, _CROP, _AUGMENT = 101, 102, 103, 104
+_SUBSET, _SHUFFLE, _CROP, _AUGMENT, _HELD_OUT = 101, 102, 103, 104, 105
 # A source image no larger than the crop is zero-padded so that a random crop moves up to two pixels
 # each way, as a 28x28 crop does inside a 32x32 CIFAR-10 image.
 _CROP_SLACK = 4
@@ -48,6 +48,8 @@ class PipelineConfig(Protocol):
     augment: bool
     batch_size: int
     seed: int
+    train_seed: int
+    train_fraction: float
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,6 +81,21 @@ class Prepared:
     labels_changed: float
     image_shape: tuple[int, int, int] = ()  # of the source's images, before the crop
     class_names: tuple[str, ...] | None = None
+    held_out: Split | None = None  # --train_fraction < 1: the training examples not trained on
+
+    def every_train(self) -> tuple[Split, np.ndarray]:
+        """Every training example, trained on or held out, in canonical order, and which were trained on."""
+        if self.held_out is None:
+            return self.train, np.ones(len(self.train.labels), bool)
+        order = np.argsort(np.concatenate([self.train.indices, self.held_out.indices]), kind="stable")
+
+        def cat(a, b):
+            return np.concatenate([a, b])[order]
+
+        t, h = self.train, self.held_out
+        trained = cat(np.ones(len(t.labels), bool), np.zeros(len(h.labels), bool))
+        true = None if t.true_labels is None else cat(t.true_labels, h.true_labels)
+        return Split(cat(t.images, h.images), cat(t.labels, h.labels), cat(t.indices, h.indices), true), trained
 
 
 def stratified_subset(labels: np.ndarray, size: int, seed: int) -> np.ndarray:
@@ -127,6 +144,7 @@ def prepare(config: PipelineConfig, raw: sources.RawData | None = None) -> Prepa
         return Split(images, labels, idx, split_raw.labels[idx])
 
     train = one(raw.train, config.train_size, corrupt.TRAIN, config.label_noise)
+    train, held_out = hold_out(train, config.train_fraction, config.train_seed)
     test = one(raw.test, config.test_size, corrupt.TEST, config.label_noise if config.corrupt_test_labels else 0.0)
     channels = 3 if config.rgb else raw.train.images.shape[-1]
     crop = _crop(config, raw.train.images)
@@ -150,7 +168,24 @@ def prepare(config: PipelineConfig, raw: sources.RawData | None = None) -> Prepa
         changed,
         tuple(raw.train.images.shape[1:]),
         raw.class_names,
+        held_out,
     )
+
+
+def hold_out(split: Split, fraction: float, seed: int) -> tuple[Split, Split | None]:
+    """(trained, held out): a seeded random round(fraction * N) of the split's examples, the rest held out (None
+    when fraction is 1). Both keep canonical order, and each example its corrupted label."""
+    if fraction >= 1:
+        return split, None
+    n = len(split.labels)
+    chosen = np.zeros(n, bool)
+    chosen[np.random.default_rng([seed, _HELD_OUT]).permutation(n)[: max(1, round(fraction * n))]] = True
+
+    def part(mask: np.ndarray) -> Split:
+        true = None if split.true_labels is None else split.true_labels[mask]
+        return Split(split.images[mask], split.labels[mask], split.indices[mask], true)
+
+    return part(chosen), part(~chosen)
 
 
 def curve_split(test: Split, config: PipelineConfig) -> Split:
@@ -263,8 +298,8 @@ def train_dataset(split: Split, config: PipelineConfig, epoch: tf.Variable) -> t
     fixed = not (config.random_crop or config.augment)
     images = on_cpu(whitened_once(split.images, config) if fixed else split.images)
     labels = on_cpu(split.labels)
-    shuffle_key, crop_key = _stream_key(config.seed, _SHUFFLE), _stream_key(config.seed, _CROP)
-    augment_key = _stream_key(config.seed, _AUGMENT)
+    shuffle_key, crop_key = _stream_key(config.train_seed, _SHUFFLE), _stream_key(config.train_seed, _CROP)
+    augment_key = _stream_key(config.train_seed, _AUGMENT)
 
     def epoch_batches(_):
         e = tf.cast(epoch.read_value(), tf.int64)
