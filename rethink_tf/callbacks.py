@@ -57,23 +57,32 @@ def label_split_accuracies(predicted: np.ndarray, labels: np.ndarray, true_label
     return {key: mean(h) for key, h in zip(LABEL_SPLIT_KEYS, hits)}
 
 
-def predicted_classes(model, dataset) -> np.ndarray:
-    """The model's class for each example of an (images, labels) dataset, in inference mode."""
-    return np.argmax(model.predict(dataset, verbose=0), axis=-1)
+class TrainingSetPass(keras.callbacks.Callback):
+    """At every epoch's end, one prediction pass over every training example (held-out ones too): from its
+    logits the training accuracy on kept and changed labels into the logs (0 < p < 1, trained examples only), and
+    the per-example ledger's row with the curve test subset's (--ledger), saved before the record and the backup.
+    One pass for both, so the ledger's correct bits re-derive the logged accuracies exactly. On resume the
+    ledger's rows past the restored epoch are dropped and computed again."""
 
-
-class LabelSplit(keras.callbacks.Callback):
-    """Adds label_split_accuracies on the training set (evaluated at the epoch's end) to the epoch logs."""
-
-    def __init__(self, dataset, labels: np.ndarray, true_labels: np.ndarray):
+    def __init__(self, dataset, split, trained: np.ndarray, label_split: bool, ledger_rows=None):
         super().__init__()
-        self.dataset, self.labels, self.true_labels = dataset, labels, true_labels
+        self.dataset, self.split, self.trained, self.label_split = dataset, split, trained, label_split
+        self.ledger_rows = ledger_rows  # (ledger.Ledger, curve dataset, save callable) or None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self.ledger_rows:
+            self.ledger_rows[0].drop_from(epoch + 1)
 
     def on_epoch_end(self, epoch, logs=None):
-        if logs is not None:
-            logs.update(
-                label_split_accuracies(predicted_classes(self.model, self.dataset), self.labels, self.true_labels)
-            )
+        logits = np.asarray(self.model.predict(self.dataset, verbose=0), np.float32)
+        if self.label_split and logs is not None:
+            t = self.trained
+            predicted = np.argmax(logits[t], axis=-1)
+            logs.update(label_split_accuracies(predicted, self.split.labels[t], self.split.true_labels[t]))
+        if self.ledger_rows:
+            ledger, curve_ds, save = self.ledger_rows
+            ledger.append(epoch + 1, logits, self.model.predict(curve_ds, verbose=0))
+            save()
 
 
 class StopWhenFit(keras.callbacks.Callback):

@@ -11,8 +11,8 @@ rethink_tf.runs against their registries.
 from __future__ import annotations
 
 import dataclasses
-import math
 import hashlib
+import math
 import os
 from typing import Any
 
@@ -223,7 +223,7 @@ class RunConfig:
         True,
         "Keep the per-example ledger (ledger.npz beside record.json): each training and curve-test example's "
         "correctness, loss and margin after every epoch, for learning order, forgetting and the memorization "
-        "estimates. It costs a prediction pass over the training set per epoch (docs/memorization.md) and changes "
+        "estimates. It costs a prediction pass over the training set per epoch (docs/ledger.md) and changes "
         "no number.",
         CURVES,
         placement=True,
@@ -411,6 +411,11 @@ class RunConfig:
         need(0 <= self.bn_momentum < 1, "bn_momentum", "a number in [0, 1)")
         need(self.weight_decay >= 0, "weight_decay", "an L2 coefficient >= 0 (0 turns it off)")
         need(self.seed >= 0, "seed", "an integer >= 0")
+        need(
+            self.save_weights or not self.measures,
+            "save_weights",
+            "the measures are computed from the saved weights; pass --nomeasures with --nosave_weights",
+        )
         need(self.run_seed >= 0, "run_seed", "an integer >= 0 (0: --seed alone)")
         need(
             math.isfinite(self.train_fraction) and 0 < self.train_fraction <= 1,

@@ -74,7 +74,7 @@ def built_model(config: config_lib.RunConfig, data, distribution):
         model = build(config, data.input_shape, data.num_classes, replicas=distribution.num_replicas_in_sync)
         compile_model(model, config, replicas=distribution.num_replicas_in_sync, num_classes=data.num_classes)
     initial = os.path.join(config.run_dir, records.INITIAL_WEIGHTS)
-    if not os.path.exists(initial):
+    if config.save_weights and not os.path.exists(initial):
         atomic.write_with(initial, model.save_weights, suffix=".weights.h5")
     return model
 
@@ -100,7 +100,9 @@ def fit(
     from rethink_tf.data import pipeline
 
     label_split = 0.0 < config.label_noise < 1.0  # training accuracy on changed and kept labels, every epoch
-    train_eval_ds = pipeline.eval_dataset(data.train, config) if label_split else None
+    train_eval_ds = pipeline.eval_dataset(data.train, config)
+    test_ds = pipeline.eval_dataset(data.test, config)
+    curve_ds = test_ds if curve is data.test else pipeline.eval_dataset(curve, config)
     with tf.device("/CPU:0"):
         epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
     fit_callbacks = [
@@ -111,7 +113,7 @@ def fit(
             config.lr_decay_examples / len(data.train.labels) if config.lr_decay_examples else 1.0,
         ),
         keras.callbacks.TerminateOnNaN(),
-        *([callbacks.LabelSplit(train_eval_ds, data.train.labels, data.train.true_labels)] if label_split else []),
+        *_training_set_pass(config, data, train_eval_ds, curve, curve_ds, label_split),
         callbacks.GeneralizationGap(),
         *([callbacks.StopWhenFit()] if config.stop_when_fit else []),
         # The record is saved before the backup, so on resume it is never behind the checkpoint.
@@ -120,8 +122,6 @@ def fit(
         callbacks.AtomicBackupAndRestore(os.path.join(config.run_dir, records.BACKUP)),
         *([callbacks.Progress(progress, config.max_epochs)] if progress else []),
     ]
-    test_ds = pipeline.eval_dataset(data.test, config)
-    curve_ds = test_ds if curve is data.test else pipeline.eval_dataset(curve, config)
     model.fit(
         pipeline.train_dataset(data.train, config, epoch),
         epochs=config.max_epochs,
@@ -132,8 +132,45 @@ def fit(
         verbose=0 if progress else config.verbose,
     )
     final = evaluate_final(config, model, data, train_eval_ds, test_ds, record["epochs"], label_split)
-    atomic.write_with(os.path.join(config.run_dir, records.WEIGHTS), model.save_weights, suffix=".weights.h5")
+    if config.save_weights:
+        atomic.write_with(os.path.join(config.run_dir, records.WEIGHTS), model.save_weights, suffix=".weights.h5")
     return final
+
+
+def _training_set_pass(config, data, train_eval_ds, curve, curve_ds, label_split: bool) -> list:
+    """The TrainingSetPass callback, when the run has label split accuracies or a ledger to keep (else none):
+    over the trained examples' pipeline, or every training example's when some are held out."""
+    from rethink_tf import callbacks
+    from rethink_tf.data import pipeline
+
+    if not (label_split or config.ledger):
+        return []
+    every_train, trained = data.every_train()
+    dataset = train_eval_ds if data.held_out is None else pipeline.eval_dataset(every_train, config)
+    rows = _ledger_rows(config, every_train, trained, curve, curve_ds)
+    return [callbacks.TrainingSetPass(dataset, every_train, trained, label_split, rows)]
+
+
+def _ledger_rows(config, every_train, trained, curve, curve_ds):
+    """What TrainingSetPass needs to keep the run's ledger (None with --noledger): the ledger as it stands in the
+    run dir (a resumed run's), or a new one, the curve set's pipeline, and how to save it."""
+    from rethink_tf import ledger as ledger_lib
+
+    if not config.ledger:
+        return None
+    kept = ledger_lib.load(config.run_dir)
+    fresh = ledger_lib.Ledger.start(
+        ledger_lib.Part.empty(every_train.indices, every_train.labels, _true(every_train)),
+        trained,
+        ledger_lib.Part.empty(curve.indices, curve.labels, _true(curve)),
+    )
+    if kept is None or not kept.same_examples(fresh):
+        kept = fresh
+    return kept, curve_ds, lambda: ledger_lib.save(config.run_dir, kept)
+
+
+def _true(split):
+    return split.labels if split.true_labels is None else split.true_labels
 
 
 def evaluate_final(config, model, data, train_ds, test_ds, epochs: list[dict[str, Any]], label_split: bool):
@@ -148,6 +185,6 @@ def evaluate_final(config, model, data, train_ds, test_ds, epochs: list[dict[str
         train_ds = pipeline.eval_dataset(data.train, config)
     train_eval = model.evaluate(train_ds, verbose=0, return_dict=True)
     test_eval = model.evaluate(test_ds, verbose=0, return_dict=True)
-    # LabelSplit measured the kept / changed accuracies on these weights at the last epoch's end: not predicted again
+    # TrainingSetPass measured the kept / changed accuracies on these weights at the last epoch's end
     split = {k: epochs[-1][k] for k in callbacks.LABEL_SPLIT_KEYS} if label_split else {}
     return records.final_block(train_eval, test_eval, epochs, split)

@@ -84,6 +84,13 @@ class Ledger:
     def start(cls, train: Part, trained: np.ndarray, test: Part) -> "Ledger":
         return cls(np.zeros(0, np.int32), np.asarray(trained, bool), train, test)
 
+    def same_examples(self, other: "Ledger") -> bool:
+        """Whether both ledgers are of the same examples with the same labels (a resume continues its ledger)."""
+        fields = ("index", "label", "true_label")
+        return np.array_equal(self.trained, other.trained) and all(
+            np.array_equal(getattr(getattr(self, p), f), getattr(getattr(other, p), f)) for p in PARTS for f in fields
+        )
+
     def drop_from(self, epoch: int) -> None:
         """Forgets the rows of epoch `epoch` (1-based) and later: a resumed run recomputes them."""
         rows = int(np.searchsorted(self.epochs, epoch))
@@ -142,7 +149,5 @@ def load(run_dir: str) -> Ledger | None:
         raise LedgerError(f"{where} cannot be read ({e}); remove it, or train the run again") from None
     if int(arrays.get("format", -1)) != FORMAT:
         raise LedgerError(f"{where} has format {arrays.get('format')}; this rethink_tf reads format {FORMAT}")
-    parts = {
-        name: Part(**{f.name: arrays[f"{name}_{f.name}"] for f in dataclasses.fields(Part)}) for name in PARTS
-    }
+    parts = {name: Part(**{f.name: arrays[f"{name}_{f.name}"] for f in dataclasses.fields(Part)}) for name in PARTS}
     return Ledger(arrays["epochs"], arrays["trained"], **parts)

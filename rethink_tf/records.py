@@ -29,6 +29,7 @@ from typing import Any
 from rethink_tf import atomic, run_record
 from rethink_tf.config import RunConfig, experiment_fields
 from rethink_tf.errors import BadInput
+from rethink_tf.ledger import FILE as LEDGER
 
 # The statuses too, as callers that hold run directories name them (records.FINISHED); defined with the record.
 from rethink_tf.run_record import (  # noqa: F401
@@ -247,7 +248,7 @@ def check(config: RunConfig) -> RunRecord | None:
         strangers = sorted(
             name
             for name in (os.listdir(run_dir) if os.path.isdir(run_dir) else [])
-            if not name.startswith((RECORD, CLAIM, BACKUP, EVENTS, WEIGHTS, INITIAL_WEIGHTS))
+            if not name.startswith((RECORD, CLAIM, BACKUP, EVENTS, WEIGHTS, INITIAL_WEIGHTS, LEDGER))
         )
         if strangers:
             raise RunDirError(
@@ -360,6 +361,8 @@ def data_block(config: RunConfig, data, curve) -> dict[str, Any]:
         "input_shape": list(data.input_shape),
         "train_labels_changed": data.labels_changed,
         "fingerprints": data.fingerprints,
+        # --train_fraction < 1: the canonical indices of the training examples held out (the ledger evaluates them)
+        "held_out_indices": None if data.held_out is None else data.held_out.indices.tolist(),
     }
 
 
