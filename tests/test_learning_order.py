@@ -8,9 +8,9 @@ import os
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import Events, fake_record, tiny_config
+from conftest import Events, fake_record, tiny_config, tiny_raw
 
-from rethink_tf import callbacks, learning_order, ledger_summaries, summaries
+from rethink_tf import callbacks, learning_order, ledger_summaries, summaries, train
 from rethink_tf import ledger as ledger_lib
 from rethink_tf.learning_order import NEVER
 
@@ -330,3 +330,40 @@ def test_tensorboard_images_must_match_the_ledger(tmp_path):
     with pytest.raises(ledger_summaries.LedgerSummaryError, match=r"pass one \[H, W, C\] image per training example"):
         ledger_summaries.write(cfg, ledger, images[:10], CLASSES)
     assert not os.path.exists(cfg.run_dir) or not ledger_summaries.event_files(cfg.run_dir)
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Real runs
+# ------------------------------------------------------------------------------------------------------------
+
+
+def test_real_runs_rederive_their_records_report_and_show_in_tensorboard(tmp_path):
+    raw = tiny_raw()
+    configs = [
+        tiny_config(tmp_path, corrupt=0.5, epochs=4),
+        tiny_config(tmp_path, corrupt=0.5, epochs=4, train_fraction=0.75, run_seed=1),
+    ]
+    for cfg in configs:
+        record = train.run(cfg, raw=raw)
+        ledger = ledger_lib.load(cfg.run_dir)
+        assert ledger.epochs.tolist() == [row["epoch"] for row in record["epochs"]] == [1, 2, 3, 4]
+        # The record's kept / changed accuracies, every epoch, exactly.
+        for derived, row in zip(learning_order.label_split(ledger), record["epochs"], strict=True):
+            assert {k: derived[k] for k in learning_order.DERIVED_KEYS} == {
+                k: row[k] for k in learning_order.DERIVED_KEYS
+            }
+        images = raw.train.images[ledger.train.index].astype(np.float32) / 255
+        ledger_summaries.write(cfg, ledger, images, record["data"]["class_names"])
+        events = Events(cfg.run_dir)
+        assert summaries.EPOCH_TAGS["train_kept_accuracy"][0] in events.tags  # the run's own events kept
+        tags = {t for t in events.tags if t.startswith(ledger_summaries.LEDGER)}
+        assert {f"{ledger_summaries.LEDGER}/latest_learned/0{c}_{c}" for c in range(4)} <= tags
+        assert all(e.step == 4 for tag in tags for e in events.acc.Tensors(tag))
+        assert (f"{ledger_summaries.LEDGER}/first_learned_epoch/held_out_kept" in tags) == (cfg.train_fraction < 1)
+
+    learning_order.report(str(tmp_path))
+    rows = {row["run"]: row for row in csv.DictReader(open(tmp_path / "learning_order.csv"))}
+    assert sorted(rows) == sorted(os.path.basename(c.run_dir) for c in configs)
+    held = rows[os.path.basename(configs[1].run_dir)]
+    assert (int(held["trained"]), int(held["held_out"])) == (72, 24) and held["epochs"] == "4"
+    assert "Held-out examples" in open(tmp_path / "learning_order.md").read()
