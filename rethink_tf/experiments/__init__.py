@@ -2,7 +2,19 @@
 
 import importlib
 
-NAMES = ("table1", "figure1", "figure2", "table2", "table4", "table3", "theorem1", "rademacher", "measures", "tune")
+NAMES = (
+    "table1",
+    "figure1",
+    "figure2",
+    "table2",
+    "table4",
+    "table3",
+    "theorem1",
+    "rademacher",
+    "measures",
+    "tune",
+    "memorization",
+)
 
 
 def get(name: str):
