@@ -21,7 +21,7 @@ from tensorboard.plugins.hparams import api_pb2
 from tensorboard.plugins.hparams import summary as hparams_summary
 
 from rethink_tf import config as config_lib
-from rethink_tf import environment, measures, models, records
+from rethink_tf import environment, ledger_summaries, measures, models, records
 from rethink_tf.data import corrupt
 
 # Time Series shows tag groups (the part before the first "/") in sorted order and opens the first two:
@@ -169,7 +169,8 @@ class Writer:
         then the record's rows so far (a resumed run's epochs before its checkpoint)."""
         self.close()
         for path in glob.glob(os.path.join(self.config.run_dir, records.EVENTS + "*")):
-            os.remove(path)
+            if not path.endswith(ledger_summaries.FILE_SUFFIX):  # the ledger's tab: ledger_summaries replaces it
+                os.remove(path)
         self._writer = tf.summary.create_file_writer(self.config.run_dir)
         with self._writer.as_default():
             hp.hparams_config(

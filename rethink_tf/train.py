@@ -195,7 +195,16 @@ def _train(
     record["wall_time_s"] = wall_time()
     save()
     writer.end(record)
+    if config.ledger and record.finished:  # the ledger's TensorBoard tab: its images are in memory only now
+        _ledger_tab(config, data, record)
     return record
+
+
+def _ledger_tab(config: config_lib.RunConfig, data, record: records.RunRecord) -> None:
+    from rethink_tf import ledger, ledger_summaries
+
+    every_train, _ = data.every_train()
+    ledger_summaries.write(config, ledger.load(config.run_dir), every_train.images, record["data"]["class_names"])
 
 
 def summary(record: records.RunRecord) -> str:

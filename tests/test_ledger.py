@@ -1,6 +1,7 @@
 """The per-example ledger: its numbers, its agreement with the record, resume, held-out examples, and what it
 leaves unchanged."""
 
+import glob
 import os
 
 import keras
@@ -8,7 +9,7 @@ import numpy as np
 import pytest
 from conftest import all_weights, interrupted_run, same_weights, tiny_config, tiny_raw
 
-from rethink_tf import config, ledger, records, train
+from rethink_tf import config, ledger, ledger_summaries, records, summaries, train
 
 
 def test_per_example_values_are_keras_cross_entropy_and_the_margin():
@@ -61,6 +62,10 @@ def test_the_ledger_re_derives_the_records_kept_and_changed_accuracies_exactly(t
         assert correct[changed].mean() == row["train_changed_accuracy"]
     assert led.train.correct[-1].mean() == pytest.approx(record["final"]["train_accuracy"], abs=1e-6)
     np.testing.assert_array_equal(led.train.true_label, tiny_raw().train.labels)
+    tab = glob.glob(os.path.join(cfg.run_dir, "*" + ledger_summaries.FILE_SUFFIX))
+    assert len(tab) == 1  # the ledger's TensorBoard tab, which a rewrite of the run's events (measures) keeps
+    summaries.rewrite(cfg, record)
+    assert glob.glob(os.path.join(cfg.run_dir, "*" + ledger_summaries.FILE_SUFFIX)) == tab
 
 
 def test_a_resumed_runs_ledger_equals_an_uninterrupted_ones_bit_for_bit(tmp_path, monkeypatch):
