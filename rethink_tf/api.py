@@ -10,7 +10,8 @@ does on the command line.
 - preset_config(preset, **fields): a RunConfig as `--preset=PRESET --field=value ...` makes it.
 - run(config or preset and fields): trains one run (or resumes it, or returns its finished record), as
   `python -m rethink_tf.train` does; returns its record.
-- load(results_dir): the run records under a results dir; dataframe(results_dir or records): them as a table.
+- load(results_dir): the run records under a results dir; dataframe(results_dir or records): them as a table;
+  load_ledger(run_dir): a run's per-example ledger.
 - build_report(name, results_dir): an experiment's report, as `python -m rethink_tf.report NAME DIR` prints it.
 
 Importing this module loads no TensorFlow; the functions load what they need when called. (`rethink_tf.train`
@@ -30,9 +31,19 @@ if TYPE_CHECKING:  # pragma: no cover
     import pandas
 
     from rethink_tf.data.sources import RawData
+    from rethink_tf.ledger import Ledger
     from rethink_tf.run_record import RunRecord
 
-__all__ = ["RunConfig", "use_command_line_settings", "preset_config", "run", "load", "dataframe", "build_report"]
+__all__ = [
+    "RunConfig",
+    "use_command_line_settings",
+    "preset_config",
+    "run",
+    "load",
+    "load_ledger",
+    "dataframe",
+    "build_report",
+]
 
 # The numbers of a record's "final" that dataframe() gives columns of, when the record has them.
 FINAL_COLUMNS = (
@@ -110,6 +121,15 @@ def load(results_dir: str) -> list[RunRecord]:
     from rethink_tf import records
 
     return records.load_all(results_dir)
+
+
+def load_ledger(run_dir: str | os.PathLike) -> Ledger | None:
+    """A run's per-example ledger (rethink_tf.ledger.Ledger: every training and curve-test example's correctness,
+    loss and margin after each epoch), None for a run without one (--noledger, or before 0.6). For the learning
+    order and forgetting of each example: rethink_tf.learning_order.examples(ledger)."""
+    from rethink_tf import ledger
+
+    return ledger.load(os.fspath(run_dir))
 
 
 def dataframe(runs: str | os.PathLike | list[dict[str, Any]]) -> pandas.DataFrame:

@@ -131,9 +131,10 @@ def path(run_dir: str) -> str:
 
 
 def save(run_dir: str, ledger: Ledger) -> None:
-    """Writes the ledger whole, atomically (compressed: its correct bits and early rows repeat)."""
+    """Writes the ledger whole, atomically, uncompressed: it is rewritten every epoch, and compressing 50,000
+    examples x 100 epochs took 10 s against 0.2 s for 28% fewer bytes (docs/ledger.md)."""
     buffer = io.BytesIO()
-    np.savez_compressed(buffer, **ledger.arrays())
+    np.savez(buffer, **ledger.arrays())
     atomic.write_bytes(path(run_dir), buffer.getvalue())
 
 

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from conftest import all_weights, interrupted_run, same_weights, tiny_config, tiny_raw
 
+import rethink_tf
 from rethink_tf import config, ledger, ledger_summaries, records, summaries, train
 
 
@@ -52,7 +53,7 @@ def test_rows_past_a_resumed_epoch_are_dropped_and_the_file_round_trips(tmp_path
 def test_the_ledger_re_derives_the_records_kept_and_changed_accuracies_exactly(tmp_path):
     cfg = tiny_config(tmp_path, corrupt=0.5, curve_test_size=20)
     record = train.run(cfg, raw=tiny_raw())
-    led = ledger.load(cfg.run_dir)
+    led = rethink_tf.load_ledger(cfg.run_dir)  # the library's entry: rethink_tf.ledger.load
     assert list(led.epochs) == [row["epoch"] for row in record["epochs"]] == [1, 2, 3, 4]
     assert led.train.correct.shape == (4, 96) and led.test.correct.shape == (4, 20) and led.trained.all()
     changed = led.train.changed
