@@ -6,8 +6,8 @@ correctness c (the ledger's last row, argmax == the label trained on),
   mem(i)     = mean(c_i | in) - mean(c_i | out)
   infl(i, j) = mean(c_j | i in) - mean(c_j | i out)   (c_j: test example j's correctness against its test label)
   stab(i)    = mean(loss_i | out) - mean(loss_i | in)  (the ledger's final cross-entropy under the given label)
-each with its two-sample standard error. Nothing is clipped: negative estimates are kept and counted. numpy only,
-from ledgers alone (rethink_tf.ledger), so any report can call it.
+each with its two-sample standard error (Agresti & Caffo's for the proportions). Nothing is clipped: negative
+estimates are kept and counted. numpy only, from ledgers alone (rethink_tf.ledger), so any report can call it.
 """
 
 from __future__ import annotations
@@ -125,10 +125,15 @@ def _cross_means(trained: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, n
 
 
 def _binomial_se(p_in, n_in, p_out, n_out) -> np.ndarray:
-    """The standard error of a difference of two independent proportions, sqrt(p(1-p)/n + q(1-q)/m); NaN where a
-    side has no runs. It is 0 where both proportions are 0 or 1: t runs cannot see rates below about 1/t."""
+    """The standard error of a difference of two independent proportions, Agresti & Caffo's (2000): each side's
+    proportion with one success and one failure added, p~ = (x + 1) / (n + 2), in sqrt(p~(1-p~)/(n+2) + ...).
+    The plain sqrt(p(1-p)/n + q(1-q)/m) is 0 wherever both sides are all right or all wrong, which a few runs
+    make common (every example at t = 2); this one is not. NaN where a side has no runs."""
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.sqrt(p_in * (1 - p_in) / n_in + p_out * (1 - p_out) / n_out)
+        a = (p_in * n_in + 1) / (n_in + 2)
+        b = (p_out * n_out + 1) / (n_out + 2)
+        se = np.sqrt(a * (1 - a) / (n_in + 2) + b * (1 - b) / (n_out + 2))
+    return np.where((np.asarray(n_in) > 0) & (np.asarray(n_out) > 0), se, np.nan)
 
 
 @dataclasses.dataclass

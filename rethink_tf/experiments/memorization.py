@@ -582,8 +582,8 @@ def held_out_report(results_dir: str) -> str:
         f"- {sum(g.t for g in gs)} runs, {wall:.0f} s ({wall / 60:.1f} min) of training in all; "
         f"Feldman & Zhang: {SOURCE_RUNS}",
         "- mem(i) = P[correct on i | trained on i] - P[correct on i | held out] (correct: the argmax is the label "
-        "trained on, changed or not), ± its two-sample binomial SE per example; below, ± is the SE of the mean "
-        "over examples. Negative estimates are kept (not clipped) and counted.",
+        "trained on, changed or not), ± its two-sample binomial SE (Agresti & Caffo's) per example; below, ± is "
+        "the SE of the mean over examples. Negative estimates are kept (not clipped) and counted.",
         "",
         "## Memorized examples, kept and changed labels",
         "",
