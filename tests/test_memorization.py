@@ -242,6 +242,8 @@ def test_report_from_records_and_ledgers(tmp_path):
         mem, n_in, n_out = naive_mem(trained, correct, i)
         assert float(r["mem"]) == pytest.approx(mem, abs=1e-5) and (int(r["n_in"]), int(r["n_out"])) == (n_in, n_out)
         assert (r["changed"] == "True") == (i < 10) and int(r["true_label"]) == true_labels[i]
+    drawn = os.path.exists(tmp_path / "memorization_examples.png")  # the images of Fashion-MNIST, where installed
+    assert drawn != ("Example images not drawn" in text) and "| MLP 1x512, p = 0 |" in text
     for name in ("hist", "stability", "spread"):
         assert open(tmp_path / f"memorization_{name}.png", "rb").read(8) == b"\x89PNG\r\n\x1a\n"
     with open(tmp_path / "memorization.csv", newline="") as f:

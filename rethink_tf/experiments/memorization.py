@@ -23,6 +23,7 @@ import numpy as np
 
 from rethink_tf import atomic, heldout, learning_order, ledger, models, plots, records, runs, tables
 from rethink_tf import config as config_lib
+from rethink_tf.errors import BadInput
 from rethink_tf.experiments import runner
 
 TAG = "memorization"
@@ -39,6 +40,7 @@ SCORE_FIELDS = (
 )  # fmt: skip
 INFLUENCE_FIELDS = ("model", "p", "t", "pairs", "high", "high_beyond_2se", "negative_mirror", "median_se")
 FIGURES = ("hist", "stability", "spread")
+EXAMPLES = 8  # images per row of memorization_examples.png
 PAIR_FIELDS = ("model", "p", "t", "train_index", "test_index", "infl", "se")
 
 
@@ -369,8 +371,8 @@ def draw_stability(gs: list[Group], path: str) -> None:
             title=models.paper_name(name, True),
             xlabel="label corruption p",
             ylabel="final loss held out - trained on",
-            yscale="symlog",
         )
+        ax.axhline(0, color="k", linewidth=0.5)
         ax.legend(fontsize=7)
     plots.save(fig, path)
 
@@ -386,9 +388,50 @@ def draw_spread(gs: list[Group], path: str) -> None:
                 ts, [s.mean_abs_change for s in g.spread], "o-", color=f"C{i}", label=f"p = {g.p:g}: |mem_t - mem_T|"
             )
             ax.plot(ts, [s.mean_se for s in g.spread], "x--", color=f"C{i}", label=f"p = {g.p:g}: SE")
+        ts = sorted({s.t for g in gs if g.model == name for s in g.spread})
         ax.set(title=models.paper_name(name, True), xlabel="runs t", ylabel="mean over examples", xscale="log")
+        ax.set_xticks(ts, [str(t) for t in ts])
+        ax.minorticks_off()
         ax.legend(fontsize=6)
     plots.save(fig, path)
+
+
+def draw_examples(gs: list[Group], config: config_lib.RunConfig, path: str, count: int = EXAMPLES) -> str:
+    """Per model on true labels (p = 0): the `count` training images with the highest mem (memorized: fitted
+    when trained on, missed when held out) above the `count` easiest (the highest held-out accuracy, mem nearest
+    0), each with its label, mem and P[correct | held out]; read from the run's data set (rethink_tf.data). Returns
+    the report's line about it."""
+    from rethink_tf.data import sources  # the images only: the estimates need none of it
+
+    true_labels = [g for g in gs if g.p == 0.0 and g.mem.estimated.any()]
+    if not true_labels:
+        return ""
+    try:
+        raw = sources.load_for(config)
+    except (BadInput, OSError) as e:
+        return f"Example images not drawn: {str(e).splitlines()[0]}"
+    names = raw.class_names
+    fig, axes = plots.new_figure(2 * count * len(true_labels), width=1.25, height=1.5, columns=count)
+    for row, g in enumerate(true_labels):
+        e = g.mem
+        ids = np.flatnonzero(e.estimated)
+        memorized = ids[np.lexsort((e.se[ids], -e.mem[ids]))][:count]
+        easiest = ids[np.lexsort((np.abs(e.mem[ids]), -e.p_out[ids]))][:count]
+        for col, (kind, i) in enumerate([("memorized", i) for i in memorized] + [("easiest", i) for i in easiest]):
+            ax = axes[2 * count * row + col]
+            image = raw.train.images[int(e.index[i])]
+            ax.imshow(image[..., 0] if image.shape[-1] == 1 else image, cmap="gray")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            label = names[int(e.label[i])] if names else f"class {int(e.label[i])}"
+            ax.set_title(f"{label}\nmem {e.mem[i]:.2f}, out {e.p_out[i]:.2f}", fontsize=6)
+            if col % count == 0:
+                ax.set_ylabel(f"{models.paper_name(g.model, True)}\n{kind}", fontsize=7)
+    plots.save(fig, path)
+    return (
+        f"Training images on true labels, per model: the {count} with the highest mem (top row) and the {count} "
+        f"easiest (highest held-out accuracy; bottom row), each with mem and P[correct | held out]: {path}"
+    )
 
 
 def _f(x: float, digits: int = 3) -> str:
@@ -621,6 +664,8 @@ def held_out_report(results_dir: str) -> str:
         "",
     ]
     os.makedirs(results_dir, exist_ok=True)
+    examples = os.path.join(results_dir, "memorization_examples.png")
+    head += [draw_examples(gs, recs[0].config, examples), ""]
     draw_histograms(gs, os.path.join(results_dir, "memorization_hist.png"))
     draw_stability(gs, os.path.join(results_dir, "memorization_stability.png"))
     draw_spread(gs, os.path.join(results_dir, "memorization_spread.png"))
