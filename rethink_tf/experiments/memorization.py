@@ -168,7 +168,8 @@ class Group:
     seed: int
     num_classes: int
     names: list[str]
-    wall_s: float
+    walls: list[float]  # each run's wall time (s)
+    epochs: list[int]  # each run's epochs trained
     mem: heldout.Memorization
     infl: heldout.Influence
     spread: list[heldout.Spread]
@@ -176,6 +177,10 @@ class Group:
     @property
     def t(self) -> int:
         return len(self.names)
+
+    @property
+    def wall_s(self) -> float:
+        return sum(self.walls)
 
     @property
     def chance_target(self) -> float:
@@ -218,7 +223,8 @@ def groups(results_dir: str) -> list[Group]:
                 seed=c.seed,
                 num_classes=int(pairs[0][0]["data"]["num_classes"]),
                 names=names,
-                wall_s=sum(float(r["wall_time_s"]) for r, _ in pairs),
+                walls=[float(r["wall_time_s"]) for r, _ in pairs],
+                epochs=[len(r.epochs) for r, _ in pairs],
                 mem=heldout.memorization(stacked),
                 infl=heldout.influence(stacked),
                 spread=heldout.spread(stacked),
@@ -434,6 +440,22 @@ def draw_examples(gs: list[Group], config: config_lib.RunConfig, path: str, coun
     )
 
 
+def _runs_table(gs: list[Group]) -> str:
+    """Per group: runs, epochs trained and wall time per run (mean and range), seconds per epoch: what t costs."""
+    cells = [
+        [
+            _label(g),
+            g.t,
+            f"{np.mean(g.epochs):.1f} ({min(g.epochs)}-{max(g.epochs)})",
+            f"{np.mean(g.walls):.1f} ({min(g.walls):.1f}-{max(g.walls):.1f})",
+            f"{sum(g.walls) / max(sum(g.epochs), 1):.2f}",
+        ]
+        for g in gs
+    ]
+    header = ["model, p", "runs", "epochs (range)", "wall s per run (range)", "s per epoch"]
+    return tables.markdown(header, cells, "lrrrr")
+
+
 def _f(x: float, digits: int = 3) -> str:
     return "–" if x is None or not np.isfinite(x) else f"{x:.{digits}f}"
 
@@ -615,7 +637,7 @@ def held_out_report(results_dir: str) -> str:
     setups = sorted(
         {(r.config.dataset, r["data"]["train_examples"], r.config.train_size or "all") for r in recs}, key=str
     )
-    wall = sum(g.wall_s for g in gs)
+    wall = sum(sum(g.walls) for g in gs)
     head += [
         f"- {dataset}: {n_in} of {n} training examples per run (m = {', '.join(sorted({f'{g.m:g}' for g in gs}))}), "
         f"the rest held out; final = the ledger's last epoch (stop at 100% training accuracy where the preset says)"
@@ -662,6 +684,9 @@ def held_out_report(results_dir: str) -> str:
         _spread_table(gs),
         "figures: " + ", ".join(os.path.join(results_dir, f"memorization_{n}.png") for n in FIGURES),
         "",
+        "## The runs: epochs and wall time (each record's wall_time_s)",
+        "",
+        _runs_table(gs),
     ]
     os.makedirs(results_dir, exist_ok=True)
     examples = os.path.join(results_dir, "memorization_examples.png")
