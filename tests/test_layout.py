@@ -4,13 +4,11 @@ experiment has the same parts, and `python -m rethink_tf.report NAME DIR` knows 
 import ast
 import importlib
 import os
-import subprocess
-import sys
 
 import pytest
-from conftest import REPO
+from conftest import REPO, cli_in_process
 
-from rethink_tf import config, errors, experiments
+from rethink_tf import config, errors, experiments, report
 from rethink_tf.data import corrupt
 
 PACKAGE = os.path.join(REPO, "rethink_tf")
@@ -77,16 +75,16 @@ def test_every_experiment_has_one_shape(name):
     assert 'if __name__ == "__main__":\n    runner.main(EXPERIMENT, __doc__)' in source
 
 
-def test_report_of_an_unknown_experiment_or_a_missing_dir_is_one_line(tmp_path):
+def test_report_of_an_unknown_experiment_or_a_missing_dir_is_one_line(tmp_path, monkeypatch, capfd):
+    # The report's parser and main in this process; `python -m rethink_tf.report` itself, a process printing its
+    # usage line and nothing else, is run by tests/test_train.py's start-up test.
     for args, expected in (
         (["bogus", str(tmp_path)], "no experiment 'bogus'"),
         (["table1", str(tmp_path / "absent")], "is not a directory"),
         ([], "usage:"),
     ):
-        result = subprocess.run(
-            [sys.executable, "-m", "rethink_tf.report", *args], capture_output=True, text=True, cwd=REPO, timeout=300
-        )
-        assert result.returncode == 2 and expected in result.stderr.splitlines()[-1], result.stderr[-2000:]
+        status, _, err = cli_in_process(monkeypatch, capfd, report.main, *args, doc=report.__doc__)
+        assert status == 2 and len(err.strip().splitlines()) == 1 and expected in err, err[-2000:]
 
 
 def package_modules(root, package="rethink_tf"):

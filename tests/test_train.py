@@ -11,7 +11,16 @@ import numpy as np
 import preset_flags
 import pytest
 import tensorflow as tf
-from conftest import REPO, final_and_losses, interrupted_run, needs_data, tiny_config, tiny_raw, weight_arrays
+from conftest import (
+    REPO,
+    final_and_losses,
+    interrupted_run,
+    needs_data,
+    tiny_config,
+    tiny_raw,
+    train_in_process,
+    weight_arrays,
+)
 
 from rethink_tf import callbacks, config, records, runs, train
 from rethink_tf.data import sources
@@ -288,16 +297,21 @@ def run_cli(*args, cwd=REPO):
     )
 
 
-def test_cli_bad_flags_exit_2_with_one_line(tmp_path):
+def test_cli_bad_flags_exit_2_with_one_line(tmp_path, monkeypatch, capfd):
+    # The command line itself once: the process prints its one line and nothing else (TensorFlow's start-up hidden).
+    result = run_cli("--model=resnet", f"--results_dir={tmp_path}")
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "rethink_tf.train: error:" in result.stderr and "--model" in result.stderr
+    # The other cases through the same parser and main in this process (conftest.cli_in_process).
     for args, expected in (
         (["--model=resnet"], "--model"),
         (["--corrupt=2"], "--corrupt"),
         (["--train_size=-5"], "--train_size"),
     ):
-        result = run_cli(*args, f"--results_dir={tmp_path}")
-        assert result.returncode == 2, result.stderr
-        lines = [line for line in result.stderr.splitlines() if ": error:" in line]
-        assert len(lines) == 1 and expected in lines[0], result.stderr
+        status, _, err = train_in_process(monkeypatch, capfd, *args, f"--results_dir={tmp_path}")
+        assert status == 2, err
+        lines = err.strip().splitlines()
+        assert len(lines) == 1 and ": error:" in lines[0] and expected in lines[0], err
     assert os.listdir(tmp_path) == []
 
 
@@ -320,12 +334,14 @@ def test_tensorflow_start_up_lines_are_hidden_unless_the_variable_asks_for_them(
         text=True,
         env={k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"},
     )
-    # An entry point (and so every worker process, each one) is quiet: its one line is all it prints.
+    # An entry point (and so every worker process, each one) is quiet: its one line is all it prints (here the
+    # report's usage; tests/test_layout.py checks the report's other one-line errors in process).
     assert entry.returncode == 2 and len(entry.stderr.splitlines()) == 1, entry.stderr
+    assert "rethink_tf.report: error: usage:" in entry.stderr, entry.stderr
 
 
 @needs_data
-def test_cli_smoke_run_on_fashion_mnist_then_conflict(tmp_path):
+def test_cli_smoke_run_on_fashion_mnist_then_conflict(tmp_path, monkeypatch, capfd):
     result = run_cli("--preset=smoke", "--model=mlp_1x512", "--corrupt=0.5", "--verbose=2", f"--results_dir={tmp_path}")
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""  # TensorFlow's start-up and runtime log lines are quiet by default
@@ -338,7 +354,9 @@ def test_cli_smoke_run_on_fashion_mnist_then_conflict(tmp_path):
     assert 0.3 < record["data"]["train_labels_changed"] < 0.6
 
     before = open(os.path.join(run_dir, records.RECORD), "rb").read()
-    conflict = run_cli(
+    status, _, err = train_in_process(  # the command line's parser and main, in this process
+        monkeypatch,
+        capfd,
         "--preset=smoke",
         "--model=mlp_1x512",
         "--corrupt=0.5",
@@ -346,7 +364,8 @@ def test_cli_smoke_run_on_fashion_mnist_then_conflict(tmp_path):
         f"--results_dir={tmp_path}",
         f"--run_name={os.path.basename(run_dir)}",
     )
-    assert conflict.returncode == 2 and "different config" in conflict.stderr and "epochs" in conflict.stderr
+    assert status == 2 and len(err.strip().splitlines()) == 1, err
+    assert "different config" in err and "epochs" in err
     assert open(os.path.join(run_dir, records.RECORD), "rb").read() == before
 
 
@@ -385,10 +404,9 @@ def test_an_override_of_epochs_is_said_in_the_record_and_the_progress_line(tmp_p
     assert "after 2 of at most 2 epochs" in train.summary(record)
 
 
-def test_help_lists_the_entry_points_own_flags_grouped():
-    result = run_cli("--help")
-    assert result.returncode == 0, result.stderr
-    out = result.stdout
+def test_help_lists_the_entry_points_own_flags_grouped(monkeypatch, capfd):
+    status, out, err = train_in_process(monkeypatch, capfd, "--help")
+    assert status == 0, err
     assert (
         out.index("What to run:") < out.index("  --model") < out.index("Regularizers") < out.index("  --weight_decay")
     )
@@ -404,32 +422,34 @@ def test_help_lists_the_entry_points_own_flags_grouped():
         (["--results_dir=/sys/rethink_tf_results"], "--results_dir=/sys/rethink_tf_results cannot be written"),
     ],
 )
-def test_unusable_flags_and_paths_exit_2_with_one_line(tmp_path, args, expected):
+def test_unusable_flags_and_paths_exit_2_with_one_line(tmp_path, monkeypatch, capfd, args, expected):
     if "--train_size=70000" in args and not os.path.isdir(sources.FASHION_MNIST_DIR):
         pytest.skip("needs Debian's dataset-fashion-mnist")
-    result = run_cli(
+    status, _, err = train_in_process(
+        monkeypatch,
+        capfd,
         "--preset=smoke",
         "--model=mlp_1x512",
         *args,
         *([] if any(a.startswith("--results_dir") for a in args) else [f"--results_dir={tmp_path}"]),
     )
-    assert result.returncode == 2, result.stderr[-2000:]
-    lines = [line for line in result.stderr.splitlines() if "Traceback" in line or ": error:" in line]
-    assert len(lines) == 1 and expected in lines[0], result.stderr[-2000:]
+    assert status == 2, err[-2000:]
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and ": error:" in lines[0] and expected in lines[0], err[-2000:]
     assert os.listdir(tmp_path) == []
 
 
-def test_results_dir_naming_a_file_or_read_only_exits_2(tmp_path):
+def test_results_dir_naming_a_file_or_read_only_exits_2(tmp_path, monkeypatch, capfd):
     path = tmp_path / "results.txt"
     path.write_text("mine")
-    result = run_cli("--preset=smoke", f"--results_dir={path}")
-    assert result.returncode == 2 and f"--results_dir={path} is a file, not a directory" in result.stderr
+    status, _, err = train_in_process(monkeypatch, capfd, "--preset=smoke", f"--results_dir={path}")
+    assert status == 2 and f"--results_dir={path} is a file, not a directory" in err
     assert path.read_text() == "mine"
     if os.geteuid() != 0:  # root writes into a read-only directory (the /sys case above covers root)
         locked = tmp_path / "locked"
         locked.mkdir(mode=0o555)
-        result = run_cli("--preset=smoke", f"--results_dir={locked / 'r'}")
-        assert result.returncode == 2 and "cannot be written" in result.stderr
+        status, _, err = train_in_process(monkeypatch, capfd, "--preset=smoke", f"--results_dir={locked / 'r'}")
+        assert status == 2 and "cannot be written" in err
 
 
 def test_missing_tfds_data_is_one_line_without_tfds_log_lines(tmp_path):
