@@ -258,17 +258,17 @@ def test_report_without_runs_says_so(tmp_path):
 
 @needs_data
 def test_smoke_experiment_end_to_end(tmp_path):
-    """Real runs: 3 held-out MLP runs on true and on random labels (smoke preset, 64 images cropped to 12x12);
+    """Real runs: 2 held-out MLP runs on true and on random labels (smoke preset, 64 images cropped to 12x12);
     each keeps its ledger and record, no weights; the report's per-example scores are those of the ledgers."""
     base = dataclasses.replace(smoke_base(tmp_path), train_size=64, test_size=64, crop_size=12)
-    options = dict(memorization_runs=3, memorization_levels=(0.0, 1.0), memorization_models=("mlp_1x512",))
+    options = dict(memorization_runs=2, memorization_levels=(0.0, 1.0), memorization_models=("mlp_1x512",))
     text = runner.run_experiment(memorization.EXPERIMENT, base, **options)
-    assert "| MLP 1x512, p = 0 | 3 |" in text and "| MLP 1x512, p = 1 | 3 |" in text
+    assert "| MLP 1x512, p = 0 | 2 |" in text and "| MLP 1x512, p = 1 | 2 |" in text
     names = sorted(r.run_name for r in records.load_all(str(tmp_path)))
-    assert len(names) == 6 and all("-m0.7-r" in n for n in names)
+    assert len(names) == 4 and all("-m0.7-r" in n for n in names)
     with open(tmp_path / "memorization_scores.csv", newline="") as f:
         scores = list(csv.DictReader(f))
-    assert len(scores) == 2 * 64 and all(int(r["n_in"]) + int(r["n_out"]) == 3 for r in scores)
+    assert len(scores) == 2 * 64 and all(int(r["n_in"]) + int(r["n_out"]) == 2 for r in scores)
     for name in names:
         files = set(os.listdir(tmp_path / name))
         assert ledger.FILE in files and records.WEIGHTS not in files and records.INITIAL_WEIGHTS not in files
