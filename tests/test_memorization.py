@@ -262,10 +262,13 @@ def test_smoke_experiment_end_to_end(tmp_path):
     each keeps its ledger and record, no weights; the report's per-example scores are those of the ledgers."""
     base = dataclasses.replace(smoke_base(tmp_path), train_size=64, test_size=64, crop_size=12)
     options = dict(memorization_runs=2, memorization_levels=(0.0, 1.0), memorization_models=("mlp_1x512",))
+    options.update(difficulty_runs=2, difficulty_models=("mlp_1x512",), difficulty_conditions=("true_labels",))
     text = runner.run_experiment(memorization.EXPERIMENT, base, **options)
     assert "| MLP 1x512, p = 0 | 2 |" in text and "| MLP 1x512, p = 1 | 2 |" in text
-    names = sorted(r.run_name for r in records.load_all(str(tmp_path)))
-    assert len(names) == 4 and all("-m0.7-r" in n for n in names)
+    assert "# Per-example difficulty" in text  # its runs are among the experiment's, its report follows
+    everything = sorted(r.run_name for r in records.load_all(str(tmp_path)))
+    names = [n for n in everything if not n.startswith("difficulty-")]
+    assert len(names) == 4 and all("-m0.7-r" in n for n in names) and len(everything) == 6
     with open(tmp_path / "memorization_scores.csv", newline="") as f:
         scores = list(csv.DictReader(f))
     assert len(scores) == 2 * 64 and all(int(r["n_in"]) + int(r["n_out"]) == 2 for r in scores)

@@ -14,6 +14,7 @@ NAMES = (
     "measures",
     "tune",
     "memorization",
+    "difficulty",
 )
 
 

@@ -9,7 +9,9 @@ the rest held out; every run keeps its per-example ledger (rethink_tf.ledger), i
 the memorized fraction (mem >= 0.25) split into kept and changed labels, mean mem, negative estimates,
 high-influence pairs (infl >= 0.15) on the curve-test examples, the spread of the estimate against t, and the
 empirical stability (mean and worst over examples of the loss held out minus the loss trained on): memorization.md,
-memorization.csv, memorization_scores.csv (per example), memorization_pairs.csv and three PNG figures.
+memorization.csv, memorization_scores.csv (per example), memorization_pairs.csv and PNG figures. Its runs
+include Arpit et al.'s difficulty test (rethink_tf.experiments.difficulty, its --difficulty_* flags), whose
+report follows, and then the learning order of every run here (rethink_tf.learning_order).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import numpy as np
 from rethink_tf import atomic, heldout, learning_order, ledger, models, plots, records, runs, tables
 from rethink_tf import config as config_lib
 from rethink_tf.errors import BadInput
-from rethink_tf.experiments import runner
+from rethink_tf.experiments import difficulty, runner
 
 TAG = "memorization"
 MODELS = ("mlp_1x512", "alexnet_small")
@@ -45,8 +47,9 @@ PAIR_FIELDS = ("model", "p", "t", "train_index", "test_index", "infl", "se")
 
 
 @dataclasses.dataclass(frozen=True)
-class Options:
-    """The memorization experiment's own flags (rethink_tf.cli.define_options), the keyword arguments of grid."""
+class Options(difficulty.Options):
+    """The memorization experiment's own flags (rethink_tf.cli.define_options), the keyword arguments of grid,
+    and the difficulty test's (difficulty.Options), whose runs it trains too."""
 
     memorization_runs: int = config_lib.setting(
         4,
@@ -155,6 +158,14 @@ def grid(
         )
         for i, (k, m, p) in enumerate(wanted)
     ]
+
+
+def all_runs(base: config_lib.RunConfig, **options) -> runner.Runs:
+    """The held-out runs (grid, the memorization_* options) and then Arpit et al.'s difficulty runs
+    (difficulty.grid, the difficulty_* options), in one results dir."""
+    mine = {k: v for k, v in options.items() if not k.startswith("difficulty_")}
+    theirs = {k: v for k, v in options.items() if k.startswith("difficulty_")}
+    return grid(base, **mine) + difficulty.grid(base, **theirs)
 
 
 @dataclasses.dataclass
@@ -701,12 +712,14 @@ def held_out_report(results_dir: str) -> str:
 
 
 def report(results_dir: str) -> str:
-    """The experiment's report: the held-out estimates (held_out_report), then the learning order and forgetting
-    of every run with a ledger here (rethink_tf.learning_order), each section also in its own files."""
-    return "\n\n".join([held_out_report(results_dir), learning_order.report(results_dir)])
+    """The experiment's report: the held-out estimates (held_out_report), Arpit et al.'s difficulty test
+    (difficulty.report), then the learning order and forgetting of every run with a ledger here
+    (rethink_tf.learning_order), each section also in its own files."""
+    sections = [held_out_report(results_dir), difficulty.report(results_dir), learning_order.report(results_dir)]
+    return "\n\n".join(sections)
 
 
-EXPERIMENT = runner.Experiment("memorization", report, runs=grid, options=Options, subdir="memorization")
+EXPERIMENT = runner.Experiment("memorization", report, runs=all_runs, options=Options, subdir="memorization")
 
 if __name__ == "__main__":
     runner.main(EXPERIMENT, __doc__)
