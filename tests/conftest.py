@@ -7,6 +7,7 @@ overrides) or at module level (`pytestmark = needs_data`, `ENV` of a subprocess)
 with PYTHONPATH=tests and imports it the same way.
 """
 
+import dataclasses
 import glob
 import os
 import signal
@@ -24,6 +25,7 @@ from tensorboard.util import tensor_util
 
 from rethink_tf import callbacks, cli, config, records, settings, train
 from rethink_tf.data import sources
+from rethink_tf.experiments import runner
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # The environment of the tests' command-line subprocesses: TensorFlow's start-up lines hidden.
@@ -154,6 +156,32 @@ def train_in_process(monkeypatch, capfd, *args):
     return cli_in_process(
         monkeypatch, capfd, train.main, *args, doc=train.__doc__, groups=cli.RUN_GROUPS, flag_values=values
     )
+
+
+def experiment_in_process(experiment, *args):
+    """What `python -m rethink_tf.experiments.NAME args` does once its flags are parsed, in this process: the base
+    config and the experiment's options from the flags and preset, then runner.run_experiment (its runs not yet
+    finished, trained here, then its report, returned). Its one-line errors: wrap it in one_line_exit."""
+    values = preset_flags.parsed(*args, options=experiment.options)
+    options = dataclasses.asdict(cli.options(experiment.options, values)) if experiment.options else {}
+    return runner.run_experiment(experiment, cli.from_flags(values), **options)
+
+
+def one_line_exit(capfd, work):
+    """work() inside cli.one_line_errors(), as every entry point runs its work: (exit status, stderr), the status
+    0 if it returned. The signal handlers one_line_errors installs are put back."""
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    capfd.readouterr()
+    status = 0
+    try:
+        with cli.one_line_errors():
+            work()
+    except SystemExit as e:
+        status = e.code
+    finally:
+        for s, handler in handlers.items():
+            signal.signal(s, handler)
+    return status, capfd.readouterr().err
 
 
 def smoke_base(results_dir):

@@ -9,9 +9,9 @@ import sys
 
 import preset_flags
 import pytest
-from conftest import REPO, fake_record, needs_data, smoke_base
+from conftest import REPO, cli_in_process, experiment_in_process, fake_record, needs_data, smoke_base
 
-from rethink_tf import paper, plots, records
+from rethink_tf import paper, plots, records, report
 from rethink_tf.experiments import figure1, figure2, table1, table4
 
 
@@ -133,7 +133,7 @@ TINY = ("--preset=smoke", "--crop_size=12", "--train_size=64", "--test_size=64")
 
 
 @needs_data
-def test_smoke_figure1_png_and_its_series(tmp_path):
+def test_smoke_figure1_png_and_its_series(tmp_path, capsys):
     result = run_module("figure1", *TINY, "--corrupt_levels=0", "--corrupt_levels=1", f"--results_dir={tmp_path}")
     assert result.returncode == 0, result.stderr
     assert open(tmp_path / "figure1.png", "rb").read(8) == b"\x89PNG\r\n\x1a\n"
@@ -143,8 +143,13 @@ def test_smoke_figure1_png_and_its_series(tmp_path):
     assert {(panel, m) for panel in "bc" for m in figure1.SWEEP_MODELS} <= names
     assert sorted(r["x"] for r in rows if r["panel"] == "c" and r["series"] == "mlp_1x512") == [0.0, 1.0]
     assert len(os.listdir(tmp_path)) == 9 + 3  # 9 runs, figure1.png/.csv/.md
-    again = run_module("figure1", *TINY, "--corrupt_levels=0", "--corrupt_levels=1", f"--results_dir={tmp_path}")
-    assert again.returncode == 0 and "epoch 1/" not in again.stdout  # finished runs are not trained again
+    assert "epoch 1/" in result.stdout  # each run's progress lines ...
+    # ... and none once they are finished: the same command's work again (in this process), nothing trained, the
+    # report it prints the same.
+    text = experiment_in_process(
+        figure1.EXPERIMENT, *TINY, "--corrupt_levels=0", "--corrupt_levels=1", f"--results_dir={tmp_path}"
+    )
+    assert "epoch 1/" not in capsys.readouterr().out and text.strip() in result.stdout
 
 
 def test_figure1_needs_p0():
@@ -153,7 +158,7 @@ def test_figure1_needs_p0():
 
 
 @needs_data
-def test_smoke_figure2_and_table4(tmp_path):
+def test_smoke_figure2_and_table4(tmp_path, monkeypatch, capfd):
     result = run_module("figure2", *TINY, "--epochs=3", f"--results_dir={tmp_path / 'figure2'}")
     assert result.returncode == 0, result.stderr
     rows = plots.read_series(tmp_path / "figure2" / "figure2.csv")
@@ -169,15 +174,12 @@ def test_smoke_figure2_and_table4(tmp_path):
     assert "| AlexNet + weight decay | failed to converge |" in result.stdout
 
     # Both reports again from their records alone, without the flags that made them: the same files. Given the
-    # preset's results dir, the report finds the runs in its subdirectory, where `make` puts them.
+    # preset's results dir, the report finds the runs in its subdirectory, where `make` puts them. (The report's
+    # parser and main in this process: tests/test_measures_runs.py runs `python -m rethink_tf.report` itself.)
     for name, results_dir in (("figure2", tmp_path / "figure2"), ("table4", tmp_path / "table4")):
         before = {f: (results_dir / f).read_bytes() for f in (f"{name}.md", f"{name}.csv")}
-        rebuilt = subprocess.run(
-            [sys.executable, "-m", "rethink_tf.report", name, str(tmp_path if name == "table4" else results_dir)],
-            capture_output=True,
-            text=True,
-            cwd=REPO,
-            timeout=300,
+        status, out, err = cli_in_process(
+            monkeypatch, capfd, report.main, name, str(tmp_path if name == "table4" else results_dir)
         )
-        assert rebuilt.returncode == 0, rebuilt.stderr[-2000:]
+        assert status == 0 and before[f"{name}.md"].decode().strip() in out, err[-2000:]  # printed, as written
         assert {f: (results_dir / f).read_bytes() for f in before} == before
