@@ -73,7 +73,7 @@ class Options:
     difficulty_runs: int = config_lib.setting(
         100,
         "Difficulty: runs S per model and condition, one epoch each, differing only in --run_seed (1..S); "
-        "Arpit et al.'s 100. Presets set fewer (docs/difficulty.md).",
+        "Arpit et al.'s 100; the laptop's 20 and why: docs/difficulty.md.",
         lower_bound=2,
     )
     difficulty_train_size: int = config_lib.setting(
@@ -359,14 +359,20 @@ def series(found: list[Cell]) -> list[tuple[str, str, float, float]]:
 def draw(found: list[Cell], path: str) -> None:
     """One panel per model and condition (a row per model): the histogram of counts, the binomial's over it."""
     columns = len({c.condition for c in found}) or 1
-    fig, axes = plots.new_figure(len(found), width=3.8, height=3.0, columns=columns)
+    fig, axes = plots.new_figure(len(found), width=4.0, height=3.4, columns=columns)
     for ax, c in zip(axes, found, strict=True):
         t = c.test
         k = np.arange(t.runs + 1)
         ax.bar(k, dispersion.histogram(c.counts, t.runs), width=0.9, color="C0", alpha=0.7, label="observed")
         ax.plot(k, dispersion.expected_histogram(t.examples, t.runs, t.rate), "o-", color="C3", ms=3, label="binomial")
+        w = c.within_class
         ratio = "–" if math.isnan(t.ratio) else f"{t.ratio:.2f}"
-        ax.set_title(f"{_panel(c)}\nX/(N-1) = {ratio}, p = {p_text(t.p_over)}", fontsize=8)
+        null = "–" if math.isnan(w.null_ratio) else f"{w.null_ratio:.2f}"
+        ax.set_title(
+            f"{_panel(c)}\nX/(N-1) = {ratio}, shuffled in class {null}\n"
+            f"p: chi2 {p_text(t.p_over)}, shuffled in class {p_text(w.p_over)}",
+            fontsize=8,
+        )
         ax.set_xlabel(f"runs (of {t.runs}) misclassifying an example", fontsize=8)
         ax.set_ylabel("examples", fontsize=8)
         ax.legend(fontsize=7)
