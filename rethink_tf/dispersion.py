@@ -10,8 +10,8 @@ The chi-square reference takes the N counts as independent, but they share their
 class for every input (a net after one epoch on noise often does) makes the examples of a class right or wrong
 together, which moves X far from N - 1 with no example harder than another. permutation_test gives the exact
 reference for that: each run's misclassifications shuffled among the examples of one class, so each run keeps its
-error count per class and only which examples carry them is random (docs/difficulty.md). numpy and scipy.stats
-(installed with keras-tuner[bayesian], which setup.cfg requires) only.
+error count per class and only which examples carry them is random (docs/difficulty.md). numpy and scipy.stats (a
+requirement in setup.cfg) only.
 """
 
 from __future__ import annotations
