@@ -3,13 +3,11 @@
 import glob
 import json
 import os
-import subprocess
-import sys
 
-from conftest import ENV, module_cli, needs_data
+from conftest import cli_in_process, experiment_in_process, module_cli, needs_data, one_line_exit
 
 from rethink_tf import config as config_lib
-from rethink_tf import records, run_record
+from rethink_tf import records, report, run_record
 from rethink_tf.experiments import tune
 
 SMOKE = ["--preset=smoke", "--model=mlp_1x512", "--train_size=64", "--test_size=64", "--epochs=2"]
@@ -20,7 +18,7 @@ def tune_cli(results_dir, *flags):
 
 
 @needs_data
-def test_a_smoke_search_trains_each_trial_as_a_run_and_a_second_start_trains_nothing(tmp_path):
+def test_a_smoke_search_trains_each_trial_as_a_run_and_a_second_start_trains_nothing(tmp_path, monkeypatch, capsys):
     first = tune_cli(tmp_path, "--max_trials=3", "--batch_sizes=16", "--batch_sizes=32")
     assert first.returncode == 0, first.stderr[-3000:]
     recs = [json.load(open(p)) for p in glob.glob(os.path.join(str(tmp_path), "*", records.RECORD))]
@@ -36,14 +34,16 @@ def test_a_smoke_search_trains_each_trial_as_a_run_and_a_second_start_trains_not
     first_row = table.splitlines()[2]
     assert f"| {best['config']['learning_rate']:g} | {best['config']['batch_size']} |" in first_row  # best first
 
-    again = tune_cli(tmp_path, "--max_trials=3", "--batch_sizes=16", "--batch_sizes=32")
-    assert again.returncode == 0, again.stderr[-3000:]
-    assert " epoch 1/2 " not in again.stdout  # the search is reloaded, its trials not trained again
-    assert open(tmp_path / "tune.md").read() == table
-    report = subprocess.run(  # an experiment like the others: its report from the records alone
-        [sys.executable, "-m", "rethink_tf.report", "tune", str(tmp_path)], capture_output=True, text=True, env=ENV
+    assert " epoch 1/2 " in first.stdout
+    # The same command's work again, in this process: the search is reloaded, its trials not trained again.
+    again = experiment_in_process(
+        tune.EXPERIMENT, *SMOKE, "--max_trials=3", "--batch_sizes=16", "--batch_sizes=32", f"--results_dir={tmp_path}"
     )
-    assert report.returncode == 0 and "3 trials" in report.stdout, report.stderr[-3000:]
+    assert " epoch 1/2 " not in capsys.readouterr().out and again.strip() in first.stdout
+    assert open(tmp_path / "tune.md").read() == table
+    # An experiment like the others: its report from the records alone (the report's parser and main, in process).
+    status, out, err = cli_in_process(monkeypatch, capsys, report.main, "tune", str(tmp_path))
+    assert status == 0 and "3 trials" in out, err[-3000:]
 
 
 def test_the_objective_is_test_accuracy_for_true_labels_and_steps_to_fit_for_random_ones():
@@ -61,10 +61,14 @@ def test_the_objective_is_test_accuracy_for_true_labels_and_steps_to_fit_for_ran
 
 
 @needs_data
-def test_a_search_space_of_one_learning_rate_is_refused_in_one_line(tmp_path):
-    out = tune_cli(tmp_path, "--learning_rates=0.01")
-    assert out.returncode == 2
-    assert "--learning_rates=0.01 is not allowed: the lowest and the highest learning rate" in out.stderr
+def test_a_search_space_of_one_learning_rate_is_refused_in_one_line(tmp_path, capfd):
+    # Its work inside one_line_errors, as the entry point runs it, in this process.
+    status, err = one_line_exit(
+        capfd,
+        lambda: experiment_in_process(tune.EXPERIMENT, *SMOKE, "--learning_rates=0.01", f"--results_dir={tmp_path}"),
+    )
+    assert status == 2 and len(err.strip().splitlines()) == 1
+    assert "--learning_rates=0.01 is not allowed: the lowest and the highest learning rate" in err
     assert not glob.glob(os.path.join(str(tmp_path), "*"))
 
 
