@@ -11,7 +11,7 @@ from absl import flags
 from conftest import REPO
 
 from rethink_tf import cli, config, experiments, runs
-from rethink_tf.experiments import figure1, measures, table1, table3, tune
+from rethink_tf.experiments import difficulty, figure1, measures, memorization, table1, table3, tune
 
 sys.path.insert(0, os.path.join(REPO, "tools"))
 import flags_doc  # noqa: E402  (a script in tools/, imported for its functions)
@@ -24,6 +24,12 @@ RUN_FLAGS = {
     "engine": "local",
     "ray_address": None,
 }
+DIFFICULTY = {
+    "difficulty_runs": 100,
+    "difficulty_train_size": 0,
+    "difficulty_models": ["mlp_1x512", "alexnet_small"],
+    "difficulty_conditions": ["true_labels", "random_labels", "gaussian", "random_pixels"],
+}
 OPTIONS = {
     table1.Options: {"random_label_seeds": 1, "single_seed_models": []},
     figure1.Options: {"corrupt_levels": [k / 10 for k in range(11)]},
@@ -33,6 +39,16 @@ OPTIONS = {
         "corrupt_levels": [k / 10 for k in range(11)],
     },
     table3.Options: {"kernel_l2": 1e-3, "random_filters": 64},
+    difficulty.Options: DIFFICULTY,
+    memorization.Options: {
+        **DIFFICULTY,
+        "memorization_runs": 4,
+        "memorization_model_runs": [],
+        "memorization_fraction": 0.7,
+        "memorization_levels": [0.0, 0.5, 1.0],
+        "memorization_models": ["mlp_1x512", "alexnet_small"],
+        "memorization_weights": False,
+    },
     tune.Options: {
         "oracle": "bayesian",
         "max_trials": 10,
@@ -50,7 +66,7 @@ def test_the_flags_are_the_declared_fields_with_their_defaults():
     for options, expected in OPTIONS.items():
         cli.define_options(options, values)
         assert {name: values[name].default for name in cli.names(options)} == expected
-    assert len(list(values)) == 65  # 0.5's 60, --tag and 0.6's four
+    assert len(list(values)) == 75  # 0.5's 60, --tag, 0.6's four and the memorization experiment's ten
     assert values["model"].parser.enum_values == list(cli.CHOICES["models"])
     assert values["single_seed_models"].flag_type() == "multi string enum"
     with pytest.raises(flags.IllegalFlagValueError):
