@@ -1,9 +1,10 @@
 """`python -m rethink_tf.report NAME DIR`: rebuilds experiment NAME's report (its tables, figures and CSVs) from
 the records in DIR alone, without the flags that made them, and prints it.
 
-NAME is one of table1, figure1, figure2, table4, table3, theorem1, rademacher, measures, tune. DIR is the experiment's
-results dir, or the preset's (results/laptop) for figure2 and table4, whose runs `make` keeps in DIR/figure2 and
-DIR/table4 (measures reads DIR and DIR/table4).
+NAME is one of table1, figure1, figure2, table4, table3, theorem1, rademacher, measures, tune, memorization,
+difficulty. DIR is the experiment's results dir, or the preset's (results/laptop) for figure2, table4, memorization
+and difficulty, whose runs `make` keeps in DIR/figure2, DIR/table4 and DIR/memorization (measures reads DIR and
+DIR/table4).
 Nothing is trained.
 """
 
