@@ -37,6 +37,43 @@ needs_data = pytest.mark.skipif(
 )
 
 
+# The slowest tests, by the CPU seconds each took (its own and its child processes') on the 2-core machine:
+# `make test` (pytest -n 2) starts them first and hands out the rest one test at a time, so that its two workers
+# end together instead of one of them starting a minutes-long test when the other is nearly done. A name missing
+# or a number out of date costs time, never a result.
+SLOW_FIRST = {
+    "test_workers_and_a_ray_worker_killed_mid_run_end_every_run_with_the_bits_of_one_process": 140,
+    "test_smoke_grid_continues_after_interruption_and_reports": 140,
+    "test_smoke_figure1_png_and_its_series": 95,
+    "test_smoke_figure2_and_table4": 85,
+    "test_benchmark_writes_rates_for_the_models_and_pipelines_asked": 60,
+    "test_sigkill_mid_epoch_then_the_same_command_ends_bit_identical": 45,
+    "test_tensorflow_start_up_lines_are_hidden_unless_the_variable_asks_for_them": 32,
+    "test_mirrored_over_two_cpu_devices_matches_one_device": 28,
+    "test_sigterm_to_the_parent_stops_every_worker_and_their_runs_say_interrupted": 27,
+    "test_cli_fits_random_labels_of_real_images_and_keeps_its_record": 27,
+    "test_table3_cli_on_fashion_mnist_and_a_results_dir_of_other_flags": 27,
+    "test_the_report_ranks_recorded_measures_and_draws_them_against_p": 26,
+    "test_initial_weights_are_kept_and_rebuilt_from_the_record_to_the_same_bits": 22,
+    "test_the_example_notebook_runs_a_randomization_test": 20,
+    "test_a_smoke_search_trains_each_trial_as_a_run_and_a_second_start_trains_nothing": 20,
+    "test_tensorboards_hparams_table_has_one_row_per_run_with_the_records_finals": 19,
+    "test_wheel_installs_and_runs_the_smoke_preset_from_another_directory": 16,
+    "test_a_finished_run_gets_its_measures_into_its_record_and_tensorboard_without_retraining": 15,
+}
+
+
+def pytest_configure(config):
+    # pytest-xdist's scheduler sends each worker chunks of consecutive tests unless told otherwise.
+    if getattr(config.option, "maxschedchunk", "absent") is None:
+        config.option.maxschedchunk = 1
+
+
+def pytest_collection_modifyitems(items):
+    """SLOW_FIRST's tests first, the slowest first; the others after them in their usual order."""
+    items.sort(key=lambda item: -SLOW_FIRST.get(getattr(item, "originalname", item.name), 0))
+
+
 def tiny_raw(n_train=96, n_test=48, classes=4, size=8):
     """Images whose brightest quadrant encodes the class, so a small MLP learns it quickly."""
     rng = np.random.default_rng(0)
@@ -122,20 +159,22 @@ def module_cli(module, results_dir, *flags):
     )
 
 
-def cli_in_process(monkeypatch, capfd, main, *args, doc="", groups=(), flag_values=None):
+def cli_in_process(monkeypatch, capsys, main, *args, doc="", groups=(), flag_values=None):
     """An entry point's `main` run on the command line `args` in this process, as app.run runs it in its own: the
     arguments parsed by the entry point's parser (cli.flags_parser: --help, a bad flag one line and exit 2) into
     flag_values (fresh ones unless given; cli.FLAGS for the call), then main. Returns (exit status, stdout, stderr).
 
     What only a fresh process shows (TensorFlow's start-up lines hidden, nothing else on stderr) is checked by
     one real command line per entry point; the other cases of a one-line error pass through the same code here
-    without paying TensorFlow's import again. The process settings are left alone (flags_parser would set them
-    for a process that has not loaded TensorFlow), as are the signal handlers one_line_errors installs."""
+    without paying TensorFlow's import again. capsys holds what the program's Python code prints (this test
+    process's own TensorFlow log lines are not the program's). The process settings are left alone (flags_parser
+    would set them for a process that has not loaded TensorFlow), as are the signal handlers one_line_errors
+    installs."""
     values = flag_values if flag_values is not None else flags.FlagValues()
     monkeypatch.setattr(cli, "FLAGS", values)
     monkeypatch.setattr(settings, "use_command_line_settings", lambda: True)
     handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
-    capfd.readouterr()  # only what the call prints
+    capsys.readouterr()  # only what the call prints
     status = 0
     try:
         main(cli.flags_parser(doc, groups, values)(["prog", *args]))
@@ -145,33 +184,34 @@ def cli_in_process(monkeypatch, capfd, main, *args, doc="", groups=(), flag_valu
         for s, handler in handlers.items():
             signal.signal(s, handler)
         values.unparse_flags()
-    out = capfd.readouterr()
+    out = capsys.readouterr()
     return status, out.out, out.err
 
 
-def train_in_process(monkeypatch, capfd, *args):
+def train_in_process(monkeypatch, capsys, *args):
     """`python -m rethink_tf.train args` through cli_in_process: its flags, --help groups and main."""
     values = flags.FlagValues()
     cli.define_flags(values)
     return cli_in_process(
-        monkeypatch, capfd, train.main, *args, doc=train.__doc__, groups=cli.RUN_GROUPS, flag_values=values
+        monkeypatch, capsys, train.main, *args, doc=train.__doc__, groups=cli.RUN_GROUPS, flag_values=values
     )
 
 
-def experiment_in_process(experiment, *args):
+def experiment_in_process(experiment, *args, engine=None):
     """What `python -m rethink_tf.experiments.NAME args` does once its flags are parsed, in this process: the base
     config and the experiment's options from the flags and preset, then runner.run_experiment (its runs not yet
-    finished, trained here, then its report, returned). Its one-line errors: wrap it in one_line_exit."""
+    finished, trained here unless `engine` says where, then its report, returned). Its one-line errors: wrap it in
+    one_line_exit. (--workers is not followed: a worker process would rerun this process's command line.)"""
     values = preset_flags.parsed(*args, options=experiment.options)
     options = dataclasses.asdict(cli.options(experiment.options, values)) if experiment.options else {}
-    return runner.run_experiment(experiment, cli.from_flags(values), **options)
+    return runner.run_experiment(experiment, cli.from_flags(values), engine=engine, **options)
 
 
-def one_line_exit(capfd, work):
+def one_line_exit(capsys, work):
     """work() inside cli.one_line_errors(), as every entry point runs its work: (exit status, stderr), the status
     0 if it returned. The signal handlers one_line_errors installs are put back."""
     handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
-    capfd.readouterr()
+    capsys.readouterr()
     status = 0
     try:
         with cli.one_line_errors():
@@ -181,7 +221,7 @@ def one_line_exit(capfd, work):
     finally:
         for s, handler in handlers.items():
             signal.signal(s, handler)
-    return status, capfd.readouterr().err
+    return status, capsys.readouterr().err
 
 
 def smoke_base(results_dir):

@@ -1,15 +1,13 @@
 """The Python API (rethink_tf/api.py) and the process settings: `import rethink_tf` changes nothing of the process
 and loads no TensorFlow, the command line still runs with oneDNN on, and a notebook asks for it."""
 
-import json
 import os
-import platform
 import subprocess
 import sys
 
 import pandas
 import pytest
-from conftest import REPO, needs_data, tiny_config, tiny_raw
+from conftest import REPO, tiny_config, tiny_raw
 
 import rethink_tf
 from rethink_tf import config, records
@@ -20,7 +18,6 @@ CLEAN_ENV = {
     for k, v in os.environ.items()
     if k not in ("TF_ENABLE_ONEDNN_OPTS", "TF_CPP_MIN_LOG_LEVEL", "RETHINK_TF_QUIET_TENSORFLOW")
 }
-X86 = platform.machine().lower() in ("x86_64", "amd64")
 
 
 def python(*args, env=CLEAN_ENV, timeout=300):
@@ -67,22 +64,8 @@ def test_every_entry_point_has_onednn_set_before_tensorflow_loads(tmp_path, modu
     assert out.read_text().split() == ["1"]
 
 
-@needs_data
-def test_the_command_line_trains_with_onednn_where_tensorflow_has_it(tmp_path):
-    python(
-        "-m",
-        "rethink_tf.train",
-        "--preset=smoke",
-        "--model=mlp_1x512",
-        "--epochs=1",
-        "--run_name=cli",
-        f"--results_dir={tmp_path}",
-    )
-    record = json.load(open(tmp_path / "cli" / records.RECORD))
-    onednn = (record.get("environment") or {}).get("onednn", record["versions"].get("onednn"))
-    assert record["versions"]["TF_ENABLE_ONEDNN_OPTS"] == "1"
-    if X86:  # TensorFlow's x86 builds have oneDNN: on whatever its own default for the CPU
-        assert onednn is True
+# The command line trains with oneDNN where TensorFlow has it: tests/test_train.py's smoke run on the command line
+# (one TensorFlow start-up for both), from an environment without the command line's variables, as here.
 
 
 def test_settings_asked_for_after_tensorflow_loaded_say_so_in_one_line():

@@ -66,13 +66,13 @@ def test_benchmark_writes_rates_for_the_models_and_pipelines_asked(tmp_path):
     assert "mlp_1x512" in done.stdout and "written:" in done.stdout
 
 
-def test_benchmark_bad_flags_are_one_line(monkeypatch, capfd):
+def test_benchmark_bad_flags_are_one_line(monkeypatch, capsys):
     # The script's parser (app.run's, as its __main__ passes it) and main, in this process: the run above is the
     # script as a process.
     for args, message in ((["--models=resnet"], "unknown resnet"), (["--rounds=0"], "--rounds must be at least 1")):
         status, _, err = cli_in_process(
             monkeypatch,
-            capfd,
+            capsys,
             benchmark.main,
             *args,
             doc=benchmark.__doc__,

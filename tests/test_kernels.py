@@ -64,7 +64,7 @@ def test_table3_rows_on_cifar_shaped_data_carry_the_papers_numbers():
 
 
 @pytest.mark.skipif(not os.path.isdir(sources.FASHION_MNIST_DIR), reason="needs dataset-fashion-mnist")
-def test_table3_cli_on_fashion_mnist_and_a_results_dir_of_other_flags(tmp_path, capfd):
+def test_table3_cli_on_fashion_mnist_and_a_results_dir_of_other_flags(tmp_path, capsys):
     from conftest import experiment_in_process, one_line_exit
 
     from rethink_tf.experiments import table3
@@ -93,5 +93,5 @@ def test_table3_cli_on_fashion_mnist_and_a_results_dir_of_other_flags(tmp_path, 
     assert "| pixels |" in (tmp_path / "table3.md").read_text()
     # The command with another flag, in this process (its work inside one_line_errors, as its entry point runs it).
     other = [*cmd[3:-2], "--random_filters=4", f"--results_dir={tmp_path}"]
-    status, err = one_line_exit(capfd, lambda: experiment_in_process(table3.EXPERIMENT, *other))
+    status, err = one_line_exit(capsys, lambda: experiment_in_process(table3.EXPERIMENT, *other))
     assert status == 2 and "table3.json holds a result of other flags (differs in: random_filters)" in err

@@ -75,7 +75,7 @@ def test_every_experiment_has_one_shape(name):
     assert 'if __name__ == "__main__":\n    runner.main(EXPERIMENT, __doc__)' in source
 
 
-def test_report_of_an_unknown_experiment_or_a_missing_dir_is_one_line(tmp_path, monkeypatch, capfd):
+def test_report_of_an_unknown_experiment_or_a_missing_dir_is_one_line(tmp_path, monkeypatch, capsys):
     # The report's parser and main in this process; `python -m rethink_tf.report` itself, a process printing its
     # usage line and nothing else, is run by tests/test_train.py's start-up test.
     for args, expected in (
@@ -83,7 +83,7 @@ def test_report_of_an_unknown_experiment_or_a_missing_dir_is_one_line(tmp_path, 
         (["table1", str(tmp_path / "absent")], "is not a directory"),
         ([], "usage:"),
     ):
-        status, _, err = cli_in_process(monkeypatch, capfd, report.main, *args, doc=report.__doc__)
+        status, _, err = cli_in_process(monkeypatch, capsys, report.main, *args, doc=report.__doc__)
         assert status == 2 and len(err.strip().splitlines()) == 1 and expected in err, err[-2000:]
 
 

@@ -1,5 +1,7 @@
-"""The grid on Ray (--engine=ray): a local cluster bound to 127.0.0.1 with two worker processes, one of them killed
-in the middle of a run; every run must finish, none train twice, and each end with the bits of a local run."""
+"""One grid three ways, each run ending with the same bits: in one process, shared by --workers=2 local processes
+through the runs' claims, and on Ray (--engine=ray: a local cluster bound to 127.0.0.1 with two worker processes,
+one of them killed in the middle of a run; every run must finish, none train twice). The in-process grid is the
+reference of both (one test, so that it is trained once)."""
 
 import glob
 import json
@@ -15,9 +17,11 @@ import tempfile
 import time
 
 import pytest
-from conftest import ENV, all_weights, needs_data, same_weights
+from conftest import ENV, all_weights, experiment_in_process, needs_data, same_weights
 
 from rethink_tf import records
+from rethink_tf.experiments import engines
+from rethink_tf.experiments import rademacher as rademacher_experiment
 
 pytestmark = needs_data
 
@@ -72,9 +76,30 @@ def kill_a_run_after_its_first_epoch(results_dir, proc):
     pytest.fail(f"the grid ended before a run could be killed: {proc.stderr.read()[-3000:]}")
 
 
-def test_a_ray_worker_killed_mid_run_is_retried_and_every_run_ends_with_local_bits(tmp_path, cluster):
+ARCHITECTURES = ["Inception", "Inception w/o BatchNorm", "AlexNet", "MLP 3x512", "MLP 1x512"]
+
+
+def test_workers_and_a_ray_worker_killed_mid_run_end_every_run_with_the_bits_of_one_process(tmp_path, cluster, capsys):
     local = subprocess.run(rademacher(tmp_path / "local"), capture_output=True, text=True, env=ENV, timeout=900)
-    assert local.returncode == 0, local.stderr[-3000:]
+    assert local.returncode == 0 and "shared by" not in local.stdout, local.stderr[-3000:]
+
+    # --workers=2: Rademacher's grid, all five architectures, Inception and AlexNet among them, one run each.
+    shared = subprocess.run(
+        rademacher(tmp_path / "two", "--workers=2"), capture_output=True, text=True, env=ENV, timeout=900
+    )
+    assert shared.returncode == 0, shared.stderr[-3000:]
+    assert "5 runs shared by 2 worker processes" in shared.stdout
+    assert shared.stdout.count("| architecture |") == 1  # one report, by the parent, once every worker is done
+    assert "left to its worker" not in shared.stdout  # the workers leave each other's runs without a line
+    # A worker prints an epoch line only for a run it trains: each run trained by exactly one of them.
+    trained = re.findall(r"^\[rademacher ([^]]+)\] epoch 1/3 ", shared.stdout, re.M)
+    assert sorted(trained) == sorted(ARCHITECTURES)
+    recs = [json.load(open(p)) for p in glob.glob(str(tmp_path / "two" / "*" / records.RECORD))]
+    assert len(recs) == 5 and all(r["status"] == records.FINISHED and "resumed" not in r for r in recs)
+    assert len({r["pid"] for r in recs}) == 2  # both workers trained, whole runs each; the parent none
+    a, b = all_weights(tmp_path / "local"), all_weights(tmp_path / "two")
+    assert sorted(a) == sorted(b) and len(a) == 5
+    assert [name for name in a if not same_weights(a[name], b[name])] == []
 
     proc = subprocess.Popen(
         rademacher(tmp_path / "ray", "--engine=ray", f"--ray_address={cluster}"),
@@ -84,9 +109,9 @@ def test_a_ray_worker_killed_mid_run_is_retried_and_every_run_ends_with_local_bi
         env=RAY_ENV,
     )
     killed = kill_a_run_after_its_first_epoch(tmp_path / "ray", proc)
-    out, err = proc.communicate(timeout=900)
+    proc_out, err = proc.communicate(timeout=900)
     assert proc.returncode == 0, err[-3000:]
-    assert "0 of 5 runs already finished; 5 to Ray" in out
+    assert "0 of 5 runs already finished; 5 to Ray" in proc_out
 
     recs = {
         os.path.basename(os.path.dirname(p)): json.load(open(p))
@@ -97,20 +122,19 @@ def test_a_ray_worker_killed_mid_run_is_retried_and_every_run_ends_with_local_bi
     assert {name for name, r in recs.items() if "resumed" in r} == {os.path.basename(killed)}
     assert len(recs[os.path.basename(killed)]["resumed"]) == 1
     assert all([e["epoch"] for e in r["epochs"]] == [1, 2, 3] for r in recs.values())
-    for label in set(re.findall(r"\[rademacher [^]]+\] epoch \d/3", out)):  # an epoch is never trained twice
-        assert out.count(label + " ") <= 1, label
+    for label in set(re.findall(r"\[rademacher [^]]+\] epoch \d/3", proc_out)):  # an epoch is never trained twice
+        assert proc_out.count(label + " ") <= 1, label
     a, b = all_weights(tmp_path / "local"), all_weights(tmp_path / "ray")
     assert sorted(a) == sorted(b) and len(a) == 5
     assert [name for name in a if not same_weights(a[name], b[name])] == []
 
-    again = subprocess.run(
-        rademacher(tmp_path / "ray", "--engine=ray", f"--ray_address={cluster}"),
-        capture_output=True,
-        text=True,
-        env=RAY_ENV,
-        timeout=900,
+    # The same command again (its work in this process, on the Ray engine it names): nothing left to Ray.
+    capsys.readouterr()
+    again = experiment_in_process(
+        rademacher_experiment.EXPERIMENT, *FLAGS, f"--results_dir={tmp_path / 'ray'}", engine=engines.Ray(cluster)
     )
-    assert again.returncode == 0 and "5 of 5 runs already finished; 0 to Ray" in again.stdout, again.stderr[-3000:]
+    out = capsys.readouterr().out
+    assert "5 of 5 runs already finished; 0 to Ray" in out and " epoch " not in out and again.strip() in proc_out
 
 
 def test_an_address_where_nothing_answers_is_refused_in_one_line_within_seconds(tmp_path):

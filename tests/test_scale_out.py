@@ -1,5 +1,6 @@
-"""Scaling out without losing a run: mirrored replicas, worker processes sharing a grid by the runs' claims, and
-runs killed (SIGKILL, SIGTERM, SIGINT) then continued, all through the command line on Fashion-MNIST."""
+"""Scaling out without losing a run: mirrored replicas, worker processes and runs killed (SIGKILL, SIGTERM, SIGINT)
+then continued, all through the command line on Fashion-MNIST (workers sharing a grid by the runs' claims:
+tests/test_ray.py)."""
 
 import glob
 import json
@@ -12,7 +13,7 @@ import time
 
 import numpy as np
 import pytest
-from conftest import ENV, all_weights, module_cli, needs_data, same_weights, weight_arrays
+from conftest import ENV, needs_data, same_weights, train_in_process, weight_arrays
 
 from rethink_tf import records
 from rethink_tf.experiments import workers
@@ -20,10 +21,10 @@ from rethink_tf.experiments import workers
 pytestmark = needs_data
 
 SMALL = ["--preset=smoke", "--model=mlp_1x512", "--train_size=256", "--test_size=128", "--epochs=2", "--batch_size=32"]
-# About 2 s per epoch for an MLP on 2 cores, so a kill sent just after epoch 2 lands inside epoch 3.
-SLOW = ["--preset=smoke", "--model=mlp_1x512", "--train_size=6000", "--test_size=500", "--epochs=4", "--batch_size=16"]
-# The same run with far more epochs than a test waits for: it is still training whenever the signal comes.
-LONG = ["--preset=smoke", "--model=mlp_1x512", "--train_size=6000", "--test_size=500", "--epochs=50", "--batch_size=16"]
+# About 1 s per epoch for an MLP on 2 cores, so a kill sent 0.3 s after epoch 2 lands inside epoch 3.
+SLOW = ["--preset=smoke", "--model=mlp_1x512", "--train_size=3000", "--test_size=500", "--epochs=4", "--batch_size=16"]
+# A run with far more epochs than a test waits for (about 0.5 s each): it is still training whenever the signal comes.
+LONG = ["--preset=smoke", "--model=mlp_1x512", "--train_size=1500", "--test_size=500", "--epochs=50", "--batch_size=16"]
 
 
 def train_cli(results_dir, *flags, **kwargs):
@@ -60,21 +61,17 @@ def test_mirrored_over_two_cpu_devices_matches_one_device(tmp_path):
     assert b["final"]["test_loss"] == pytest.approx(a["final"]["test_loss"], rel=1e-4)
 
 
-def test_replicas_need_a_global_batch_they_can_split_and_multi_worker_is_refused(tmp_path):
+def test_replicas_need_a_global_batch_they_can_split_and_multi_worker_is_refused(tmp_path, monkeypatch, capsys):
     odd = train_cli(tmp_path, *SMALL, "--cpu_devices=3", "--batch_size=32")
     assert (
         odd.returncode == 2
         and "--batch_size=32 is not allowed: the global batch must split evenly over the 3" in odd.stderr
     )
+    # TF_CONFIG (read as the strategy is made, before any op) through the command line's parser and main, in process.
     cluster = {"cluster": {"worker": ["127.0.0.1:1", "127.0.0.1:2"]}, "task": {"type": "worker", "index": 0}}
-    multi = subprocess.run(
-        [sys.executable, "-m", "rethink_tf.train", f"--results_dir={tmp_path}", *SMALL],
-        capture_output=True,
-        text=True,
-        env={**ENV, "TF_CONFIG": json.dumps(cluster)},
-        timeout=600,
-    )
-    assert multi.returncode == 2 and "keras-team/keras#20585" in multi.stderr
+    monkeypatch.setenv("TF_CONFIG", json.dumps(cluster))
+    status, _, err = train_in_process(monkeypatch, capsys, f"--results_dir={tmp_path}", *SMALL)
+    assert status == 2 and len(err.strip().splitlines()) == 1 and "keras-team/keras#20585" in err, err[-2000:]
     assert not glob.glob(os.path.join(str(tmp_path), "*", records.RECORD))  # nothing started
 
 
@@ -143,7 +140,7 @@ def test_sigterm_and_sigint_stop_cleanly_with_the_record_interrupted(tmp_path, s
     )
 
 
-def test_corrupt_backup_is_reported_not_used(tmp_path):
+def test_corrupt_backup_is_reported_not_used(tmp_path, monkeypatch, capsys):
     proc = subprocess.Popen(
         [sys.executable, "-m", "rethink_tf.train", f"--results_dir={tmp_path}", *LONG],
         stdout=subprocess.PIPE,
@@ -157,39 +154,14 @@ def test_corrupt_backup_is_reported_not_used(tmp_path):
     (backup,) = glob.glob(os.path.join(str(tmp_path), "*", records.BACKUP))
     with open(os.path.join(backup, "latest.weights.h5"), "r+b") as f:
         f.truncate(100)
-    again = train_cli(tmp_path, *LONG)
-    assert again.returncode == 2
-    assert re.search(
-        r"backup is corrupt \(OSError: .*\); move it away to train that run again from epoch 1", again.stderr
-    )
+    # The same command again (the command line's parser and main, in this process).
+    status, _, err = train_in_process(monkeypatch, capsys, f"--results_dir={tmp_path}", *LONG)
+    assert status == 2 and len(err.strip().splitlines()) == 1, err[-2000:]
+    assert re.search(r"backup is corrupt \(OSError: .*\); move it away to train that run again from epoch 1", err)
 
 
-GRID = ["--preset=smoke", "--train_size=64", "--test_size=64", "--epochs=1"]
-
-
-def rademacher_cli(results_dir, *flags):
-    return module_cli("rethink_tf.experiments.rademacher", results_dir, *GRID, *flags)
-
-
-def test_workers_share_the_grid_by_claims_and_every_run_has_the_bits_of_one_process(tmp_path):
-    # Rademacher's grid: all five architectures, Inception and AlexNet among them, one run each.
-    shared = rademacher_cli(tmp_path / "two", "--workers=2")
-    assert shared.returncode == 0, shared.stderr[-3000:]
-    assert "5 runs shared by 2 worker processes" in shared.stdout
-    assert shared.stdout.count("| architecture |") == 1  # one report, by the parent, once every worker is done
-    assert "left to its worker" not in shared.stdout  # the workers leave each other's runs without a line
-    # A worker prints an epoch line only for a run it trains: each run trained by exactly one of them.
-    assert sorted(re.findall(r"^\[rademacher ([^]]+)\] epoch 1/1 ", shared.stdout, re.M)) == sorted(
-        ["Inception", "Inception w/o BatchNorm", "AlexNet", "MLP 3x512", "MLP 1x512"]
-    )
-    recs = [json.load(open(p)) for p in glob.glob(os.path.join(str(tmp_path / "two"), "*", records.RECORD))]
-    assert len(recs) == 5 and all(r["status"] == records.FINISHED and "resumed" not in r for r in recs)
-    assert len({r["pid"] for r in recs}) == 2  # both workers trained, whole runs each; the parent none
-    one = rademacher_cli(tmp_path / "one", "--workers=1")
-    assert one.returncode == 0 and "shared by" not in one.stdout, one.stderr[-3000:]
-    a, b = all_weights(tmp_path / "one"), all_weights(tmp_path / "two")
-    assert sorted(a) == sorted(b) and len(a) == 5
-    assert [name for name in a if not same_weights(a[name], b[name])] == []
+# Workers sharing a grid by the runs' claims, each run with the bits of one process: tests/test_ray.py, whose
+# in-process grid is the reference of both --workers=2 and Ray.
 
 
 def test_worker_environments_give_each_worker_one_gpu_and_the_marker():

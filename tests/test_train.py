@@ -4,6 +4,7 @@ import dataclasses
 import glob
 import json
 import os
+import platform
 import subprocess
 import sys
 
@@ -289,15 +290,20 @@ def test_bad_values_name_the_flag(overrides, flag):
         runs.resolve(config.RunConfig(**overrides))
 
 
+# What the command line sets for itself (its oneDNN, TensorFlow's start-up lines hidden), unset as in a user's shell.
+COMMAND_LINE_VARIABLES = ("TF_CPP_MIN_LOG_LEVEL", "TF_ENABLE_ONEDNN_OPTS", "RETHINK_TF_QUIET_TENSORFLOW")
+
+
 def run_cli(*args, cwd=REPO):
-    """The entry point as a user runs it: TF_CPP_MIN_LOG_LEVEL unset, so TensorFlow's start-up lines are hidden."""
-    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    """The entry point as a user runs it: none of COMMAND_LINE_VARIABLES set, so TensorFlow's start-up lines are
+    hidden and oneDNN is the command line's."""
+    env = {k: v for k, v in os.environ.items() if k not in COMMAND_LINE_VARIABLES}
     return subprocess.run(
         [sys.executable, "-m", "rethink_tf.train", *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=300
     )
 
 
-def test_cli_bad_flags_exit_2_with_one_line(tmp_path, monkeypatch, capfd):
+def test_cli_bad_flags_exit_2_with_one_line(tmp_path, monkeypatch, capsys):
     # The command line itself once: the process prints its one line and nothing else (TensorFlow's start-up hidden).
     result = run_cli("--model=resnet", f"--results_dir={tmp_path}")
     assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
@@ -308,7 +314,7 @@ def test_cli_bad_flags_exit_2_with_one_line(tmp_path, monkeypatch, capfd):
         (["--corrupt=2"], "--corrupt"),
         (["--train_size=-5"], "--train_size"),
     ):
-        status, _, err = train_in_process(monkeypatch, capfd, *args, f"--results_dir={tmp_path}")
+        status, _, err = train_in_process(monkeypatch, capsys, *args, f"--results_dir={tmp_path}")
         assert status == 2, err
         lines = err.strip().splitlines()
         assert len(lines) == 1 and ": error:" in lines[0] and expected in lines[0], err
@@ -341,7 +347,7 @@ def test_tensorflow_start_up_lines_are_hidden_unless_the_variable_asks_for_them(
 
 
 @needs_data
-def test_cli_smoke_run_on_fashion_mnist_then_conflict(tmp_path, monkeypatch, capfd):
+def test_cli_smoke_run_on_fashion_mnist_then_conflict(tmp_path, monkeypatch, capsys):
     result = run_cli("--preset=smoke", "--model=mlp_1x512", "--corrupt=0.5", "--verbose=2", f"--results_dir={tmp_path}")
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""  # TensorFlow's start-up and runtime log lines are quiet by default
@@ -352,11 +358,16 @@ def test_cli_smoke_run_on_fashion_mnist_then_conflict(tmp_path, monkeypatch, cap
     assert record["status"] == "finished" and record["config"]["train_size"] == 128
     assert record["data"]["input_shape"] == [28, 28, 3] and record["config"]["learning_rate"] == 0.01
     assert 0.3 < record["data"]["train_labels_changed"] < 0.6
+    # The command line trains with oneDNN, set before TensorFlow loads, where TensorFlow has it (its x86 builds:
+    # on whatever TensorFlow's own default for the CPU).
+    assert record["versions"]["TF_ENABLE_ONEDNN_OPTS"] == "1"
+    if platform.machine().lower() in ("x86_64", "amd64"):
+        assert record["environment"]["onednn"] is True
 
     before = open(os.path.join(run_dir, records.RECORD), "rb").read()
     status, _, err = train_in_process(  # the command line's parser and main, in this process
         monkeypatch,
-        capfd,
+        capsys,
         "--preset=smoke",
         "--model=mlp_1x512",
         "--corrupt=0.5",
@@ -404,8 +415,8 @@ def test_an_override_of_epochs_is_said_in_the_record_and_the_progress_line(tmp_p
     assert "after 2 of at most 2 epochs" in train.summary(record)
 
 
-def test_help_lists_the_entry_points_own_flags_grouped(monkeypatch, capfd):
-    status, out, err = train_in_process(monkeypatch, capfd, "--help")
+def test_help_lists_the_entry_points_own_flags_grouped(monkeypatch, capsys):
+    status, out, err = train_in_process(monkeypatch, capsys, "--help")
     assert status == 0, err
     assert (
         out.index("What to run:") < out.index("  --model") < out.index("Regularizers") < out.index("  --weight_decay")
@@ -422,12 +433,12 @@ def test_help_lists_the_entry_points_own_flags_grouped(monkeypatch, capfd):
         (["--results_dir=/sys/rethink_tf_results"], "--results_dir=/sys/rethink_tf_results cannot be written"),
     ],
 )
-def test_unusable_flags_and_paths_exit_2_with_one_line(tmp_path, monkeypatch, capfd, args, expected):
+def test_unusable_flags_and_paths_exit_2_with_one_line(tmp_path, monkeypatch, capsys, args, expected):
     if "--train_size=70000" in args and not os.path.isdir(sources.FASHION_MNIST_DIR):
         pytest.skip("needs Debian's dataset-fashion-mnist")
     status, _, err = train_in_process(
         monkeypatch,
-        capfd,
+        capsys,
         "--preset=smoke",
         "--model=mlp_1x512",
         *args,
@@ -439,16 +450,16 @@ def test_unusable_flags_and_paths_exit_2_with_one_line(tmp_path, monkeypatch, ca
     assert os.listdir(tmp_path) == []
 
 
-def test_results_dir_naming_a_file_or_read_only_exits_2(tmp_path, monkeypatch, capfd):
+def test_results_dir_naming_a_file_or_read_only_exits_2(tmp_path, monkeypatch, capsys):
     path = tmp_path / "results.txt"
     path.write_text("mine")
-    status, _, err = train_in_process(monkeypatch, capfd, "--preset=smoke", f"--results_dir={path}")
+    status, _, err = train_in_process(monkeypatch, capsys, "--preset=smoke", f"--results_dir={path}")
     assert status == 2 and f"--results_dir={path} is a file, not a directory" in err
     assert path.read_text() == "mine"
     if os.geteuid() != 0:  # root writes into a read-only directory (the /sys case above covers root)
         locked = tmp_path / "locked"
         locked.mkdir(mode=0o555)
-        status, _, err = train_in_process(monkeypatch, capfd, "--preset=smoke", f"--results_dir={locked / 'r'}")
+        status, _, err = train_in_process(monkeypatch, capsys, "--preset=smoke", f"--results_dir={locked / 'r'}")
         assert status == 2 and "cannot be written" in err
 
 

@@ -61,10 +61,10 @@ def test_the_objective_is_test_accuracy_for_true_labels_and_steps_to_fit_for_ran
 
 
 @needs_data
-def test_a_search_space_of_one_learning_rate_is_refused_in_one_line(tmp_path, capfd):
+def test_a_search_space_of_one_learning_rate_is_refused_in_one_line(tmp_path, capsys):
     # Its work inside one_line_errors, as the entry point runs it, in this process.
     status, err = one_line_exit(
-        capfd,
+        capsys,
         lambda: experiment_in_process(tune.EXPERIMENT, *SMOKE, "--learning_rates=0.01", f"--results_dir={tmp_path}"),
     )
     assert status == 2 and len(err.strip().splitlines()) == 1

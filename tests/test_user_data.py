@@ -154,9 +154,9 @@ def test_tfds_without_prepared_data_is_one_line_and_writes_nothing(tmp_path):
         (["--model=inception_v3", "--crop_size=32"], "inception_v3 needs inputs of at least 75x75"),
     ],
 )
-def test_bad_flags_are_one_line(tmp_path, monkeypatch, capfd, flags, message):
+def test_bad_flags_are_one_line(tmp_path, monkeypatch, capsys, flags, message):
     # The command line's parser and main in this process; the test above runs the command line itself.
-    rc, _, err = train_in_process(monkeypatch, capfd, "--preset=smoke", f"--results_dir={tmp_path / 'r'}", *flags)
+    rc, _, err = train_in_process(monkeypatch, capsys, "--preset=smoke", f"--results_dir={tmp_path / 'r'}", *flags)
     err = err.strip()
     assert rc == 2 and "\n" not in err and message in err, err
     assert not os.listdir(tmp_path)
