@@ -62,7 +62,8 @@ OPTIONS = {
 def test_the_flags_are_the_declared_fields_with_their_defaults():
     values = flags.FlagValues()
     cli.define_flags(values)
-    assert {name: values[name].default for name in values} == RUN_FLAGS and len(RUN_FLAGS) == 55  # 0.5's 50, --tag; 0.6's run_seed, train_fraction, ledger, save_weights
+    # 0.5's 50, --tag, and 0.6's run_seed, train_fraction, ledger, save_weights
+    assert {name: values[name].default for name in values} == RUN_FLAGS and len(RUN_FLAGS) == 55
     for options, expected in OPTIONS.items():
         cli.define_options(options, values)
         assert {name: values[name].default for name in cli.names(options)} == expected
