@@ -473,20 +473,24 @@ def test_missing_tfds_data_is_one_line_without_tfds_log_lines(tmp_path):
     assert "tfds build mnist" in mentions[0] and not os.path.exists(tmp_path / "results")
 
 
-@pytest.mark.parametrize("model", ["mlp_1x512", "inception_small"])
-def test_initial_weights_are_kept_and_rebuilt_from_the_record_to_the_same_bits(tmp_path, model):
-    cfg = tiny_config(tmp_path, model=model, epochs=2, learning_rate=0.01)
-    train.run(cfg, raw=tiny_raw())
-    path = os.path.join(cfg.run_dir, records.INITIAL_WEIGHTS)
-    saved = weight_arrays(path)
-    layers = [(n, x) for n, x in final_weights(cfg) if n.startswith("layers/")]
-    assert [n for n, _ in saved if n.startswith("layers/")] == [n for n, _ in layers] and len(layers) >= 4
-    assert any(not np.array_equal(x, y) for (_, x), (_, y) in zip(saved, layers))  # training moved them
-    # A run from before initial weights were kept: rebuilt from its record alone, in a fresh process.
-    os.remove(path)
-    code = f"from rethink_tf import run_measures; print(run_measures.initial_weights({cfg.run_dir!r}))"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
-    assert out.stdout.strip() == path
-    rebuilt = weight_arrays(path)
-    assert [n for n, _ in rebuilt] == [n for n, _ in saved]
-    assert all(np.array_equal(x, y) for (_, x), (_, y) in zip(rebuilt, saved))  # bit-identical
+def test_initial_weights_are_kept_and_rebuilt_from_the_record_to_the_same_bits(tmp_path):
+    kept = {}
+    for model in ("mlp_1x512", "inception_small"):
+        cfg = tiny_config(tmp_path / model, model=model, epochs=2, learning_rate=0.01)
+        train.run(cfg, raw=tiny_raw())
+        path = os.path.join(cfg.run_dir, records.INITIAL_WEIGHTS)
+        saved = weight_arrays(path)
+        layers = [(n, x) for n, x in final_weights(cfg) if n.startswith("layers/")]
+        assert [n for n, _ in saved if n.startswith("layers/")] == [n for n, _ in layers] and len(layers) >= 4
+        assert any(not np.array_equal(x, y) for (_, x), (_, y) in zip(saved, layers))  # training moved them
+        os.remove(path)
+        kept[cfg.run_dir] = (path, saved)
+    # Runs from before initial weights were kept: rebuilt from their records alone, in a fresh process (one for
+    # both: a rebuild depends on its record, not on what the process built before).
+    code = "import sys; from rethink_tf import run_measures as m; print(*map(m.initial_weights, sys.argv[1:]))"
+    out = subprocess.run([sys.executable, "-c", code, *kept], capture_output=True, text=True, cwd=REPO, check=True)
+    assert out.stdout.split() == [path for path, _ in kept.values()]
+    for path, saved in kept.values():
+        rebuilt = weight_arrays(path)
+        assert [n for n, _ in rebuilt] == [n for n, _ in saved]
+        assert all(np.array_equal(x, y) for (_, x), (_, y) in zip(rebuilt, saved)), path  # bit-identical
