@@ -471,6 +471,7 @@ def test_missing_tfds_data_is_one_line_without_tfds_log_lines(tmp_path):
     mentions = [line for line in result.stderr.splitlines() if "mnist" in line]  # tfds' lines name the data set
     assert len(mentions) == 1 and mentions[0].startswith("rethink_tf.train: error: tfds:mnist"), result.stderr
     assert "tfds build mnist" in mentions[0] and not os.path.exists(tmp_path / "results")
+    assert result.stderr.strip() == mentions[0]  # nothing else either (tests/test_user_data.py: tfds:NAME's line)
 
 
 def test_initial_weights_are_kept_and_rebuilt_from_the_record_to_the_same_bits(tmp_path):
