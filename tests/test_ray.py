@@ -46,15 +46,27 @@ def free_port():
 
 @pytest.fixture
 def cluster():
-    """A Ray head on 127.0.0.1 with 2 CPUs (two runs at once), its socket files under a short /tmp path."""
-    temp, port = tempfile.mkdtemp(prefix="ray", dir="/tmp"), free_port()
+    """A Ray head on 127.0.0.1 with 2 CPUs (two runs at once), its socket files under a short /tmp path.
+
+    Its daemons share the process group of the `ray start` that made them, and only that group is killed at
+    the end: `ray stop` would kill every Ray cluster on the machine, another user's or another test run's too.
+    """
+    temp, port, client_port = tempfile.mkdtemp(prefix="ray", dir="/tmp"), free_port(), free_port()
     start = [RAY, "start", "--head", "--node-ip-address=127.0.0.1", f"--port={port}", "--num-cpus=2"]
-    start += ["--include-dashboard=false", "--disable-usage-stats", f"--temp-dir={temp}"]
-    subprocess.run(start, check=True, capture_output=True, env=RAY_ENV, timeout=300)
+    start += [f"--ray-client-server-port={client_port}", "--include-dashboard=false", "--disable-usage-stats"]
+    start += [f"--temp-dir={temp}"]
+    head = subprocess.Popen(
+        start, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=RAY_ENV, start_new_session=True
+    )
     try:
+        out, _ = head.communicate(timeout=300)
+        assert head.returncode == 0, out[-3000:]
         yield f"127.0.0.1:{port}"
     finally:
-        subprocess.run([RAY, "stop", "--force"], capture_output=True, env=RAY_ENV, timeout=300)
+        try:
+            os.killpg(head.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
         shutil.rmtree(temp, ignore_errors=True)
 
 
