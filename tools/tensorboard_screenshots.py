@@ -1,11 +1,13 @@
-"""Screenshots of what a reviewer sees in TensorBoard over a results directory: the Time Series and HParams pages.
+"""Screenshots of what a reviewer sees in TensorBoard over a results directory: the Time Series and HParams pages
+(--pages=images adds the Images page: the ledger's strips per class).
 
     python tools/tensorboard_screenshots.py --logdir=results/laptop --out=docs/figures
 
 starts TensorBoard on 127.0.0.1 (a free port), waits until it has read the runs, checks that the HParams table has
 one row per run whose final numbers are its record.json's (printing any difference), takes each page with headless
 Chromium (Debian's `chromium`: apt-get install chromium) and writes tensorboard-timeseries.png and
-tensorboard-hparams.png into --out; TensorBoard is stopped on the way out. Nothing is sent beyond 127.0.0.1.
+tensorboard-hparams.png (and tensorboard-images.png) into --out; TensorBoard is stopped on the way out. Nothing is
+sent beyond 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -30,7 +32,8 @@ FLAGS = flags.FLAGS
 
 # The page's name in the file -> the TensorBoard URL that opens it; forceSVG draws the line charts as SVG, which
 # headless Chromium renders (its WebGL charts, drawn in a worker, stay blank in a screenshot).
-PAGES = {"timeseries": "?forceSVG=true#timeseries", "hparams": "#hparams"}
+# The Images page shows the ledger's per-class strips (7_ledger) of runs that have one.
+PAGES = {"timeseries": "?forceSVG=true#timeseries", "hparams": "#hparams", "images": "#images"}
 
 
 class ToolError(Exception):
@@ -178,7 +181,8 @@ def main(argv: list[str]) -> None:
             for problem in problems:
                 print(f"HParams: {problem}", flush=True)
             print(f"HParams: {len(rows)} rows; {len(problems) or 'no'} differences from the runs' record.json")
-            for name, page in PAGES.items():
+            for name in FLAGS.pages:
+                page = PAGES[name]
                 path = os.path.join(FLAGS.out, f"tensorboard-{name}.png")
                 screenshot(chromium, url + "/" + page, path, FLAGS.width, FLAGS.height, FLAGS.wait_ms)
                 print(f"wrote {path}", flush=True)
@@ -193,6 +197,7 @@ def define_flags() -> None:
     flags.DEFINE_string("logdir", "results/laptop", "The results directory TensorBoard reads.")
     flags.DEFINE_string("out", "docs/figures", "Where the PNG files are written (created if missing).")
     flags.DEFINE_string("chromium", "chromium", "The Chromium executable.")
+    flags.DEFINE_multi_enum("pages", ["timeseries", "hparams"], list(PAGES), "The pages to take (repeat the flag).")
     flags.DEFINE_integer("width", 2000, "Window width in pixels.")
     flags.DEFINE_integer("height", 1200, "Window height in pixels.")
     flags.DEFINE_integer("wait_ms", 20000, "Virtual time Chromium lets each page load and draw, in milliseconds.")
