@@ -84,5 +84,14 @@ def derive(base: RunConfig, **changes) -> RunConfig:
     return resolve(dataclasses.replace(base, run_name="", **changes))
 
 
+# The paper's explicit regularizers, all off: the runs of an experiment that trains "without regularization".
+NO_REGULARIZER = {"random_crop": False, "augment": False, "weight_decay": 0.0, "dropout": 0.0}
+
+
+def unregularized(base: RunConfig, **changes) -> RunConfig:
+    """derive(), with every explicit regularizer off (NO_REGULARIZER) whatever the base says."""
+    return derive(base, **{**NO_REGULARIZER, **changes})
+
+
 def default_weight_decay(model: str) -> float:
     return models.MODELS[model].default_weight_decay

@@ -101,14 +101,10 @@ def run_config(
     and record kept, nothing else; named difficulty-n<examples>-... so it never takes another experiment's run
     directory."""
     test_size = min(base.test_size or TEST_SIZE, TEST_SIZE)
-    cfg = runs.derive(
+    cfg = runs.unregularized(
         base,
         model=model,
         batch_norm=True,
-        random_crop=False,
-        augment=False,
-        weight_decay=0.0,
-        dropout=0.0,
         corruption=condition,
         corrupt=0.0,
         train_size=train_size or base.train_size,

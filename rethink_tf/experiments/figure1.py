@@ -45,13 +45,10 @@ def run_config(
     if corruption == "true_labels" and p == 1.0:
         corruption, p = "random_labels", 0.0
     randomized = corruption in corrupt.INPUT_CORRUPTIONS or 0.0 < p < 1.0  # random labels have their own budget
-    return runs.derive(
+    return runs.unregularized(
         base,
         model=model,
         batch_norm=True,
-        random_crop=False,
-        augment=False,
-        weight_decay=0.0,
         corruption=corruption,
         corrupt=p,
         epochs=(base.random_label_epochs or base.epochs) if randomized else base.epochs,

@@ -33,13 +33,10 @@ def curve_test_size(base: config_lib.RunConfig) -> int:
 def run_config(base: config_lib.RunConfig, batch_norm: bool) -> config_lib.RunConfig:
     """Inception with or without BatchNorm, no explicit regularizer, tested every epoch and trained for the
     whole budget (the curves go on after 100% training accuracy, as the paper's do)."""
-    return runs.derive(
+    return runs.unregularized(
         base,
         model=MODEL,
         batch_norm=batch_norm,
-        random_crop=False,
-        augment=False,
-        weight_decay=0.0,
         corruption="true_labels",
         corrupt=0.0,
         stop_when_fit=False,

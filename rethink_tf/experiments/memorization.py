@@ -93,13 +93,10 @@ def run_config(
     Table 1's runs have), the random-label epoch budget where any label is random (they fit more slowly), a
     random `fraction` of the training set drawn by run_seed, its ledger kept, no generalization measures."""
     corruption, corrupt = ("random_labels", 0.0) if p == 1.0 else ("true_labels", p)
-    return runs.derive(
+    return runs.unregularized(
         base,
         model=model,
         batch_norm=True,
-        random_crop=False,
-        augment=False,
-        weight_decay=0.0,
         corruption=corruption,
         corrupt=corrupt,
         epochs=(base.random_label_epochs or base.epochs) if 0.0 < p < 1.0 else base.epochs,

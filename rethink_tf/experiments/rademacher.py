@@ -32,16 +32,7 @@ def grid(base: config_lib.RunConfig) -> runner.Runs:
     return [
         (
             f"[rademacher {models.paper_name(model, bn)}]",
-            runs.derive(
-                base,
-                model=model,
-                batch_norm=bn,
-                corruption="random_signs",
-                corrupt=0.0,
-                random_crop=False,
-                augment=False,
-                weight_decay=0.0,
-            ),
+            runs.unregularized(base, model=model, batch_norm=bn, corruption="random_signs", corrupt=0.0),
         )
         for model, bn in ARCHITECTURES
     ]
