@@ -170,7 +170,23 @@ class RunConfig:
     )
     dropout: float = setting(
         0.0,
-        "Dropout rate before the logits, for models that have a dropout layer (inception_v3); 0 = off.",
+        "Dropout rate after each hidden layer of Table 1's models (Arpit et al.'s dropout), before the logits of "
+        "inception_v3 (the paper's Table 2); 0 = off.",
+        REGULARIZERS,
+    )
+    input_dropout: float = setting(
+        0.0, "Dropout rate on the (whitened) input pixels while training (Arpit et al.); 0 = off.", REGULARIZERS
+    )
+    input_noise: float = setting(
+        0.0,
+        "Standard deviation of Gaussian noise added to the (whitened, unit-variance) inputs while training "
+        "(Arpit et al.); 0 = off.",
+        REGULARIZERS,
+    )
+    hidden_noise: float = setting(
+        0.0,
+        "Standard deviation of Gaussian noise added to each hidden layer's activations while training (Arpit "
+        "et al.); 0 = off.",
         REGULARIZERS,
     )
     batch_norm: bool = setting(True, "Batch normalization, for models that have it ({with_batch_norm}).", REGULARIZERS)
@@ -359,8 +375,8 @@ class RunConfig:
 
     @property
     def regularizers(self) -> frozenset[str]:
-        """Which of the paper's explicit regularizers the run turns on (weight_decay, random_crop, augment, dropout):
-        reports select their runs by it."""
+        """Which explicit regularizers the run turns on, the paper's (weight_decay, random_crop, augment, dropout)
+        and Arpit et al.'s (input_dropout, input_noise, hidden_noise): reports select their runs by it."""
         on = {
             "weight_decay": self.weight_decay > 0,
             "random_crop": self.random_crop,
@@ -381,7 +397,9 @@ class RunConfig:
             if not ok:
                 raise ConfigError(f"--{flag}={getattr(self, flag)!r} is not allowed: {allowed}")
 
-        for flag in ("corrupt", "weight_decay", "dropout", "bn_momentum", "lr_decay", "momentum"):
+        for flag in ("corrupt", "weight_decay", "dropout", "input_dropout", "input_noise", "hidden_noise"):
+            need(math.isfinite(getattr(self, flag)), flag, "a finite number")
+        for flag in ("bn_momentum", "lr_decay", "momentum"):
             need(math.isfinite(getattr(self, flag)), flag, "a finite number")
         need(0.0 <= self.corrupt <= 1.0, "corrupt", "a probability in [0, 1]")
         need(
@@ -397,13 +415,19 @@ class RunConfig:
             need(getattr(self, flag) >= 1, flag, "an integer >= 1")
         need(self.crop_size >= 0, "crop_size", "a side >= 1, or 0 for the data's own (28 for 28x28, 32x32)")
         need(self.image_size >= 0, "image_size", "a side in pixels >= 1, or 0 to keep the source's size")
-        need(0.0 <= self.dropout < 1.0, "dropout", "a rate in [0, 1) (0 turns it off)")
+        for flag in ("dropout", "input_dropout"):
+            need(0.0 <= getattr(self, flag) < 1.0, flag, "a rate in [0, 1) (0 turns it off)")
+        for flag in ("input_noise", "hidden_noise"):
+            need(getattr(self, flag) >= 0.0, flag, "a standard deviation >= 0 (0 turns it off)")
         for flag in ("train_split", "test_split"):
             need(bool(getattr(self, flag)), flag, "a tfds split name, e.g. train, test, validation")
         need(
             self.learning_rate is None or (math.isfinite(self.learning_rate) and self.learning_rate > 0),
             "learning_rate",
             "a finite number > 0",
+            "input_dropout": self.input_dropout > 0,
+            "input_noise": self.input_noise > 0,
+            "hidden_noise": self.hidden_noise > 0,
         )
         need(0 < self.lr_decay <= 1, "lr_decay", "a factor in (0, 1]")
         need(self.lr_decay_examples >= 0, "lr_decay_examples", "a number of examples >= 0 (0: decay every epoch)")
@@ -492,3 +516,9 @@ def default_run_name(config: RunConfig) -> str:
     if config.run_seed:
         parts.append(f"r{config.run_seed}")
     return "-".join(parts)
+    if config.input_dropout:
+        parts.append(f"indrop{config.input_dropout:g}")
+    if config.input_noise:
+        parts.append(f"innoise{config.input_noise:g}")
+    if config.hidden_noise:
+        parts.append(f"hidnoise{config.hidden_noise:g}")

@@ -28,6 +28,9 @@ def build(config: config_lib.RunConfig, input_shape, num_classes: int, replicas:
         sync_batch_norm=replicas > 1,
         weight_decay=config.weight_decay,
         dropout=config.dropout,
+        input_dropout=config.input_dropout,
+        input_noise=config.input_noise,
+        hidden_noise=config.hidden_noise,
         seed=config.train_seed,
     )
 

@@ -50,6 +50,13 @@ def check_names(config: RunConfig) -> None:
         "dropout",
         f"only {', '.join(n for n, s in models.MODELS.items() if s.has_dropout)} have a dropout layer",
     )
+    with_noise = ", ".join(n for n, s in models.MODELS.items() if s.has_noise)
+    for flag in ("input_dropout", "input_noise", "hidden_noise"):
+        need(
+            not getattr(config, flag) or models.MODELS[config.model].has_noise,
+            flag,
+            f"Arpit et al.'s noise layers are built into {with_noise}, not {config.model}",
+        )
 
 
 # Configs whose values passed check: a pure function of them, so one equal to a checked config is not checked
@@ -84,8 +91,17 @@ def derive(base: RunConfig, **changes) -> RunConfig:
     return resolve(dataclasses.replace(base, run_name="", **changes))
 
 
-# The paper's explicit regularizers, all off: the runs of an experiment that trains "without regularization".
-NO_REGULARIZER = {"random_crop": False, "augment": False, "weight_decay": 0.0, "dropout": 0.0}
+# Every explicit regularizer off, the paper's and Arpit et al.'s: the runs of an experiment that trains "without
+# regularization".
+NO_REGULARIZER = {
+    "random_crop": False,
+    "augment": False,
+    "weight_decay": 0.0,
+    "dropout": 0.0,
+    "input_dropout": 0.0,
+    "input_noise": 0.0,
+    "hidden_noise": 0.0,
+}
 
 
 def unregularized(base: RunConfig, **changes) -> RunConfig:

@@ -18,6 +18,7 @@ from typing import Callable
 import keras
 
 from rethink_tf.models import alexnet, inception, inception_v3, mlp
+from rethink_tf.models._common import Noise
 from rethink_tf.models.dense import Dense
 
 __all__ = [
@@ -46,7 +47,10 @@ class ModelSpec:
     paper_param_count: int | None = None
     paper_input: tuple[int, int, int] = (28, 28, 3)
     paper_classes: int = 10
-    has_dropout: bool = False  # --dropout applies (a dropout layer before the logits)
+    # Arpit et al.'s regularizers (--dropout after each hidden layer, --input_dropout, --input_noise,
+    # --hidden_noise: _common.Noise); inception_v3, Keras' own, has only its dropout before the logits.
+    has_noise: bool = True
+    has_dropout: bool = True  # --dropout applies
     min_input: int = 1  # the smallest side it builds for
 
 
@@ -70,7 +74,7 @@ MODELS: dict[str, ModelSpec] = {
             4e-5,
             paper_input=(299, 299, 3),
             paper_classes=1000,
-            has_dropout=True,
+            has_noise=False,
             min_input=inception_v3.MIN_INPUT,
         ),
     )
@@ -89,10 +93,15 @@ def build_model(
     sync_batch_norm: bool = False,
     weight_decay: float = 0.0,
     dropout: float = 0.0,
+    input_dropout: float = 0.0,
+    input_noise: float = 0.0,
+    hidden_noise: float = 0.0,
     seed: int = 0,
 ) -> keras.Model:
     """Builds registry model `name`; `batch_norm=False` (the paper's "w/o BatchNorm") only for inception_small;
-    `sync_batch_norm` computes batch statistics over the global batch of all replicas of a tf.distribute strategy."""
+    `sync_batch_norm` computes batch statistics over the global batch of all replicas of a tf.distribute strategy.
+    Table 1's models take Arpit et al.'s regularizers (dropout after each hidden layer, input dropout, Gaussian
+    noise on the inputs and on the hidden activations); Inception V3 its dropout before the logits only."""
     if name not in MODELS:
         raise ValueError(f"Unknown model {name!r}; choose one of {sorted(MODELS)}")
     spec = MODELS[name]
@@ -101,7 +110,11 @@ def build_model(
         kwargs.update(batch_norm=batch_norm, bn_momentum=bn_momentum, sync_batch_norm=sync_batch_norm)
     elif not batch_norm:
         raise ValueError(f"--batch_norm applies only to inception_small; {name!r} has no batch norm to remove")
-    if spec.has_dropout:
+    if spec.has_noise:
+        kwargs.update(noise=Noise(dropout, input_dropout, input_noise, hidden_noise, seed))
+    elif input_dropout or input_noise or hidden_noise:
+        raise ValueError(f"--input_dropout, --input_noise and --hidden_noise apply to Table 1's models, not {name!r}")
+    elif spec.has_dropout:
         kwargs.update(dropout=dropout)
     elif dropout:
         raise ValueError(f"--dropout applies only to models with a dropout layer; {name!r} has none")

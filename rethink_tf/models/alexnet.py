@@ -3,7 +3,7 @@
 import keras
 import tensorflow as tf
 
-from rethink_tf.models._common import SeedStream, kernel_regularizer
+from rethink_tf.models._common import Noise, SeedStream, kernel_regularizer
 from rethink_tf.models.dense import Dense
 
 
@@ -41,12 +41,16 @@ class LocalResponseNormalization(keras.layers.Layer):
         }
 
 
-def build(input_shape, num_classes: int, *, weight_decay: float = 0.0, seed: int = 0) -> keras.Model:
-    """Two [Conv 5x5x64 ReLU -> MaxPool 3x3/2 'same' -> LRN] blocks, Dense 384 -> 192 (ReLU) -> logits."""
+def build(
+    input_shape, num_classes: int, *, weight_decay: float = 0.0, seed: int = 0, noise: Noise | None = None
+) -> keras.Model:
+    """Two [Conv 5x5x64 ReLU -> MaxPool 3x3/2 'same' -> LRN] blocks, Dense 384 -> 192 (ReLU) -> logits; `noise`
+    (Arpit et al.'s regularizers) after the input, after each block and after each hidden dense layer."""
     seeds = SeedStream(seed)
     reg = kernel_regularizer(weight_decay)
+    noise = noise or Noise()
     inputs = keras.Input(shape=tuple(input_shape), name="images")
-    x = inputs
+    x = noise.inputs(inputs)
     for i in (1, 2):
         x = keras.layers.Conv2D(
             64,
@@ -59,11 +63,13 @@ def build(input_shape, num_classes: int, *, weight_decay: float = 0.0, seed: int
         )(x)
         x = keras.layers.MaxPooling2D(3, strides=2, padding="same", name=f"pool{i}")(x)
         x = LocalResponseNormalization(name=f"norm{i}")(x)
+        x = noise.hidden(x, f"block{i}")
     x = keras.layers.Flatten(name="flatten")(x)
     for i, units in ((1, 384), (2, 192)):
         x = Dense(
             units, activation="relu", kernel_initializer=seeds.glorot_uniform(), kernel_regularizer=reg, name=f"fc{i}"
         )(x)
+        x = noise.hidden(x, f"fc{i}")
     # float32 logits even under a mixed-precision policy.
     logits = Dense(
         num_classes, kernel_initializer=seeds.glorot_uniform(), kernel_regularizer=reg, dtype="float32", name="logits"

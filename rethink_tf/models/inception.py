@@ -9,7 +9,7 @@ shrink the signal until training stalls at chance (measured: docs/decisions.md, 
 
 import keras
 
-from rethink_tf.models._common import SeedStream, kernel_regularizer
+from rethink_tf.models._common import Noise, SeedStream, kernel_regularizer
 
 # (kind, channels): "inc" = Inception(c1 1x1, c3 3x3); "down" = Downsample(c3 3x3/2 + max pool 3x3/2).
 BLOCKS = (
@@ -35,10 +35,13 @@ def build(
     batch_norm: bool = True,
     bn_momentum: float = 0.99,
     sync_batch_norm: bool = False,
+    noise: Noise | None = None,
 ) -> keras.Model:
-    """ConvModule(96, 3x3) -> the paper's Inception/Downsample stack -> global average pool -> Dense logits."""
+    """ConvModule(96, 3x3) -> the paper's Inception/Downsample stack -> global average pool -> Dense logits;
+    `noise` (Arpit et al.'s regularizers) after the input, the stem and each Inception/Downsample module."""
     seeds = SeedStream(seed)
     reg = kernel_regularizer(weight_decay)
+    noise = noise or Noise()
 
     def conv_module(x, channels, kernel_size, strides, name):
         """The paper's ConvModule: Conv(C, KxK, stride S, 'same') -> BatchNorm -> ReLU."""
@@ -59,7 +62,7 @@ def build(
         return keras.layers.ReLU(name=f"{name}_relu")(x)
 
     inputs = keras.Input(shape=tuple(input_shape), name="images")
-    x = conv_module(inputs, 96, 3, 1, "stem")
+    x = noise.hidden(conv_module(noise.inputs(inputs), 96, 3, 1, "stem"), "stem")
     n_inc = n_down = 0
     for kind, channels in BLOCKS:
         if kind == "inc":
@@ -74,7 +77,7 @@ def build(
                 conv_module(x, channels, 3, 2, f"{name}_3x3"),
                 keras.layers.MaxPooling2D(3, strides=2, padding="same", name=f"{name}_pool")(x),
             ]
-        x = keras.layers.Concatenate(axis=-1, name=f"{name}_concat")(branches)
+        x = noise.hidden(keras.layers.Concatenate(axis=-1, name=f"{name}_concat")(branches), name)
     x = keras.layers.GlobalAveragePooling2D(name="global_pool")(x)
     # float32 logits even under a mixed-precision policy.
     logits = keras.layers.Dense(
