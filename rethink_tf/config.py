@@ -189,6 +189,16 @@ class RunConfig:
         "et al.); 0 = off.",
         REGULARIZERS,
     )
+    adversarial: float = setting(
+        0.0,
+        "Adversarial training's weight w (Arpit et al.): each batch's first --adversarial_fraction is replaced by "
+        "its adversarial examples (the critical sample ratio's search, docs/csr.md) and the loss is (1 - w) x "
+        "clean + w x adversarial; 0 = off.",
+        REGULARIZERS,
+    )
+    adversarial_fraction: float = setting(
+        0.5, "The fraction of each batch that --adversarial replaces by its adversarial examples.", REGULARIZERS
+    )
     batch_norm: bool = setting(True, "Batch normalization, for models that have it ({with_batch_norm}).", REGULARIZERS)
     bn_momentum: float = setting(
         0.99,
@@ -376,12 +386,16 @@ class RunConfig:
     @property
     def regularizers(self) -> frozenset[str]:
         """Which explicit regularizers the run turns on, the paper's (weight_decay, random_crop, augment, dropout)
-        and Arpit et al.'s (input_dropout, input_noise, hidden_noise): reports select their runs by it."""
+        and Arpit et al.'s (input_dropout, input_noise, hidden_noise, adversarial): reports select their runs by it."""
         on = {
             "weight_decay": self.weight_decay > 0,
             "random_crop": self.random_crop,
             "augment": self.augment,
             "dropout": self.dropout > 0,
+            "input_dropout": self.input_dropout > 0,
+            "input_noise": self.input_noise > 0,
+            "hidden_noise": self.hidden_noise > 0,
+            "adversarial": self.adversarial > 0,
         }
         return frozenset(name for name, enabled in on.items() if enabled)
 
@@ -397,7 +411,15 @@ class RunConfig:
             if not ok:
                 raise ConfigError(f"--{flag}={getattr(self, flag)!r} is not allowed: {allowed}")
 
-        for flag in ("corrupt", "weight_decay", "dropout", "input_dropout", "input_noise", "hidden_noise"):
+        for flag in (
+            "corrupt",
+            "weight_decay",
+            "dropout",
+            "input_dropout",
+            "input_noise",
+            "hidden_noise",
+            "adversarial",
+        ):
             need(math.isfinite(getattr(self, flag)), flag, "a finite number")
         for flag in ("bn_momentum", "lr_decay", "momentum"):
             need(math.isfinite(getattr(self, flag)), flag, "a finite number")
@@ -419,15 +441,18 @@ class RunConfig:
             need(0.0 <= getattr(self, flag) < 1.0, flag, "a rate in [0, 1) (0 turns it off)")
         for flag in ("input_noise", "hidden_noise"):
             need(getattr(self, flag) >= 0.0, flag, "a standard deviation >= 0 (0 turns it off)")
+        need(0.0 <= self.adversarial < 1.0, "adversarial", "a weight in [0, 1) (0 turns adversarial training off)")
+        need(
+            0.0 < self.adversarial_fraction < 1.0,
+            "adversarial_fraction",
+            "a fraction in (0, 1): some of each batch adversarial, the rest clean",
+        )
         for flag in ("train_split", "test_split"):
             need(bool(getattr(self, flag)), flag, "a tfds split name, e.g. train, test, validation")
         need(
             self.learning_rate is None or (math.isfinite(self.learning_rate) and self.learning_rate > 0),
             "learning_rate",
             "a finite number > 0",
-            "input_dropout": self.input_dropout > 0,
-            "input_noise": self.input_noise > 0,
-            "hidden_noise": self.hidden_noise > 0,
         )
         need(0 < self.lr_decay <= 1, "lr_decay", "a factor in (0, 1]")
         need(self.lr_decay_examples >= 0, "lr_decay_examples", "a number of examples >= 0 (0: decay every epoch)")
@@ -508,6 +533,16 @@ def default_run_name(config: RunConfig) -> str:
         parts.append(f"wd{config.weight_decay:g}")
     if config.dropout:
         parts.append(f"dropout{config.dropout:g}")
+    if config.input_dropout:
+        parts.append(f"indrop{config.input_dropout:g}")
+    if config.input_noise:
+        parts.append(f"innoise{config.input_noise:g}")
+    if config.hidden_noise:
+        parts.append(f"hidnoise{config.hidden_noise:g}")
+    if config.adversarial:
+        parts.append(f"adv{config.adversarial:g}")
+        if config.adversarial_fraction != 0.5:
+            parts.append(f"of{config.adversarial_fraction:g}")
     if config.precision != "float32":
         parts.append(config.precision)
     parts.append(f"seed{config.seed}")
@@ -516,9 +551,3 @@ def default_run_name(config: RunConfig) -> str:
     if config.run_seed:
         parts.append(f"r{config.run_seed}")
     return "-".join(parts)
-    if config.input_dropout:
-        parts.append(f"indrop{config.input_dropout:g}")
-    if config.input_noise:
-        parts.append(f"innoise{config.input_noise:g}")
-    if config.hidden_noise:
-        parts.append(f"hidnoise{config.hidden_noise:g}")

@@ -75,6 +75,18 @@ def built_model(config: config_lib.RunConfig, data, distribution):
     any step (a resumed run builds the same bits before its restore)."""
     with distribution.scope():
         model = build(config, data.input_shape, data.num_classes, replicas=distribution.num_replicas_in_sync)
+        if config.adversarial:
+            from rethink_tf import adversarial
+            from rethink_tf.data import pipeline
+
+            scale = adversarial.pixel_scale(pipeline.center_cropped(data.train.images, config))
+            model = adversarial.wrap(
+                model,
+                weight=config.adversarial,
+                fraction=config.adversarial_fraction,
+                scale=scale,
+                seed=config.train_seed,
+            )
         compile_model(model, config, replicas=distribution.num_replicas_in_sync, num_classes=data.num_classes)
     initial = os.path.join(config.run_dir, records.INITIAL_WEIGHTS)
     if config.save_weights and not os.path.exists(initial):

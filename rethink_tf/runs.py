@@ -101,6 +101,7 @@ NO_REGULARIZER = {
     "input_dropout": 0.0,
     "input_noise": 0.0,
     "hidden_noise": 0.0,
+    "adversarial": 0.0,
 }
 
 
