@@ -40,10 +40,14 @@ class GeneralizationGap(keras.callbacks.Callback):
 LABEL_SPLIT_KEYS = ("train_kept_accuracy", "train_changed_accuracy", "train_changed_true_accuracy")
 
 
-def label_split_accuracies(predicted: np.ndarray, labels: np.ndarray, true_labels: np.ndarray) -> dict[str, float]:
+def label_split_accuracies(
+    predicted: np.ndarray, labels: np.ndarray, true_labels: np.ndarray, changed: np.ndarray | None = None
+) -> dict[str, float]:
     """Accuracy of predicted classes on the examples whose label was kept and on those changed (against the
-    label trained on, and against the true one): has the net memorized the changed labels, or learned the kept?"""
-    changed = labels != true_labels
+    label trained on, and against the true one): has the net memorized the changed labels, or learned the kept?
+    `changed` says which examples the corruption changed where that is not their label alone (a partial input
+    corruption's corrupted inputs, whose labels are true)."""
+    changed = labels != true_labels if changed is None else np.asarray(changed, bool)
     kept = ~changed
 
     def mean(hits: np.ndarray) -> float:
@@ -59,7 +63,8 @@ def label_split_accuracies(predicted: np.ndarray, labels: np.ndarray, true_label
 
 class TrainingSetPass(keras.callbacks.Callback):
     """At every epoch's end, one prediction pass over every training example (held-out ones too): from its
-    logits the training accuracy on kept and changed labels into the logs (0 < p < 1, trained examples only), and
+    logits the training accuracy on kept and changed examples into the logs (0 < p < 1, trained examples only: a
+    changed label, or a corrupted input of a partial input corruption), and
     the per-example ledger's row with the curve test subset's (--ledger), saved before the record and the backup.
     One pass for both, so the ledger's correct bits re-derive the logged accuracies exactly. On resume the
     ledger's rows past the restored epoch are dropped and computed again."""
@@ -78,7 +83,8 @@ class TrainingSetPass(keras.callbacks.Callback):
         if self.label_split and logs is not None:
             t = self.trained
             predicted = np.argmax(logits[t], axis=-1)
-            logs.update(label_split_accuracies(predicted, self.split.labels[t], self.split.true_labels[t]))
+            split = self.split
+            logs.update(label_split_accuracies(predicted, split.labels[t], split.true_labels[t], split.changed[t]))
         if self.ledger_rows:
             ledger, curve_ds, save = self.ledger_rows
             ledger.append(epoch + 1, logits, self.model.predict(curve_ds, verbose=0))
@@ -160,7 +166,7 @@ class Progress(keras.callbacks.Callback):
         per_epoch = (time.perf_counter() - self._start) / (epoch + 1 - self._first)
         test = f" test acc {logs['val_accuracy']:.3f}" if "val_accuracy" in logs else ""
         gap = f" gap {logs['generalization_gap']:.3f}" if "generalization_gap" in logs else ""
-        if "train_changed_accuracy" in logs:  # label corruption 0 < p < 1: the two parts of the training set
+        if "train_changed_accuracy" in logs:  # corruption 0 < p < 1: the two parts of the training set
             gap += f" (train acc kept {logs['train_kept_accuracy']:.3f} changed {logs['train_changed_accuracy']:.3f})"
         print(
             f"{self.prefix} epoch {epoch + 1}/{self.epochs} train acc {logs.get('accuracy', float('nan')):.3f} "

@@ -30,6 +30,9 @@ GROUPS = (WHAT, REGULARIZERS, DETAILS, CURVES, DATA, OUTPUT)
 # Corruptions that replace every training label (rethink_tf.data.corrupt.ALL_LABELS_CORRUPTIONS, which a test
 # keeps equal to this: config may not import the data package below it).
 ALL_LABELS_CORRUPTIONS = ("random_labels", "random_signs")
+# Input corruptions that --corrupt applies to a fraction of the training inputs (rethink_tf.data.corrupt's, kept
+# equal to this by the same test).
+PARTIAL_INPUT_CORRUPTIONS = ("random_pixels", "gaussian")
 
 
 class ConfigError(BadInput, ValueError):
@@ -143,7 +146,9 @@ class RunConfig:
     )
     corrupt: float = setting(
         0.0,
-        "Label corruption probability p: each training label is replaced by a uniform random class with probability p.",
+        "Corruption probability p: each training label is replaced by a uniform random class with probability p; "
+        "for gaussian and random_pixels, each training input instead (0 < p < 1, labels and test images real; 0: "
+        "every input, test images too).",
         WHAT,
     )
     corrupt_test_labels: bool = setting(
@@ -344,8 +349,27 @@ class RunConfig:
     @property
     def label_noise(self) -> float:
         """The probability p that a training label is replaced by a random one (a uniform random class; a random
-        sign for random_signs): 1 for the corruptions that replace every label, else --corrupt. The one derivation."""
+        sign for random_signs): 1 for the corruptions that replace every label, 0 for those whose --corrupt is their
+        fraction of inputs (PARTIAL_INPUT_CORRUPTIONS), else --corrupt. The one derivation."""
+        if self.corruption in PARTIAL_INPUT_CORRUPTIONS:
+            return 0.0
         return 1.0 if self.corruption in ALL_LABELS_CORRUPTIONS else self.corrupt
+
+    @property
+    def corrupted_inputs(self) -> float:
+        """The probability p that a training input is corrupted: --corrupt for gaussian and random_pixels at
+        0 < p < 1 (a partial input corruption, whose test images stay real), 1 for an input corruption at
+        --corrupt=0 (every input, test images too), else 0."""
+        if self.corruption in PARTIAL_INPUT_CORRUPTIONS and self.corrupt > 0:
+            return self.corrupt
+        return 1.0 if self.corruption in ("shuffled_pixels", *PARTIAL_INPUT_CORRUPTIONS) else 0.0
+
+    @property
+    def corruption_p(self) -> float:
+        """The probability p that the corruption changes a training example: its input for a partial input
+        corruption, else its label (label_noise). At 0 < p < 1 the training set splits into kept and changed
+        examples, whose accuracies a run records."""
+        return self.corrupted_inputs if 0 < self.corrupted_inputs < 1 else self.label_noise
 
     @property
     def train_seed(self) -> int:
@@ -428,6 +452,12 @@ class RunConfig:
             self.corruption not in ALL_LABELS_CORRUPTIONS or self.corrupt in (0.0, 1.0),
             "corrupt",
             f"--corruption={self.corruption} already means --corrupt=1; give one or the other",
+        )
+        need(
+            self.corruption not in PARTIAL_INPUT_CORRUPTIONS or self.corrupt < 1.0,
+            "corrupt",
+            f"--corruption={self.corruption} corrupts every input, test images too, at --corrupt=0, and a fraction "
+            "0 < p < 1 of the training inputs (test images real) at --corrupt=p",
         )
         for flag in ("train_size", "test_size", "curve_test_size"):
             need(getattr(self, flag) >= 0, flag, "a size >= 0 (0 means the whole split)")

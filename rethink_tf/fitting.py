@@ -114,7 +114,7 @@ def fit(
     from rethink_tf import callbacks
     from rethink_tf.data import pipeline
 
-    label_split = 0.0 < config.label_noise < 1.0  # training accuracy on changed and kept labels, every epoch
+    label_split = 0.0 < config.corruption_p < 1.0  # training accuracy on changed and kept examples, every epoch
     train_eval_ds = pipeline.eval_dataset(data.train, config)
     test_ds = pipeline.eval_dataset(data.test, config)
     curve_ds = test_ds if curve is data.test else pipeline.eval_dataset(curve, config)
@@ -175,7 +175,7 @@ def _ledger_rows(config, every_train, trained, curve, curve_ds):
         return None
     kept = ledger_lib.load(config.run_dir)
     fresh = ledger_lib.Ledger.start(
-        ledger_lib.Part.empty(every_train.indices, every_train.labels, _true(every_train)),
+        ledger_lib.Part.empty(every_train.indices, every_train.labels, _true(every_train), every_train.inputs_changed),
         trained,
         ledger_lib.Part.empty(curve.indices, curve.labels, _true(curve)),
     )

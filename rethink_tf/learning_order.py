@@ -31,7 +31,8 @@ class Examples:
     """Per training example of a ledger (ledger.train's order): the first recorded epoch at which it is correct,
     the first epoch from which it stays correct to the last recorded one (Toneva et al.'s "learned for good"),
     both NEVER where there is none; its forgetting events (correct at one recorded epoch, incorrect at the next);
-    whether its label was changed and whether it was trained on (False: held out by --train_fraction)."""
+    whether the corruption changed it (its label, or a partial input corruption its input) and whether it was
+    trained on (False: held out by --train_fraction)."""
 
     first_learned: np.ndarray  # int32 [N]
     learned_for_good: np.ndarray  # int32 [N]
@@ -213,7 +214,7 @@ def run_row(record, ledger: ledger_lib.Ledger) -> dict[str, Any]:
         "run": record.run_name,
         "model": config_lib.model_key(cfg.model, cfg.batch_norm),
         "corruption": cfg.corruption,
-        "p": record.label_noise,
+        "p": cfg.corruption_p,
         "status": record.status,
         "epochs": len(ledger.epochs),
         "trained": int(ex.trained.sum()),
@@ -241,7 +242,7 @@ def panel_key(record) -> str:
     from rethink_tf import config as config_lib
 
     cfg = record.config
-    what = [config_lib.model_key(cfg.model, cfg.batch_norm), cfg.corruption, f"p={record.label_noise:g}"]
+    what = [config_lib.model_key(cfg.model, cfg.batch_norm), cfg.corruption, f"p={cfg.corruption_p:g}"]
     return " ".join(what + sorted(record.regularizers))
 
 
@@ -362,7 +363,9 @@ def markdown(rows: list[dict[str, Any]]) -> str:
         "Per run, over its trained examples: the epoch by which half of the kept / changed labels had first been "
         "predicted (a never-learned example counts as later than every epoch; – where half never were), the mean "
         "forgetting events per example (correct at one epoch, wrong at the next; Toneva et al. 2019), the "
-        "fractions learned and never forgotten, and never learned.\n",
+        "fractions learned and never forgotten, and never learned. Kept / changed: the examples whose label the "
+        "corruption kept or changed; for a partial input corruption (gaussian or random_pixels at 0 < p < 1), those "
+        "whose input it kept real or corrupted.\n",
         table(TABLE, rows),
     ]
     decided = [r for r in rows if r["changed_learned_after_kept"] is not None]

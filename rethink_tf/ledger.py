@@ -1,6 +1,7 @@
 """The per-example ledger of a run (ledger.npz beside record.json): for every training example, held out or
 not, and every example of the curve test subset, at the end of every epoch: correct or not, loss and margin
-under the label it was trained on (the test set's label for test examples); the labels and canonical indices once.
+under the label it was trained on (the test set's label for test examples); the labels, canonical indices and (a
+partial input corruption) which inputs were corrupted, once.
 
 Written here rather than by a Keras callback's CSV logger: those log aggregates, and a row per example per epoch
 needs arrays. The file is replaced whole (rethink_tf.atomic), so a kill leaves the last complete epoch. Reading
@@ -19,7 +20,9 @@ from rethink_tf import atomic
 from rethink_tf.errors import BadInput
 
 FILE = "ledger.npz"
-FORMAT = 1
+# 1: rethink_tf 0.6 before input_changed (read as no input corrupted, as those runs had none). 2: input_changed.
+FORMAT = 2
+FORMATS = (1, 2)
 # Per-example values are stored as float16: a ledger row of 50,000 examples costs 250 kB, not 450 kB, and no
 # analysis needs more than three significant digits of a loss or a margin.
 VALUE_DTYPE = np.float16
@@ -32,9 +35,9 @@ class LedgerError(BadInput, ValueError):
 
 @dataclasses.dataclass
 class Part:
-    """One set of examples: canonical indices, the label trained on (given) and the true label, once; per
-    recorded epoch (rows) whether the predicted class is the given label, the cross-entropy loss and the margin
-    (the given label's logit minus the largest other)."""
+    """One set of examples: canonical indices, the label trained on (given), the true label and whether a partial
+    input corruption corrupted the input, once; per recorded epoch (rows) whether the predicted class is the given
+    label, the cross-entropy loss and the margin (the given label's logit minus the largest other)."""
 
     index: np.ndarray  # int64 [N]
     label: np.ndarray  # int64 [N]
@@ -42,9 +45,14 @@ class Part:
     correct: np.ndarray  # bool [E, N]
     loss: np.ndarray  # float16 [E, N]
     margin: np.ndarray  # float16 [E, N]
+    input_changed: np.ndarray | None = None  # bool [N]; None: no input corrupted (stored as all False)
+
+    def __post_init__(self):
+        if self.input_changed is None:
+            self.input_changed = np.zeros(len(self.index), bool)
 
     @classmethod
-    def empty(cls, index, label, true_label) -> "Part":
+    def empty(cls, index, label, true_label, input_changed=None) -> "Part":
         n = len(index)
         return cls(
             np.asarray(index, np.int64),
@@ -53,12 +61,14 @@ class Part:
             np.zeros((0, n), bool),
             np.zeros((0, n), VALUE_DTYPE),
             np.zeros((0, n), VALUE_DTYPE),
+            None if input_changed is None else np.asarray(input_changed, bool),
         )
 
     @property
     def changed(self) -> np.ndarray:
-        """Which examples' given label differs from the true one."""
-        return self.label != self.true_label
+        """Which examples the corruption changed: the given label differs from the true one, or the input was
+        corrupted (a partial input corruption)."""
+        return (self.label != self.true_label) | self.input_changed
 
     def keep(self, rows: int) -> None:
         self.correct, self.loss, self.margin = self.correct[:rows], self.loss[:rows], self.margin[:rows]
@@ -86,7 +96,7 @@ class Ledger:
 
     def same_examples(self, other: "Ledger") -> bool:
         """Whether both ledgers are of the same examples with the same labels (a resume continues its ledger)."""
-        fields = ("index", "label", "true_label")
+        fields = ("index", "label", "true_label", "input_changed")
         return np.array_equal(self.trained, other.trained) and all(
             np.array_equal(getattr(getattr(self, p), f), getattr(getattr(other, p), f)) for p in PARTS for f in fields
         )
@@ -148,7 +158,10 @@ def load(run_dir: str) -> Ledger | None:
             arrays = {k: f[k] for k in f.files}
     except (OSError, ValueError) as e:
         raise LedgerError(f"{where} cannot be read ({e}); remove it, or train the run again") from None
-    if int(arrays.get("format", -1)) != FORMAT:
-        raise LedgerError(f"{where} has format {arrays.get('format')}; this rethink_tf reads format {FORMAT}")
-    parts = {name: Part(**{f.name: arrays[f"{name}_{f.name}"] for f in dataclasses.fields(Part)}) for name in PARTS}
+    if int(arrays.get("format", -1)) not in FORMATS:
+        raise LedgerError(f"{where} has format {arrays.get('format')}; this rethink_tf reads formats 1 to {FORMAT}")
+    parts = {
+        name: Part(**{f.name: arrays[k] for f in dataclasses.fields(Part) if (k := f"{name}_{f.name}") in arrays})
+        for name in PARTS
+    }
     return Ledger(arrays["epochs"], arrays["trained"], **parts)

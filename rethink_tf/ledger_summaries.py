@@ -95,7 +95,7 @@ def caption(what: str, ex: learning_order.Examples, ledger: ledger_lib.Ledger, s
         return "never" if e == learning_order.NEVER else str(e)
 
     lines = [
-        f"{what} Border: red = label changed, green = label kept. Tiles, left to right:",
+        f"{what} Border: red = label changed (or input corrupted), green = kept. Tiles, left to right:",
         "",
         *(
             f"{n}. #{part.index[i]}: given {class_name(names, part.label[i])}, "

@@ -262,10 +262,24 @@ def check(config: RunConfig) -> RunRecord | None:
                 f"{run_dir} holds a run of a different config (differs in: {', '.join(differ)}); "
                 "choose another --run_name or --results_dir"
             )
+        _check_partial_inputs(run_dir, record)
         if not record.done:
             _check_version(run_dir, record)
             _check_backup(os.path.join(run_dir, BACKUP))
     return record
+
+
+def _check_partial_inputs(run_dir: str, record: RunRecord) -> None:
+    """RunDirError for a run of gaussian or random_pixels at 0 < --corrupt < 1 recorded before that meant a fraction
+    of the inputs (its data block lacks train_inputs_changed): then every input was corrupted and --corrupt was label
+    noise, another experiment under the same name and flags, which neither counts as done nor resumes."""
+    config, data = record.config, record.get("data")
+    if 0 < config.corrupted_inputs < 1 and data and "train_inputs_changed" not in data:
+        raise RunDirError(
+            f"{run_dir} holds a run of rethink_tf {record.version} whose --corruption={config.corruption} "
+            f"--corrupt={config.corrupt:g} corrupted every input and {config.corrupt:g} of the labels; now it corrupts "
+            "that fraction of the training inputs; move the directory away to train the run again"
+        )
 
 
 def _check_version(run_dir: str, record: RunRecord) -> None:
@@ -360,6 +374,7 @@ def data_block(config: RunConfig, data, curve) -> dict[str, Any]:
         "image_shape": list(data.image_shape),
         "input_shape": list(data.input_shape),
         "train_labels_changed": data.labels_changed,
+        "train_inputs_changed": data.inputs_changed,  # 1: every input, 0 < p < 1: a partial input corruption's
         "fingerprints": data.fingerprints,
         # --train_fraction < 1: the canonical indices of the training examples held out (the ledger evaluates them)
         "held_out_indices": None if data.held_out is None else data.held_out.indices.tolist(),

@@ -40,11 +40,13 @@ EPOCH_TAGS = {
     "val_accuracy": (f"{ACCURACY}/test_subset", "accuracy on the curve test subset, evaluated at the epoch's end"),
     "train_kept_accuracy": (
         f"{ACCURACY}/train_kept",
-        "evaluated training accuracy on the examples whose label the corruption kept",
+        "evaluated training accuracy on the examples whose label (or, partial input corruption, input) the "
+        "corruption kept",
     ),
     "train_changed_accuracy": (
         f"{ACCURACY}/train_changed",
-        "evaluated training accuracy on the examples whose label was changed, against the label trained on",
+        "evaluated training accuracy on the examples whose label was changed, against the label trained on (or, "
+        "partial input corruption, whose input was corrupted)",
     ),
     "train_changed_true_accuracy": (
         f"{ACCURACY}/train_changed_vs_true_label",
@@ -66,6 +68,7 @@ FINAL_METRICS = {
     "train_changed_accuracy": (f"{FINAL}/train_changed_accuracy", "train acc, changed labels"),
     "train_changed_true_accuracy": (f"{FINAL}/train_changed_true_accuracy", None),
     "labels_changed": (f"{FINAL}/labels_changed", None),
+    "inputs_changed": (f"{FINAL}/inputs_changed", None),
     "epochs_run": (f"{FINAL}/epochs_run", None),
 }
 
@@ -81,7 +84,7 @@ HPARAM_FIELDS = (
     ("model", "model", hp.Discrete(sorted(models.MODELS))),
     ("batch_norm", "batch norm", _BOOL),
     ("corruption", "corruption", hp.Discrete(sorted(corrupt.CORRUPTIONS))),
-    ("corrupt", "p (label noise)", None),
+    ("corrupt", "p (label or input noise)", None),
     ("random_crop", "random crop", _BOOL),
     ("weight_decay", "weight decay", None),
     ("augment", "augment", _BOOL),
@@ -108,10 +111,11 @@ SESSION_STATUS = {
 
 
 def hparam_values(config: config_lib.RunConfig, record: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The run's values of HPARAMS, by hparam name; p is the label noise, so a random-labels run shows 1; the
+    """The run's values of HPARAMS, by hparam name; p is the label noise, so a random-labels run shows 1 (a partial
+    input corruption's: its input noise, config.corruption_p); the
     environment is the record's (rethink_tf.environment.label; "mixed: ..." for a run resumed in another)."""
     values = {field: getattr(config, field, None) for field, _, _ in HPARAM_FIELDS}
-    values["corrupt"] = float(config.label_noise)
+    values["corrupt"] = float(config.corruption_p)
     envs = environment.of_record(record or {})
     values["environment"] = ("mixed: " if len({environment.key(e) for e in envs}) > 1 else "") + " / ".join(
         dict.fromkeys(environment.label(e) for e in envs)
@@ -152,6 +156,8 @@ def final_values(record: dict[str, Any]) -> dict[str, float]:
         final["fit_steps"] = record.steps_to_fit
     if "train_changed_accuracy" in final:
         final["labels_changed"] = record["data"]["train_labels_changed"]
+        if 0 < record["data"].get("train_inputs_changed", 0) < 1:
+            final["inputs_changed"] = record["data"]["train_inputs_changed"]
     return {k: float(v) for k, v in final.items() if k in FINAL_METRICS and v is not None}
 
 

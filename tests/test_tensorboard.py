@@ -24,7 +24,7 @@ LISTED = {
     "model",
     "batch norm",
     "corruption",
-    "p (label noise)",
+    "p (label or input noise)",
     "test labels corrupted",
     "random crop",
     "augment",
@@ -88,7 +88,7 @@ def test_a_partly_corrupted_run_reviews_in_tensorboard(tmp_path):
     start = events.session_start()
     values = {names[k]: v for k, v in start.hparams.items()}
     assert set(values) == LISTED
-    assert values["model"].string_value == "mlp_1x512" and values["p (label noise)"].number_value == 0.5
+    assert values["model"].string_value == "mlp_1x512" and values["p (label or input noise)"].number_value == 0.5
     assert values["compute environment"].string_value == environment.label(record["environment"])  # filterable
     assert not [k for k in list(names) + list(values) if any(bad in k for bad in NEVER)]
     assert not [v for v in values.values() if v.string_value == "None"]

@@ -9,7 +9,10 @@ Decisions the paper leaves open (docs/decisions.md):
 - gaussian pixels use the mean and variance of the training split, over all pixels by default
   (--gaussian_stats=per_channel: one pair per channel);
 - input corruptions apply to test images too (shuffled pixels with the same permutation as training);
-  test labels stay clean unless --corrupt_test_labels.
+  test labels stay clean unless --corrupt_test_labels;
+- a partial input corruption (gaussian or random_pixels of a fraction p of the training inputs, Arpit et al.'s
+  randX) picks each example by a coin of its own stream and corrupts it exactly as the whole corruption would;
+  its test images stay real.
 """
 
 from __future__ import annotations
@@ -23,12 +26,15 @@ SIGN_CLASSES = 2
 # Corruptions that replace every training label (so --corrupt has nothing to add).
 ALL_LABELS_CORRUPTIONS = ("random_labels", "random_signs")  # also rethink_tf.config's (a test keeps them equal)
 INPUT_CORRUPTIONS = ("shuffled_pixels", "random_pixels", "gaussian")
+# Input corruptions that --corrupt applies to a fraction of the training inputs (rethink_tf.config's too).
+PARTIAL_INPUT_CORRUPTIONS = ("random_pixels", "gaussian")
 GAUSSIAN_STATS = ("global", "per_channel")
 
 TRAIN, TEST = 0, 1
 # Independent random streams, one per decision, so that e.g. the label coin and the new class never
 # share random numbers. A stream id never changes once published: it would change every corruption.
 _LABEL_COIN, _LABEL_CLASS, _SHUFFLED_PERMUTATION, _RANDOM_PERMUTATION, _GAUSSIAN = 1, 2, 3, 4, 5
+_INPUT_COIN = 6  # a partial input corruption's choice of the examples it corrupts
 _STREAMS = 8
 
 
@@ -45,6 +51,23 @@ def corrupt_label(label, index, *, p: float, num_classes: int, seed: int, split:
         [], seed=stateless_seed(seed, _LABEL_CLASS, split, index), minval=0, maxval=num_classes, dtype=tf.int64
     )
     return tf.where(coin < p, new, tf.cast(label, tf.int64))
+
+
+def input_coin(index, *, p: float, seed: int, split: int = TRAIN) -> tf.Tensor:
+    """Whether a partial input corruption corrupts example `index`: True with probability p."""
+    return tf.random.stateless_uniform([], seed=stateless_seed(seed, _INPUT_COIN, split, index)) < p
+
+
+def inputs_corrupted(indices: np.ndarray, *, p: float, seed: int, split: int = TRAIN) -> np.ndarray:
+    """input_coin of each canonical index, as a bool array: which examples a partial input corruption corrupts."""
+    with tf.device("/CPU:0"):
+        ds = (
+            tf.data.Dataset.from_tensor_slices(np.asarray(indices, np.int64))
+            .map(lambda i: input_coin(i, p=p, seed=seed, split=split))
+            .batch(4096)
+        )
+        coins = [c for c in ds.as_numpy_iterator()]
+    return np.concatenate(coins) if coins else np.zeros(0, bool)
 
 
 def pixel_permutation(num_pixels: int, seed: tf.Tensor) -> tf.Tensor:
@@ -94,17 +117,23 @@ def corrupt_split(
     split: int,
     mean=None,
     std=None,
+    input_fraction: float = 1.0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Corrupts a whole split once, in a tf.data map, returning float32 pixels / 255 and int64 labels.
 
     `indices` are the examples' positions in the source's canonical order: they, not the position
-    in a subset or a batch, key the random streams.
+    in a subset or a batch, key the random streams. An input corruption corrupts every input when
+    `input_fraction` is 1, none when 0, else those that input_coin picks (inputs_corrupted says which), each as
+    the whole corruption would.
     """
 
     def corrupt_one(image, label, index):
         image = tf.cast(image, tf.float32) / 255.0
-        if corruption in INPUT_CORRUPTIONS:
-            image = corrupt_image(image, index, kind=corruption, seed=seed, split=split, mean=mean, std=std)
+        if corruption in INPUT_CORRUPTIONS and input_fraction > 0:
+            corrupted = corrupt_image(image, index, kind=corruption, seed=seed, split=split, mean=mean, std=std)
+            if input_fraction < 1:
+                corrupted = tf.where(input_coin(index, p=input_fraction, seed=seed, split=split), corrupted, image)
+            image = corrupted
         if corruption == "random_signs":
             label = corrupt_label(0, index, p=1.0, num_classes=SIGN_CLASSES, seed=seed, split=split)
         elif label_noise > 0:

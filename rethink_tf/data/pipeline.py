@@ -40,6 +40,7 @@ class PipelineConfig(Protocol):
     curve_test_size: int
     corruption: str
     label_noise: float
+    corrupted_inputs: float
     corrupt_test_labels: bool
     gaussian_stats: str
     rgb: bool
@@ -54,20 +55,33 @@ class PipelineConfig(Protocol):
 
 @dataclasses.dataclass(frozen=True)
 class Split:
-    """A corrupted split in memory: float32 pixels / 255 [N, H, W, C], int64 labels, canonical indices, and
-    the labels before corruption (None: the labels are the true ones)."""
+    """A corrupted split in memory: float32 pixels / 255 [N, H, W, C], int64 labels, canonical indices, the
+    labels before corruption (None: the labels are the true ones) and, for a partial input corruption, which
+    examples' inputs it corrupted (None: all or none, as the corruption says)."""
 
     images: np.ndarray
     labels: np.ndarray
     indices: np.ndarray
     true_labels: np.ndarray | None = None
+    inputs_changed: np.ndarray | None = None
 
     @property
-    def changed(self) -> np.ndarray:
+    def labels_changed(self) -> np.ndarray:
         """Which examples' labels the corruption changed (a new class, not a draw of the true one)."""
         if self.true_labels is None:
             return np.zeros(len(self.labels), bool)
         return self.labels != self.true_labels
+
+    @property
+    def changed(self) -> np.ndarray:
+        """Which examples the corruption changed: their label, or (a partial input corruption) their input."""
+        return self.labels_changed if self.inputs_changed is None else self.labels_changed | self.inputs_changed
+
+    def take(self, positions: np.ndarray) -> "Split":
+        """The examples at `positions` (an index array or a bool mask), each with its own facts."""
+        true = None if self.true_labels is None else self.true_labels[positions]
+        inputs = None if self.inputs_changed is None else self.inputs_changed[positions]
+        return Split(self.images[positions], self.labels[positions], self.indices[positions], true, inputs)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,6 +96,7 @@ class Prepared:
     image_shape: tuple[int, int, int] = ()  # of the source's images, before the crop
     class_names: tuple[str, ...] | None = None
     held_out: Split | None = None  # --train_fraction < 1: the training examples not trained on
+    inputs_changed: float = 0.0  # the fraction of training inputs corrupted (1: every one, test images too)
 
     def every_train(self) -> tuple[Split, np.ndarray]:
         """Every training example, trained on or held out, in canonical order, and which were trained on."""
@@ -95,7 +110,9 @@ class Prepared:
         t, h = self.train, self.held_out
         trained = cat(np.ones(len(t.labels), bool), np.zeros(len(h.labels), bool))
         true = None if t.true_labels is None else cat(t.true_labels, h.true_labels)
-        return Split(cat(t.images, h.images), cat(t.labels, h.labels), cat(t.indices, h.indices), true), trained
+        inputs = None if t.inputs_changed is None else cat(t.inputs_changed, h.inputs_changed)
+        every = Split(cat(t.images, h.images), cat(t.labels, h.labels), cat(t.indices, h.indices), true, inputs)
+        return every, trained
 
 
 def stratified_subset(labels: np.ndarray, size: int, seed: int) -> np.ndarray:
@@ -127,7 +144,7 @@ def prepare(config: PipelineConfig, raw: sources.RawData | None = None) -> Prepa
     if config.corruption == "gaussian":
         mean, std = corrupt.pixel_stats(raw.train.images, config.gaussian_stats)
 
-    def one(split_raw: sources.RawSplit, size: int, split: int, label_noise: float) -> Split:
+    def one(split_raw: sources.RawSplit, size: int, split: int, label_noise: float, inputs: float) -> Split:
         idx = stratified_subset(split_raw.labels, size, config.seed + split)
         images, labels = corrupt.corrupt_split(
             split_raw.images[idx],
@@ -140,12 +157,17 @@ def prepare(config: PipelineConfig, raw: sources.RawData | None = None) -> Prepa
             split=split,
             mean=mean,
             std=std,
+            input_fraction=inputs,
         )
-        return Split(images, labels, idx, split_raw.labels[idx])
+        changed = corrupt.inputs_corrupted(idx, p=inputs, seed=config.seed, split=split) if 0 < inputs < 1 else None
+        return Split(images, labels, idx, split_raw.labels[idx], changed)
 
-    train = one(raw.train, config.train_size, corrupt.TRAIN, config.label_noise)
+    # A partial input corruption (0 < p < 1) corrupts training inputs only: its test images stay real.
+    inputs = config.corrupted_inputs
+    train = one(raw.train, config.train_size, corrupt.TRAIN, config.label_noise, inputs)
     train, held_out = hold_out(train, config.train_fraction, config.train_seed)
-    test = one(raw.test, config.test_size, corrupt.TEST, config.label_noise if config.corrupt_test_labels else 0.0)
+    test_labels = config.label_noise if config.corrupt_test_labels else 0.0
+    test = one(raw.test, config.test_size, corrupt.TEST, test_labels, 1.0 if inputs == 1 else 0.0)
     channels = 3 if config.rgb else raw.train.images.shape[-1]
     crop = _crop(config, raw.train.images)
     fingerprints = {
@@ -156,7 +178,7 @@ def prepare(config: PipelineConfig, raw: sources.RawData | None = None) -> Prepa
         "test_labels": sources.fingerprint(test.labels),
         "test_images": sources.fingerprint(test.images),
     }
-    changed = float(np.mean(train.changed)) if len(train.labels) else 0.0
+    changed = float(np.mean(train.labels_changed)) if len(train.labels) else 0.0
     num_classes = corrupt.SIGN_CLASSES if config.corruption == "random_signs" else raw.num_classes
     return Prepared(
         train,
@@ -169,6 +191,7 @@ def prepare(config: PipelineConfig, raw: sources.RawData | None = None) -> Prepa
         tuple(raw.train.images.shape[1:]),
         raw.class_names,
         held_out,
+        inputs if train.inputs_changed is None or not len(train.labels) else float(np.mean(train.inputs_changed)),
     )
 
 
@@ -181,11 +204,7 @@ def hold_out(split: Split, fraction: float, seed: int) -> tuple[Split, Split | N
     chosen = np.zeros(n, bool)
     chosen[np.random.default_rng([seed, _HELD_OUT]).permutation(n)[: max(1, round(fraction * n))]] = True
 
-    def part(mask: np.ndarray) -> Split:
-        true = None if split.true_labels is None else split.true_labels[mask]
-        return Split(split.images[mask], split.labels[mask], split.indices[mask], true)
-
-    return part(chosen), part(~chosen)
+    return split.take(chosen), split.take(~chosen)
 
 
 def curve_split(test: Split, config: PipelineConfig) -> Split:
@@ -193,9 +212,7 @@ def curve_split(test: Split, config: PipelineConfig) -> Split:
     (all when 0), so that testing during training costs less than the final test on the whole split."""
     if not config.curve_test_size:
         return test  # no copy of the whole split
-    positions = stratified_subset(test.labels, config.curve_test_size, config.seed)
-    true = None if test.true_labels is None else test.true_labels[positions]
-    return Split(test.images[positions], test.labels[positions], test.indices[positions], true)
+    return test.take(stratified_subset(test.labels, config.curve_test_size, config.seed))
 
 
 def _crop(config: PipelineConfig, images: np.ndarray) -> int:

@@ -11,13 +11,15 @@ from rethink_tf import runs
 
 
 def identity(config: config_lib.RunConfig) -> tuple:
-    """What tells the rows of the paper's tables apart: the architecture, the corruption and its label noise, and
-    which explicit regularizers are on (not their strength, the budget or the schedule)."""
+    """What tells the rows of the paper's tables apart: the architecture, the corruption and its label noise (its
+    input noise: a partial input corruption is no row's run), and which explicit regularizers are on (not their
+    strength, the budget or the schedule)."""
     return (
         config.model,
         config.batch_norm,
         config.corruption,
         config.label_noise,
+        config.corrupted_inputs,
         config.regularizers,
     )
 
