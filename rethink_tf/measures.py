@@ -95,14 +95,21 @@ def param_count(model: keras.Model) -> int:
     return models.paper_param_count(model)
 
 
-def frobenius_sum(layers: list[WeightLayer]) -> float:
-    """sum_i ||W_i||_F^2 (Jiang et al. 2019, "sum-of-fro")."""
+def param_norm(layers: list[WeightLayer]) -> float:
+    """sum_i ||W_i||_F^2, the squared l2 norm of every kernel (Jiang et al. 2019, "param-norm", their eq. 42)."""
     return float(sum(np.sum(w.kernel**2) for w in layers))
 
 
 def log_frobenius_product(layers: list[WeightLayer]) -> float:
-    """log prod_i ||W_i||_F^2 (Jiang et al. 2019, "prod-of-fro")."""
+    """log prod_i ||W_i||_F^2 (Jiang et al. 2019, "prod-of-fro", their eq. 37)."""
     return float(sum(np.log(np.sum(w.kernel**2)) for w in layers))
+
+
+def log_sum_of_frobenius(layers: list[WeightLayer]) -> float:
+    """log(d (prod_i ||W_i||_F^2)^(1/d)) over the d layers (Jiang et al. 2019, "sum-of-fro", their eq. 39): d times
+    the geometric mean of the squared norms, the smallest sum of squared norms of a net rescaled layer by layer
+    into the same function (ReLUs are positively homogeneous). log d + log_frobenius_product / d."""
+    return float(np.log(len(layers)) + log_frobenius_product(layers) / len(layers))
 
 
 def conv_spectral_norm(kernel: np.ndarray, input_hw: tuple[int, int]) -> float:
@@ -161,7 +168,8 @@ def path_norm(model: keras.Model) -> float:
 
 
 def distance_from_init(layers: list[WeightLayer], initial: list[WeightLayer]) -> float:
-    """sqrt(sum_i ||W_i - W_i^0||_F^2) (Nagarajan and Kolter 2019; Jiang et al. 2019, "dist")."""
+    """sqrt(sum_i ||W_i - W_i^0||_F^2), the l2 distance of the kernels from their initial values (Nagarajan and
+    Kolter 2019): the square root of Jiang et al. 2019's "frob-distance" (their eq. 40), which ranks the same."""
     if [w.kernel.shape for w in layers] != [w.kernel.shape for w in initial]:
         raise ValueError("the initial weights are of another architecture")
     return float(np.sqrt(sum(np.sum((w.kernel - w0.kernel) ** 2) for w, w0 in zip(layers, initial))))
@@ -183,10 +191,20 @@ def output_margin(logits: np.ndarray, labels: np.ndarray, percentile: float = 10
     return float(np.percentile(margins(logits, labels), percentile))
 
 
+def inverse_margin(margin: float) -> float:
+    """1 / gamma^2 (Jiang et al. 2019, "inverse-margin", their eq. 22) of the 10th-percentile margin gamma. Their
+    nets fit their training sets (cross-entropy 0.01), so gamma > 0 there; where it is not (a net that
+    misclassifies over 10% of its training set), the square reads |gamma|, as the formula does and as Jiang et
+    al.'s measures are ported by nitarshan/robust-generalization-measures: a gamma of -0.5 ranks as +0.5 does.
+    inf at gamma = 0."""
+    return float(1.0 / np.float64(margin) ** 2) if margin != 0 else float("inf")
+
+
 def over_margin(log_product: float, margin: float) -> float:
-    """log(prod / margin^2): a norm product normalized by the output margin (Bartlett et al. 2017; Jiang et al.
-    2019, "spec/margin", "fro/margin"); inf when the margin is not positive."""
-    return float(log_product - 2.0 * np.log(margin)) if margin > 0 else float("inf")
+    """log(prod / gamma^2): a norm product normalized by the output margin (Bartlett et al. 2017; Jiang et al.
+    2019, "prod-of-spec/margin" and "prod-of-fro/margin", their eqs. 31 and 36); gamma^2 reads |gamma| as in
+    inverse_margin, inf at gamma = 0."""
+    return float(log_product - 2.0 * np.log(abs(margin))) if margin != 0 else float("inf")
 
 
 def logits(model: keras.Model, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
@@ -201,8 +219,9 @@ def sharpness_sigma(
     accuracy_at: Callable[[float], float], base: float, *, tolerance: float = 0.1, start: float = 1e-3, steps: int = 8
 ) -> float:
     """The largest noise scale sigma whose accuracy stays within `tolerance` of `base` (Keskar et al. 2017;
-    Jiang et al. 2019, "pacbayes.sharpness" is 1 / sigma^2): sigma doubles from `start` until the drop exceeds
-    the tolerance, then `steps` bisections; the drop is taken to grow with sigma. inf if it never exceeds it."""
+    Jiang et al. 2019's "pacbayes.flatness" is 1 / sigma^2, their eq. 53): sigma doubles from `start` until the
+    drop exceeds the tolerance, then `steps` bisections; the drop is taken to grow with sigma. inf if it never
+    exceeds it."""
     lo, hi = 0.0, start
     while base - accuracy_at(hi) <= tolerance:
         lo, hi = hi, 2.0 * hi
@@ -212,6 +231,15 @@ def sharpness_sigma(
         mid = 0.5 * (lo + hi)
         lo, hi = (mid, hi) if base - accuracy_at(mid) <= tolerance else (lo, mid)
     return lo
+
+
+def noise_scale(weights: np.ndarray, sigma: float, *, magnitude_aware: bool = False, epsilon: float = 1e-3):
+    """The standard deviation of each weight's Gaussian noise: sigma, or with magnitude_aware
+    sqrt(sigma^2 w^2 + epsilon^2), the variance sigma^2 |w|^2 + epsilon^2 of Jiang et al. 2019's
+    "pacbayes.mag.flatness" (their eq. 61; 0.5 used sigma |w| + epsilon, up to twice as wide where the terms meet)."""
+    if not magnitude_aware:
+        return sigma
+    return np.sqrt((sigma * np.asarray(weights, np.float64)) ** 2 + epsilon**2)
 
 
 def perturbed_accuracy(
@@ -227,9 +255,9 @@ def perturbed_accuracy(
     batch_size: int = 256,
 ) -> float:
     """The mean accuracy over `draws` Gaussian perturbations of every trainable weight: w + sigma z, or with
-    magnitude_aware w + (sigma |w| + epsilon) z (Jiang et al. 2019's magnitude-aware variant). Draw d's z is
-    the same for every sigma (seeded by (seed, d)), so the accuracy changes with sigma alone; the weights are
-    restored afterwards."""
+    magnitude_aware w + sqrt(sigma^2 w^2 + epsilon^2) z (Jiang et al. 2019's magnitude-aware variant, noise of
+    variance sigma^2 |w|^2 + epsilon^2). Draw d's z is the same for every sigma (seeded by (seed, d)), so the
+    accuracy changes with sigma alone; the weights are restored afterwards."""
     variables = model.trainable_weights
     originals = [np.asarray(v) for v in variables]
     accuracies = []
@@ -237,7 +265,7 @@ def perturbed_accuracy(
         for d in range(draws):
             rng = np.random.default_rng([seed, d])
             for v, w in zip(variables, originals):
-                scale = sigma * np.abs(w) + epsilon if magnitude_aware else sigma
+                scale = noise_scale(w, sigma, magnitude_aware=magnitude_aware, epsilon=epsilon)
                 v.assign((w + scale * rng.standard_normal(w.shape)).astype(w.dtype))
             accuracies.append(float(np.mean(np.argmax(logits(model, images, batch_size), axis=1) == labels)))
     finally:
@@ -247,39 +275,42 @@ def perturbed_accuracy(
 
 
 def kendall_tau(x, y) -> float:
-    """Kendall's tau-b of two sequences, ties counted as neither concordant nor discordant (the rank
-    correlation Jiang et al. 2019 report); nan when either sequence is constant. Equal infinities tie."""
+    """Kendall's tau-a of two sequences, Jiang et al. 2019's eq. 3: (concordant - discordant pairs) / all n(n-1)/2
+    pairs, so a pair tied in either sequence counts in the denominator and nowhere else (tau-b would leave it out
+    of the denominator too, and rank a measure with ties higher than eq. 3 does); 0 when either sequence is
+    constant, nan for fewer than two. Equal infinities tie."""
     x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
     if len(x) != len(y):
         raise ValueError(f"sequences of different lengths {len(x)} and {len(y)}")
+    if len(x) < 2:
+        return float("nan")
     x, y = np.unique(x, return_inverse=True)[1], np.unique(y, return_inverse=True)[1]  # ranks: inf - inf is no sign
     i, j = np.triu_indices(len(x), k=1)
-    dx, dy = np.sign(x[i] - x[j]), np.sign(y[i] - y[j])
-    untied_x, untied_y = np.count_nonzero(dx), np.count_nonzero(dy)
-    if not untied_x or not untied_y:
-        return float("nan")
-    return float(np.sum(dx * dy) / np.sqrt(untied_x * untied_y))
+    return float(np.sum(np.sign(x[i] - x[j]) * np.sign(y[i] - y[j])) / len(i))
 
 
-# What a run record stores of a trained net, by key: (the HParams table's column, +1 where a larger value is
-# taken to predict a larger generalization gap, -1 where a smaller one does: the margin). Jiang et al. 2019 rank
-# each measure against the gap in this orientation.
+# What a run record stores of a trained net, by key: (the HParams table's column, Jiang et al. 2019's name where
+# the measure is theirs; +1 where a larger value is taken to predict a larger generalization gap, -1 where a
+# smaller one does: the margin). Jiang et al. rank each measure against the gap in this orientation.
 MEASURES = {
     "param_count": ("params", 1),
-    "frobenius_sum": ("sum of fro", 1),
-    "log_frobenius_product": ("log prod of fro", 1),
-    "log_spectral_product": ("log prod of spec", 1),
-    "log_path_norm": ("log path norm", 1),
-    "distance_from_init": ("dist from init", 1),
+    "param_norm": ("param-norm", 1),
+    "log_sum_of_frobenius": ("log sum-of-fro", 1),
+    "log_frobenius_product": ("log prod-of-fro", 1),
+    "log_spectral_product": ("log prod-of-spec", 1),
+    "log_path_norm": ("log path-norm", 1),
+    "distance_from_init": ("sqrt frob-distance", 1),
     "output_margin": ("margin", -1),
-    "log_spectral_over_margin": ("log spec/margin", 1),
-    "log_frobenius_over_margin": ("log fro/margin", 1),
-    "sharpness": ("sharpness", 1),
-    "magnitude_sharpness": ("mag. sharpness", 1),
+    "inverse_margin": ("inverse-margin", 1),
+    "log_spectral_over_margin": ("log prod-of-spec/margin", 1),
+    "log_frobenius_over_margin": ("log prod-of-fro/margin", 1),
+    "sharpness": ("pacbayes.flatness", 1),
+    "magnitude_sharpness": ("pacbayes.mag.flatness", 1),
 }
-# The sharpness search of every run (docs/measures.md gives what it costs): fewer bisections and draws than
-# sharpness_sigma's defaults, so that the laptop grid's measures take minutes, not an hour.
-SHARPNESS = {"tolerance": 0.1, "start": 0.005, "steps": 5, "draws": 2}
+# The sharpness search of every run (docs/measures.md gives what it costs and how far its sigma moves with the
+# noise seed, measured by tools/sharpness_spread.py): fewer bisections than sharpness_sigma's default, so that the
+# laptop grid's measures take minutes, not an hour; 4 draws, which halve 2 draws' spread of 1 / sigma^2 (0.5 had 2).
+SHARPNESS = {"tolerance": 0.1, "start": 0.005, "steps": 5, "draws": 4}
 
 
 def of_net(model: keras.Model, initial: keras.Model, images: np.ndarray, labels: np.ndarray, seed: int = 0):
@@ -305,12 +336,14 @@ def of_net(model: keras.Model, initial: keras.Model, images: np.ndarray, labels:
     with np.errstate(divide="ignore"):
         values = {
             "param_count": float(param_count(model)),
-            "frobenius_sum": frobenius_sum(layers),
+            "param_norm": param_norm(layers),
+            "log_sum_of_frobenius": log_sum_of_frobenius(layers),
             "log_frobenius_product": log_fro,
             "log_spectral_product": log_spec,
             "log_path_norm": float(np.log(path_norm(model))),
             "distance_from_init": distance_from_init(layers, weight_layers(initial)),
             "output_margin": margin,
+            "inverse_margin": inverse_margin(margin),
             "log_spectral_over_margin": over_margin(log_spec, margin),
             "log_frobenius_over_margin": over_margin(log_fro, margin),
             **{key: float(1.0 / np.float64(sigma) ** 2) for key, sigma in sigmas.items()},

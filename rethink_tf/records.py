@@ -282,13 +282,19 @@ def _check_partial_inputs(run_dir: str, record: RunRecord) -> None:
         )
 
 
+# Earlier versions whose runs train to this version's numbers, bit for bit (0.6 changed the generalization
+# measures, computed after training, and no training number): their unfinished runs resume here.
+SAME_TRAINING = ("0.5.0",)
+
+
 def _check_version(run_dir: str, record: RunRecord) -> None:
     """RunDirError if an unfinished run was started by another version of rethink_tf: the version changes when
-    the numbers of a run do, and a run resumed across the change would have the numbers of neither."""
+    the numbers of a run do, and a run resumed across the change would have the numbers of neither (versions in
+    SAME_TRAINING changed none)."""
     from rethink_tf.version import __version__
 
     theirs = record.version
-    if theirs != __version__:
+    if theirs != __version__ and theirs not in SAME_TRAINING:
         raise RunDirError(
             f"{run_dir} holds an unfinished run started by rethink_tf {theirs}, whose numbers differ "
             f"from this version's ({__version__}); finish it with rethink_tf {theirs}, or move the "

@@ -26,8 +26,9 @@ def initial_weights(run_dir: str) -> str:
 
 
 def lacking(config: config_lib.RunConfig, record: records.RunRecord) -> bool:
-    """Whether a finished run still needs its generalization measures (they are computed without retraining)."""
-    return config.measures and record.finished and not record.get("measures")
+    """Whether a finished run still needs its generalization measures (they are computed without retraining): it
+    has none, or none of today's definitions (RunRecord.measures_current)."""
+    return config.measures and record.finished and not record.measures_current
 
 
 def add(config: config_lib.RunConfig, data, record: records.RunRecord, progress: str | None = None) -> None:

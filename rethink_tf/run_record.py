@@ -9,6 +9,7 @@ A RunRecord is a dict, so it is written as JSON as it is and `record["final"]["t
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import re
 from typing import Any
@@ -25,6 +26,10 @@ DONE = (FINISHED, DIVERGED)
 # What record["versions"] holds from format 2 on: the rest of format 1's block is the environment's.
 VERSION_KEYS = ("rethink_tf", "numpy", "TF_ENABLE_ONEDNN_OPTS")
 TUNE_TAG = "tune"  # config.tag of rethink_tf.experiments.tune's trials
+# The version that defined the generalization measures as recorded now (rethink_tf.measures; docs/history.md, 0.6):
+# a run's measures computed before it are computed again from its saved weights on its next pass
+# (run_measures.lacking); until then upgrade() reads them in today's names, those whose definition changed left out.
+MEASURES_DEFINED = (0, 6)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -94,6 +99,12 @@ class RunRecord(dict):
         return (self.get("versions") or {}).get("rethink_tf")
 
     @property
+    def measures_current(self) -> bool:
+        """Whether the run has generalization measures computed with today's definitions (MEASURES_DEFINED on)."""
+        measures = self.get("measures") or {}
+        return bool(measures.get("values")) and _version(measures.get("version")) >= MEASURES_DEFINED
+
+    @property
     def label_noise(self) -> float:
         """p, the probability that a training label was replaced by a random class (random labels: 1)."""
         return self.config.label_noise
@@ -129,7 +140,7 @@ def upgrade(raw: dict[str, Any], where: str = "record") -> RunRecord:
     rewritten in the new format when its run saves it again). FormatError for an unknown format."""
     fmt = raw.get("format")
     if fmt == FORMAT:
-        return RunRecord(raw)
+        return _upgrade_measures(RunRecord(raw))
     if fmt != 1:
         raise FormatError(f"{where} has format {fmt!r}; this rethink_tf reads formats 1 to {FORMAT}")
     record = RunRecord(raw, format=FORMAT)
@@ -140,6 +151,36 @@ def upgrade(raw: dict[str, Any], where: str = "record") -> RunRecord:
     record["config"] = config
     if record.get("model") and "param_count" not in record["model"]:  # before 0.5: "paper_param_count"
         record["model"] = {**record["model"], "param_count": record["model"].get("paper_param_count")}
+    return _upgrade_measures(record)
+
+
+def _version(text: str | None) -> tuple[int, ...]:
+    return tuple(int(n) for n in re.findall(r"\d+", text or "0")[:3])
+
+
+def _upgrade_measures(record: RunRecord) -> RunRecord:
+    """Measures computed before MEASURES_DEFINED in today's names: 0.5's frobenius_sum is the param norm; the
+    inverse margin and the over-margin measures follow from the recorded margin and norm products (a margin below
+    zero read as |gamma|, where 0.5 recorded inf); the magnitude-aware sharpness of 0.5's noise (sigma |w| +
+    epsilon, not today's sqrt(sigma^2 w^2 + epsilon^2)) moves to measures.superseded; the sum of Frobenius norms
+    is missing (0.5 recorded no layer count). The record's other sections are left as they are."""
+    measures = record.get("measures")
+    if not measures or not measures.get("values") or _version(measures.get("version")) >= MEASURES_DEFINED:
+        return record
+    values = dict(measures["values"])
+    if "frobenius_sum" in values:
+        values["param_norm"] = values.pop("frobenius_sum")
+    gamma = values.get("output_margin")
+    if gamma is not None:
+        values["inverse_margin"] = 1.0 / gamma**2 if gamma else math.inf
+        for key, product in (
+            ("log_spectral_over_margin", "log_spectral_product"),
+            ("log_frobenius_over_margin", "log_frobenius_product"),
+        ):
+            if product in values:
+                values[key] = values[product] - 2.0 * math.log(abs(gamma)) if gamma else math.inf
+    superseded = {key: values.pop(key) for key in ("magnitude_sharpness",) if key in values}
+    record["measures"] = {**measures, "values": values, "superseded": superseded}
     return record
 
 

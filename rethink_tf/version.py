@@ -1,4 +1,4 @@
 """The package's version, written once: setup.cfg reads it (version = attr:) and so does every module that
 records it. Imports nothing, so that any module may import it without an import cycle."""
 
-__version__ = "0.5.0"
+__version__ = "0.6.0"

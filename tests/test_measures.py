@@ -3,6 +3,7 @@
 import keras
 import numpy as np
 import pytest
+import scipy.stats
 import tensorflow as tf
 
 from rethink_tf import measures, models
@@ -44,8 +45,36 @@ def test_dense_spectral_norm_and_frobenius_products_against_numpy():
     assert [measures.spectral_norm(w) for w in layers] == pytest.approx(svd)
     assert measures.log_spectral_product(layers) == pytest.approx(np.log(np.prod(np.square(svd))))
     fro = [np.sum(w.kernel**2) for w in layers]
-    assert measures.frobenius_sum(layers) == pytest.approx(sum(fro))
+    assert measures.param_norm(layers) == pytest.approx(sum(fro))
     assert measures.log_frobenius_product(layers) == pytest.approx(np.log(fro[0] * fro[1]))
+    assert measures.log_sum_of_frobenius(layers) == pytest.approx(np.log(2 * np.sqrt(fro[0] * fro[1])))
+
+
+def test_sum_of_frobenius_is_jiangs_eq_39_not_the_param_norm_on_a_two_layer_net_by_hand():
+    inputs = keras.Input((2,))
+    hidden = keras.layers.Dense(2, activation="relu", name="h")(inputs)
+    model = keras.Model(inputs, keras.layers.Dense(1, name="o")(hidden))
+    w1, w2 = np.array([[1.0, 2.0], [2.0, 0.0]]), np.array([[2.0], [0.0]])  # ||W_1||_F^2 = 9, ||W_2||_F^2 = 4
+    model.set_weights([w1, np.zeros(2), w2, np.zeros(1)])
+    layers = measures.weight_layers(model)
+    # Eq. 39: log(d (prod_i ||W_i||_F^2)^(1/d)) = log(2 sqrt(9 * 4)) = log 12; eq. 42, the param norm: 9 + 4.
+    assert measures.log_sum_of_frobenius(layers) == pytest.approx(np.log(12.0))
+    assert measures.param_norm(layers) == pytest.approx(13.0)
+    # The same function with the hidden layer scaled by 2 and the output by 1/2 (ReLU is positively homogeneous):
+    # eq. 39 is unchanged, the param norm is not (36 + 1), so the two rank nets differently.
+    x = np.array([[1.0, -0.5], [0.3, 2.0]], np.float32)
+    before = np.asarray(model(x))
+    model.set_weights([2 * w1, np.zeros(2), w2 / 2, np.zeros(1)])
+    np.testing.assert_allclose(np.asarray(model(x)), before, rtol=1e-6)
+    layers = measures.weight_layers(model)
+    assert measures.log_sum_of_frobenius(layers) == pytest.approx(np.log(12.0))
+    assert measures.param_norm(layers) == pytest.approx(37.0)
+    # Across depths: three layers of squared norm 4.2 have the smaller param norm (12.6 against 13) and the larger
+    # eq. 39 (log(3 * 4.2) = log 12.6 against log 12): the two measures rank these nets in opposite orders.
+    deep = [measures.WeightLayer(f"l{i}", np.full((2, 2), np.sqrt(4.2 / 4)), None) for i in range(3)]
+    assert measures.param_norm(deep) == pytest.approx(12.6) and measures.param_norm(deep) < 13.0
+    assert measures.log_sum_of_frobenius(deep) == pytest.approx(np.log(12.6))
+    assert measures.log_sum_of_frobenius(deep) > np.log(12.0)
 
 
 def test_batch_norm_folded_into_its_conv_predicts_as_the_net_does():
@@ -84,7 +113,7 @@ def test_every_laptop_model_gives_its_layers_and_finite_measures(name):
     kernels = [layer for layer in model.layers if isinstance(layer, (keras.layers.Conv2D, keras.layers.Dense))]
     assert len(layers) >= len(kernels) and layers[-1].kernel.shape[-1] == 10
     assert measures.param_count(model) == models.published_param_count(name, (28, 28, 3), 10)  # the paper's
-    assert np.isfinite(measures.log_frobenius_product(layers)) and measures.frobenius_sum(layers) > 0
+    assert np.isfinite(measures.log_frobenius_product(layers)) and measures.param_norm(layers) > 0
     if name != "inception_small":  # its 19 convs' spectral norms take 12 s; the method is tested above
         assert np.isfinite(measures.log_spectral_product(layers))
     assert measures.distance_from_init(layers, layers) == 0.0
@@ -109,15 +138,41 @@ def test_margins_on_constructed_logits():
     assert measures.margins(logits, labels).tolist() == [2.0, -0.5, -2.0]
     assert measures.output_margin(logits, labels, percentile=50) == -0.5
     assert measures.over_margin(3.0, 2.0) == pytest.approx(3.0 - 2 * np.log(2.0))
-    assert measures.over_margin(3.0, -0.5) == float("inf")
+    assert measures.inverse_margin(2.0) == 0.25
 
 
-def test_kendall_tau_on_hand_worked_examples():
+def test_a_margin_at_or_below_zero_is_read_as_jiangs_formulas_read_it():
+    # Jiang et al.'s eq. 22 is 1 / gamma^2 and their over-margin measures divide by gamma^2: a 10th-percentile
+    # margin below zero (over 10% of the training set misclassified) counts by its size, as |gamma|.
+    assert measures.inverse_margin(-0.5) == measures.inverse_margin(0.5) == 4.0
+    assert measures.over_margin(3.0, -0.5) == pytest.approx(3.0 - 2 * np.log(0.5))
+    assert measures.inverse_margin(0.0) == measures.over_margin(3.0, 0.0) == float("inf")
+    # Where that disagrees with ranking the margin negated: gamma = -2 against gamma = 0.5. Negated, the first is
+    # the more complex (2 > -0.5); by 1 / gamma^2 the second is (4 > 0.25).
+    negated = [-g for g in (-2.0, 0.5)]
+    inverse = [measures.inverse_margin(g) for g in (-2.0, 0.5)]
+    assert negated[0] > negated[1] and inverse[0] < inverse[1]
+    # of_net's margin measures on logits whose 10th-percentile margin is negative: all finite.
+    logits = np.array([[0.0, 1.0]] * 3 + [[2.0, 0.0]] * 7)
+    gamma = measures.output_margin(logits, np.zeros(10, np.int64))
+    assert gamma == pytest.approx(-1.0) and measures.inverse_margin(gamma) == 1.0
+
+
+def test_kendall_tau_is_jiangs_eq_3_tau_a_on_hand_worked_examples():
     assert measures.kendall_tau([1, 2, 3, 4], [1, 3, 2, 4]) == pytest.approx(4 / 6)  # 5 concordant, 1 discordant
     assert measures.kendall_tau([1, 2, 3], [3, 2, 1]) == -1.0
-    # Ties: of 6 pairs, 4 concordant, one tied in x, one tied in y: 4 / sqrt(5 * 5).
-    assert measures.kendall_tau([1, 2, 2, 3], [1, 2, 3, 3]) == pytest.approx(0.8)
-    assert np.isnan(measures.kendall_tau([1, 1, 1], [1, 2, 3]))
+    # Ties: of 6 pairs, 4 concordant, one tied in x, one tied in y. Eq. 3 (tau-a) keeps the tied pairs in its
+    # denominator: 4 / 6. Tau-b (scipy's default) would leave them out: 4 / sqrt(5 * 5) = 0.8.
+    x, y = [1, 2, 2, 3], [1, 2, 3, 3]
+    assert measures.kendall_tau(x, y) == pytest.approx(4 / 6)
+    assert scipy.stats.kendalltau(x, y).statistic == pytest.approx(0.8)
+    # Without ties the two are one number.
+    assert measures.kendall_tau([1, 2, 3, 4], [1, 3, 2, 4]) == pytest.approx(
+        scipy.stats.kendalltau([1, 2, 3, 4], [1, 3, 2, 4]).statistic
+    )
+    assert measures.kendall_tau([1, 1, 1], [1, 2, 3]) == 0.0  # every pair tied: no evidence either way
+    assert measures.kendall_tau([np.inf, np.inf, 1], [3, 2, 1]) == pytest.approx(2 / 3)  # equal infinities tie
+    assert np.isnan(measures.kendall_tau([1], [1]))
 
 
 def test_path_norm_of_a_two_layer_net_by_hand():
@@ -184,6 +239,15 @@ def test_sharpness_search_finds_the_edge_of_a_step_and_of_a_steady_decline():
     # Accuracy falling by 0.5 per unit of sigma: within 0.1 up to sigma = 0.2.
     assert measures.sharpness_sigma(lambda s: 1.0 - 0.5 * s, 1.0, steps=20) == pytest.approx(0.2, rel=1e-4)
     assert measures.sharpness_sigma(lambda s: 1.0, 1.0) == float("inf")
+
+
+def test_magnitude_aware_noise_has_jiangs_variance():
+    w = np.array([0.0, 1e-3, 0.5, -2.0])
+    # Eq. 61's noise has variance sigma^2 w^2 + epsilon^2: epsilon where w = 0, sqrt(2) epsilon where sigma |w| =
+    # epsilon (0.5's sigma |w| + epsilon gave 2 epsilon there), nearly sigma |w| for large w.
+    scale = measures.noise_scale(w, 1.0, magnitude_aware=True, epsilon=1e-3)
+    np.testing.assert_allclose(scale, [1e-3, np.sqrt(2) * 1e-3, np.sqrt(0.25 + 1e-6), np.sqrt(4 + 1e-6)])
+    assert measures.noise_scale(w, 0.3) == 0.3
 
 
 def test_weight_noise_lowers_accuracy_with_sigma_and_leaves_the_net_as_it_was():

@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 from conftest import REPO, Events, tiny_config, tiny_raw
 
-from rethink_tf import config, measures, records, run_record, summaries, train
+from rethink_tf import config, measures, records, run_measures, run_record, summaries, train
 from rethink_tf.experiments import figure1, table1, table4
 from rethink_tf.experiments import measures as measures_experiment
+from rethink_tf.version import __version__
 
 
 def file_bytes(path):
@@ -97,6 +98,41 @@ def fake(model="mlp_1x512", p=0.0, wd=0.0, crop=False, seed=0, gap=0.1, **values
     )
 
 
+def test_measures_of_0_5_are_read_in_todays_names_and_computed_again():
+    old = fake(gap=0.3)
+    old["format"] = run_record.FORMAT
+    old["measures"] = {
+        "version": "0.5.0",
+        "values": {
+            "frobenius_sum": 13.0,
+            "log_frobenius_product": 3.0,
+            "log_spectral_product": 1.0,
+            "output_margin": -0.5,  # over 10% of the training set misclassified: 0.5 recorded inf over the margin
+            "log_spectral_over_margin": float("inf"),
+            "log_frobenius_over_margin": float("inf"),
+            "sharpness": 400.0,
+            "magnitude_sharpness": 7.0,
+        },
+    }
+    record = run_record.upgrade(json.loads(json.dumps(old)))
+    values = record["measures"]["values"]
+    assert values["param_norm"] == 13.0 and "frobenius_sum" not in values  # 0.5's name of Jiang et al.'s param norm
+    assert values["inverse_margin"] == 4.0  # 1 / gamma^2
+    assert values["log_spectral_over_margin"] == pytest.approx(1.0 - 2 * np.log(0.5))
+    assert values["log_frobenius_over_margin"] == pytest.approx(3.0 - 2 * np.log(0.5))
+    assert values["sharpness"] == 400.0  # the same definition (a search of fewer draws)
+    assert "magnitude_sharpness" not in values and record["measures"]["superseded"] == {"magnitude_sharpness": 7.0}
+    assert "log_sum_of_frobenius" not in values  # 0.5 recorded no layer count
+    assert not record.measures_current and run_measures.lacking(config.RunConfig(), record)  # computed again
+    # The report ranks what it can read beside runs measured today.
+    new = fake(gap=0.1, **{key: 1.0 for key in measures.MEASURES})
+    new["measures"]["version"] = __version__
+    rows = {r["measure"]: r for r in measures_experiment.table([record, new])}
+    assert rows["param_norm"]["tau"] == 1.0 and np.isnan(rows["log_sum_of_frobenius"]["tau"])
+    current = run_record.upgrade(json.loads(json.dumps({**new, "format": run_record.FORMAT})))
+    assert current.measures_current and current["measures"] == new["measures"]
+
+
 def test_granulated_tau_averages_over_the_groups_that_vary_one_axis():
     recs = [
         # weight decay off: the measure ranks the gap along p (tau +1)
@@ -135,7 +171,7 @@ def test_the_report_ranks_recorded_measures_and_draws_them_against_p(tmp_path):
         assert rows[key]["tau"] == pytest.approx(
             measures.kendall_tau([sign * r["measures"]["values"][key] for r in recs], gaps), nan_ok=True
         )
-    assert np.isnan(rows["param_count"]["tau"])  # one architecture: the parameter count ranks nothing
+    assert rows["param_count"]["tau"] == 0.0  # one architecture: every pair tied, Jiang et al.'s tau-a is 0
     assert rows["log_path_norm"]["groups p"] == 1
     for name in ("measures.md", "measures.csv", "measures.png", "measures-series.csv"):
         assert os.path.getsize(tmp_path / name) > 0

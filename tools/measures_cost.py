@@ -31,7 +31,7 @@ def costs(name: str, images: np.ndarray, labels: np.ndarray) -> list[float]:
     measures.logits(model, images[:2])  # the first call builds the functions: not a measure's cost
     layers, fold = timed(lambda: measures.weight_layers(model))
     _, spectral = timed(lambda: measures.log_spectral_product(layers))
-    _, frob = timed(lambda: (measures.frobenius_sum(layers), measures.distance_from_init(layers, layers)))
+    _, frob = timed(lambda: (measures.param_norm(layers), measures.distance_from_init(layers, layers)))
     _, path = timed(lambda: measures.path_norm(model))
     _, margin = timed(lambda: measures.output_margin(measures.logits(model, images), labels))
     _, noisy = timed(lambda: measures.perturbed_accuracy(model, images, labels, 0.01, draws=1))

@@ -15,6 +15,7 @@ NAMES = (
     "tune",
     "memorization",
     "difficulty",
+    "regularizers",
 )
 
 

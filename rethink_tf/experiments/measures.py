@@ -71,7 +71,7 @@ def measured(recs: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def complexity(record: dict[str, Any], key: str) -> float:
     """The measure oriented as a complexity: larger is taken to predict a larger gap (the margin negated)."""
-    return measures.MEASURES[key][1] * record["measures"]["values"][key]
+    return measures.MEASURES[key][1] * record["measures"]["values"].get(key, math.nan)  # nan: recorded before it
 
 
 def _tau(recs: list[dict[str, Any]], key: str) -> float:
@@ -115,7 +115,7 @@ def table(recs: list[dict[str, Any]]) -> list[dict[str, Any]]:
         present = [row[f"tau {axis}"] for axis in AXES if not math.isnan(row[f"tau {axis}"])]
         row["psi"] = statistics.fmean(present) if present else math.nan
         for model in figure1.SWEEP_MODELS:
-            runs_p = sweep(recs, model)
+            runs_p = [r for r in sweep(recs, model) if key in r["measures"]["values"]]  # not: recorded before it
             xs, ys = [hyperparameters(r)["p"] for r in runs_p], [r["measures"]["values"][key] for r in runs_p]
             row[f"tau p {model}"] = measures.kendall_tau(xs, ys) if len(runs_p) > 1 else math.nan
         out.append(row)
@@ -129,7 +129,7 @@ def series(recs: list[dict[str, Any]]) -> list[tuple[str, str, float, float]]:
         for r in sweep(recs, model):
             p = hyperparameters(r)["p"]
             rows.append(("generalization_gap", model, p, r["final"]["generalization_gap"]))
-            rows += [(key, model, p, r["measures"]["values"][key]) for key in measures.MEASURES]
+            rows += [(key, model, p, r["measures"]["values"].get(key, math.nan)) for key in measures.MEASURES]
     return rows
 
 
@@ -167,7 +167,8 @@ def report(results_dir: str) -> str:
         "",
         f"- {len(have)} finished runs with measures ({len(done) - len(have)} finished without them: run the "
         "experiment to add them); " + "; ".join(f"{dataset}, {n} training examples" for dataset, n in setups),
-        "- tau: Kendall's tau between the measure (as a complexity: larger is taken to predict a larger gap) and "
+        "- tau: Kendall's tau-a (Jiang et al.'s eq. 3: a tied pair counts in the denominator only) between the "
+        "measure (as a complexity: larger is taken to predict a larger gap) and "
         "the gap (final train minus test accuracy), over all runs; per axis: Jiang et al.'s granulated tau, the "
         "mean tau over the groups of runs that differ in that axis alone (how many groups in brackets); Psi: "
         "their mean; tau with p: the measure against the label noise along Figure 1's sweep of each model",
