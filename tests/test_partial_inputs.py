@@ -7,7 +7,7 @@ import io
 
 import numpy as np
 import pytest
-from conftest import tiny_config, tiny_raw
+from conftest import Events, tiny_config, tiny_raw
 
 from rethink_tf import config, learning_order, ledger, records, summaries, train
 from rethink_tf.data import corrupt, pipeline, sources
@@ -150,6 +150,11 @@ def test_a_run_records_kept_and_corrupted_accuracies_that_its_ledger_re_derives(
     final = record["final"]
     assert final["train_changed_accuracy"] == record["epochs"][-1]["train_changed_accuracy"]
     assert summaries.final_values(record)["inputs_changed"] == data.inputs_changed
+    events = Events(cfg.run_dir)  # TensorBoard's 2_accuracy/train_kept and train_changed, as for labels
+    for key in ("train_kept_accuracy", "train_changed_accuracy"):
+        series = [(r["epoch"], pytest.approx(r[key], rel=1e-6)) for r in record["epochs"]]  # float32 in events
+        assert events.series(summaries.EPOCH_TAGS[key][0]) == series
+    assert events.series(summaries.FINAL_METRICS["inputs_changed"][0])[0][1] == pytest.approx(data.inputs_changed)
     assert summaries.hparam_values(cfg, record)["04_corrupt"] == 0.5
     assert learning_order.run_row(record, led)["p"] == 0.5
     # the same name and flags recorded before #44 meant every input and label noise: refused, not done
