@@ -459,6 +459,11 @@ class RunConfig:
             f"--corruption={self.corruption} corrupts every input, test images too, at --corrupt=0, and a fraction "
             "0 < p < 1 of the training inputs (test images real) at --corrupt=p",
         )
+        need(
+            not (self.corrupt_test_labels and 0 < self.corrupted_inputs < 1),
+            "corrupt_test_labels",
+            f"--corruption={self.corruption} --corrupt={self.corrupt:g} keeps every label: none to corrupt",
+        )
         for flag in ("train_size", "test_size", "curve_test_size"):
             need(getattr(self, flag) >= 0, flag, "a size >= 0 (0 means the whole split)")
         for flag in ("crop_epochs", "random_label_epochs"):

@@ -123,6 +123,8 @@ def test_values_and_names():
         with pytest.raises(config.ConfigError, match="--corrupt=1.0 is not allowed: .* at --corrupt=0, and a") as e:
             config.RunConfig(corruption=corruption, corrupt=1.0).validate()
         assert "\n" not in str(e.value)
+        with pytest.raises(config.ConfigError, match="--corrupt_test_labels=True is not allowed: .* none to corrupt"):
+            config.RunConfig(corruption=corruption, corrupt=0.5, corrupt_test_labels=True).validate()
     # shuffled_pixels: one permutation of every image, so --corrupt stays its label noise, as before
     shuffled = config.RunConfig(corruption="shuffled_pixels", corrupt=0.5).validate()
     assert (shuffled.label_noise, shuffled.corrupted_inputs, shuffled.corruption_p) == (0.5, 1.0, 0.5)
