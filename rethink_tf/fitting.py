@@ -76,10 +76,9 @@ def built_model(config: config_lib.RunConfig, data, distribution):
     with distribution.scope():
         model = build(config, data.input_shape, data.num_classes, replicas=distribution.num_replicas_in_sync)
         if config.adversarial:
-            from rethink_tf import adversarial
-            from rethink_tf.data import pipeline
+            from rethink_tf import adversarial, csr
 
-            scale = adversarial.pixel_scale(pipeline.center_cropped(data.train.images, config))
+            scale = adversarial.pixel_scale(csr.center_cropped(data.train.images, config))
             model = adversarial.wrap(
                 model,
                 weight=config.adversarial,

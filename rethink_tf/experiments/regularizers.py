@@ -5,11 +5,12 @@ the second's best test accuracy (how well it still learns real data), beside the
 `python -m rethink_tf.experiments.regularizers --preset=laptop --results_dir=results/laptop/regularizers` trains
 every run without a finished record (MLP 1x512 and AlexNet-small by default; each regularizer at the STRENGTHS
 below, one at a time, the rest off; every run the same epoch budget, --regularizer_epochs, with the preset's stop
-at 100% training accuracy), then writes regularizers.md, .csv and .png from the records alone. Arpit et al.'s
-finding: dropout (and dropout with adversarial training) keeps the random labels from being fitted while the test
-accuracy on real data holds, a flat curve; weight decay does not. The grid also trains one unregularized run per
-model at label noise p = 0.8 (randY), whose best test accuracy Arpit et al. see before the training set is fitted
-(their Figures 7b, 8b). Laptop cost: docs/results-laptop.md ("What stops memorization").
+at 100% training accuracy; records and ledgers kept, no weights or measures), then writes regularizers.md, .csv
+and .png from the records alone. Arpit et al.'s finding: dropout (and dropout with adversarial training) keeps
+the random labels from being fitted while the test accuracy on real data holds, a flat curve; weight decay does
+not. The grid also trains one unregularized run per model at label noise p = 0.8 (randY), whose best test
+accuracy Arpit et al. see before the training set is fitted (their Figures 7b, 8b). Laptop cost:
+docs/results-laptop.md ("What stops memorization").
 """
 
 from __future__ import annotations
@@ -83,6 +84,8 @@ def run_config(
         crop_epochs=0,
         random_label_epochs=0,
         tag=TAG,
+        measures=False,  # not needed here, and as costly as an AlexNet run's training (docs/measures.md)
+        save_weights=False,  # 86 laptop runs: their records and ledgers, not 0.5 GB of weights
         **regularized(regularizer, strength),
     )
 
