@@ -274,6 +274,20 @@ class RunConfig:
         CURVES,
         placement=True,
     )
+    csr_every: int = setting(
+        0,
+        "Arpit et al.'s critical sample ratio (docs/csr.md) in the curves every N epochs and at the run's last, on "
+        "fixed samples of --csr_size training and test images; 0 = off. It changes no number of the run.",
+        CURVES,
+        placement=True,
+    )
+    csr_size: int = setting(
+        500,
+        "Images of each fixed, class-stratified sample the critical sample ratio searches: of the training set "
+        "(the curve) and of the test set (the curve and the measure); Arpit et al.'s 500.",
+        CURVES,
+        placement=True,
+    )
     seed: int = setting(0, "Seed of initialization, corruption, subset and shuffling.", WHAT)
     run_seed: int = setting(
         0,
@@ -495,6 +509,8 @@ class RunConfig:
         need(0 <= self.bn_momentum < 1, "bn_momentum", "a number in [0, 1)")
         need(self.weight_decay >= 0, "weight_decay", "an L2 coefficient >= 0 (0 turns it off)")
         need(self.seed >= 0, "seed", "an integer >= 0")
+        need(self.csr_every >= 0, "csr_every", "a number of epochs >= 1, or 0 to turn the critical sample ratio off")
+        need(self.csr_size >= 1, "csr_size", "a number of images >= 1")
         need(
             self.save_weights or not self.measures,
             "save_weights",

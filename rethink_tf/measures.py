@@ -306,6 +306,7 @@ MEASURES = {
     "log_frobenius_over_margin": ("log prod-of-fro/margin", 1),
     "sharpness": ("pacbayes.flatness", 1),
     "magnitude_sharpness": ("pacbayes.mag.flatness", 1),
+    "critical_sample_ratio": ("CSR", 1),  # Arpit et al.'s, on a test sample: rethink_tf.csr, run_measures.add
 }
 # The sharpness search of every run (docs/measures.md gives what it costs and how far its sigma moves with the
 # noise seed, measured by tools/sharpness_spread.py): fewer bisections than sharpness_sigma's default, so that the

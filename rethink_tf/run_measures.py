@@ -25,17 +25,24 @@ def initial_weights(run_dir: str) -> str:
     return path
 
 
+# Measures added after runs were first measured: a record whose measures lack one gets them all again (nothing is
+# retrained; the others come out the same). Named here so that deciding it loads no TensorFlow (measures.py does).
+ADDED = ("critical_sample_ratio",)
+
+
 def lacking(config: config_lib.RunConfig, record: records.RunRecord) -> bool:
     """Whether a finished run still needs its generalization measures (they are computed without retraining): it
-    has none, or none of today's definitions (RunRecord.measures_current)."""
-    return config.measures and record.finished and not record.measures_current
+    has none, or none of today's definitions (RunRecord.measures_current), or lacks one added since."""
+    values = (record.get("measures") or {}).get("values") or {}
+    current = record.measures_current and all(key in values for key in ADDED)
+    return config.measures and record.finished and not current
 
 
 def add(config: config_lib.RunConfig, data, record: records.RunRecord, progress: str | None = None) -> None:
     """The run's measures (rethink_tf.measures.of_net) into its record and its TensorBoard events, from its final
     and initial weights on its training data as trained (center-cropped, whitened, the labels it was trained on).
     The caller holds the run's claim."""
-    from rethink_tf import measures, summaries
+    from rethink_tf import csr, measures, summaries
     from rethink_tf.data import pipeline
     from rethink_tf.version import __version__
 
@@ -47,10 +54,21 @@ def add(config: config_lib.RunConfig, data, record: records.RunRecord, progress:
         nets.append(model)
     images = pipeline.whitened_once(data.train.images, config)
     values, sigmas = measures.of_net(*nets, images, data.train.labels, seed=config.seed)
+    # Arpit et al.'s CSR is of held-out inputs (their labels unread): on its training sample a fitted net's is about 0
+    # whatever its labels (docs/csr.md). The curve's test sample, so it is the curve's last point.
+    sample = csr.sample(data.test, config.csr_size, config.seed, config)
+    values["critical_sample_ratio"] = csr.ratio(
+        csr.of_sample(csr.searcher(nets[0], config.rgb), sample, (config.seed, csr.TEST))
+    )
     record["measures"] = {
         "values": values,
         "sharpness_sigma": sigmas,
-        "settings": {"train_examples": len(images), "margin_percentile": 10, **measures.SHARPNESS},
+        "settings": {
+            "train_examples": len(images),
+            "margin_percentile": 10,
+            **measures.SHARPNESS,
+            "csr_test_examples": len(sample),
+        },
         "wall_time_s": time.perf_counter() - started,
         "version": __version__,
     }

@@ -21,13 +21,14 @@ from tensorboard.plugins.hparams import api_pb2
 from tensorboard.plugins.hparams import summary as hparams_summary
 
 from rethink_tf import config as config_lib
-from rethink_tf import environment, ledger_summaries, measures, models, records
+from rethink_tf import csr, environment, ledger_summaries, measures, models, records
 from rethink_tf.data import corrupt
 
 # Time Series shows tag groups (the part before the first "/") in sorted order and opens the first two:
 # the numbers put the gap first, then accuracy.
 GAP, ACCURACY, LOSS, LEARNING_RATE, FINAL = "1_gap", "2_accuracy", "3_loss", "4_learning_rate", "5_final"
 MEASURES = "6_measures"
+CSR = "8_csr"  # after rethink_tf.ledger_summaries' 7_ledger
 
 # A record row's key -> (tag, description). "running" is Keras' mean over the epoch's batches while the weights
 # change; "test_subset" is evaluated at the epoch's end on the run's fixed, class-stratified curve test set.
@@ -55,6 +56,11 @@ EPOCH_TAGS = {
     "loss": (f"{LOSS}/train_running", "training loss, the running mean over the epoch's batches"),
     "val_loss": (f"{LOSS}/test_subset", "loss on the curve test subset, evaluated at the epoch's end"),
     "learning_rate": (LEARNING_RATE, "SGD's learning rate in the epoch"),
+    csr.TRAIN_KEY: (
+        f"{CSR}/train_sample",
+        "critical sample ratio (Arpit et al.; docs/csr.md) of the fixed training sample at the epoch's end",
+    ),
+    csr.TEST_KEY: (f"{CSR}/test_sample", "critical sample ratio of the fixed test sample at the epoch's end"),
 }
 
 # A record's "final" key -> (tag, the HParams table's column name or None: a scalar, not a declared metric).

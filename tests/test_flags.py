@@ -62,12 +62,13 @@ OPTIONS = {
 def test_the_flags_are_the_declared_fields_with_their_defaults():
     values = flags.FlagValues()
     cli.define_flags(values)
-    # 0.5's 50, --tag, and 0.6's run_seed, train_fraction, ledger, save_weights
-    assert {name: values[name].default for name in values} == RUN_FLAGS and len(RUN_FLAGS) == 55
+    # 0.5's 50, --tag, 0.6's run_seed, train_fraction, ledger, save_weights, and #44's input_dropout, input_noise,
+    # hidden_noise, adversarial, adversarial_fraction, csr_every, csr_size
+    assert {name: values[name].default for name in values} == RUN_FLAGS and len(RUN_FLAGS) == 62
     for options, expected in OPTIONS.items():
         cli.define_options(options, values)
         assert {name: values[name].default for name in cli.names(options)} == expected
-    assert len(list(values)) == 75  # 0.5's 60, --tag, 0.6's four and the memorization experiment's ten
+    assert len(list(values)) == 82  # 0.5's 60, --tag, 0.6's four, the memorization experiment's ten, #44's seven
     assert values["model"].parser.enum_values == list(cli.CHOICES["models"])
     assert values["single_seed_models"].flag_type() == "multi string enum"
     with pytest.raises(flags.IllegalFlagValueError):
@@ -94,6 +95,8 @@ def test_groups_and_placement_come_from_the_declarations():
         "ledger",
         "save_weights",
         "allow_mixed_environment",
+        "csr_every",
+        "csr_size",
     }
     assert "learning_rate" not in config.PLACEMENT_FIELDS and "threads" not in config.PLACEMENT_FIELDS
     assert "inception_small 0.1" in cli.flag_help(
