@@ -119,6 +119,7 @@ def run_config(
         ledger=True,
         measures=False,
         save_weights=False,
+        csr_every=0,  # hundreds of one-epoch runs: the critical sample ratio's search would cost more than they do
         tag=TAG,
     )
     size = f"n{cfg.train_size}" if cfg.train_size else "all"

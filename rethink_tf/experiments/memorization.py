@@ -105,6 +105,7 @@ def run_config(
         ledger=True,
         measures=False,
         save_weights=weights,
+        csr_every=0,  # t runs per cell: no critical sample ratio curve (docs/csr.md), as no measures
         tag=TAG,
     )
 
