@@ -56,6 +56,7 @@ SLOW_FIRST = {
     "test_the_report_ranks_recorded_measures_and_draws_them_against_p": 26,
     "test_initial_weights_are_kept_and_rebuilt_from_the_record_to_the_same_bits": 25,
     "test_the_example_notebook_runs_a_randomization_test": 20,
+    "test_the_curve_and_the_measure_change_no_number_and_resume_to_the_same_bits": 20,
     "test_a_smoke_search_trains_each_trial_as_a_run_and_a_second_start_trains_nothing": 20,
     "test_tensorboards_hparams_table_has_one_row_per_run_with_the_records_finals": 19,
     "test_wheel_installs_and_runs_the_smoke_preset_from_another_directory": 16,
