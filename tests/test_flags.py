@@ -11,7 +11,7 @@ from absl import flags
 from conftest import REPO
 
 from rethink_tf import cli, config, experiments, runs
-from rethink_tf.experiments import difficulty, figure1, measures, memorization, table1, table3, tune
+from rethink_tf.experiments import difficulty, figure1, measures, memorization, regularizers, table1, table3, tune
 
 sys.path.insert(0, os.path.join(REPO, "tools"))
 import flags_doc  # noqa: E402  (a script in tools/, imported for its functions)
@@ -49,6 +49,11 @@ OPTIONS = {
         "memorization_models": ["mlp_1x512", "alexnet_small"],
         "memorization_weights": False,
     },
+    regularizers.Options: {
+        "regularizer_models": ["mlp_1x512", "alexnet_small"],
+        "regularizer_names": list(regularizers.STRENGTHS),
+        "regularizer_epochs": 0,
+    },
     tune.Options: {
         "oracle": "bayesian",
         "max_trials": 10,
@@ -68,7 +73,8 @@ def test_the_flags_are_the_declared_fields_with_their_defaults():
     for options, expected in OPTIONS.items():
         cli.define_options(options, values)
         assert {name: values[name].default for name in cli.names(options)} == expected
-    assert len(list(values)) == 82  # 0.5's 60, --tag, 0.6's four, the memorization experiment's ten, #44's seven
+    # 0.5's 60, --tag, 0.6's four, the memorization experiment's ten, #44's seven and the regularizers' three
+    assert len(list(values)) == 85
     assert values["model"].parser.enum_values == list(cli.CHOICES["models"])
     assert values["single_seed_models"].flag_type() == "multi string enum"
     with pytest.raises(flags.IllegalFlagValueError):
