@@ -86,6 +86,7 @@ def run_config(
         tag=TAG,
         measures=False,  # not needed here, and as costly as an AlexNet run's training (docs/measures.md)
         save_weights=False,  # 86 laptop runs: their records and ledgers, not 0.5 GB of weights
+        csr_every=0,  # the critical sample ratio's curves under noise are their own runs (#44 item 5)
         **regularized(regularizer, strength),
     )
 
