@@ -571,6 +571,17 @@ def dataset_key(dataset: str) -> str:
     return f"{prefix}-{os.path.splitext(base)[0] if prefix == 'npz' else base}"
 
 
+# The regularizers a run name gives with their strength when on: (field, prefix), in the names' order.
+_NAMED_STRENGTHS = (
+    ("weight_decay", "wd"),
+    ("dropout", "dropout"),
+    ("input_dropout", "indrop"),
+    ("input_noise", "innoise"),
+    ("hidden_noise", "hidnoise"),
+    ("adversarial", "adv"),
+)
+
+
 def default_run_name(config: RunConfig) -> str:
     """A readable directory name from the fields a grid varies."""
     parts = [model_key(config.model, config.batch_norm), dataset_key(config.dataset), config.corruption]
@@ -580,20 +591,11 @@ def default_run_name(config: RunConfig) -> str:
         parts.append("crop")
     if config.augment:
         parts.append("augment")
-    if config.weight_decay:
-        parts.append(f"wd{config.weight_decay:g}")
-    if config.dropout:
-        parts.append(f"dropout{config.dropout:g}")
-    if config.input_dropout:
-        parts.append(f"indrop{config.input_dropout:g}")
-    if config.input_noise:
-        parts.append(f"innoise{config.input_noise:g}")
-    if config.hidden_noise:
-        parts.append(f"hidnoise{config.hidden_noise:g}")
-    if config.adversarial:
-        parts.append(f"adv{config.adversarial:g}")
-        if config.adversarial_fraction != 0.5:
-            parts.append(f"of{config.adversarial_fraction:g}")
+    for field, prefix in _NAMED_STRENGTHS:
+        if getattr(config, field):
+            parts.append(f"{prefix}{getattr(config, field):g}")
+    if config.adversarial and config.adversarial_fraction != 0.5:
+        parts.append(f"of{config.adversarial_fraction:g}")
     if config.precision != "float32":
         parts.append(config.precision)
     parts.append(f"seed{config.seed}")
