@@ -142,7 +142,7 @@ def test_tfds_without_prepared_data_is_one_line_and_writes_nothing(tmp_path, mon
         (["--dataset=tfds:no_such_set_at_all"], "tfds knows no data set 'no_such_set_at_all'"),
         (["--dataset=npz:x.npz", "--download"], "--download=True is not allowed: only tfds sources download"),
         (["--test_split=validation"], "only tfds:NAME sources have named splits"),
-        (["--dropout=0.5"], "only inception_v3 have a dropout layer"),
+        (["--model=inception_v3", "--hidden_noise=0.1"], "noise layers are built into inception_small"),
         (["--model=inception_v3", "--crop_size=32"], "inception_v3 needs inputs of at least 75x75"),
     ],
 )
