@@ -21,7 +21,7 @@ RUN_FLAGS := $(if $(filter 1 yes true,$(DOWNLOAD)),--download) $(if $(DATA_DIR),
 # Table 2's ILSVRC2012_img_train.tar and ILSVRC2012_img_val.tar (PRESET=paper; tfds' manual dir when unset).
 IMAGENET_DIR ?=
 
-.PHONY: test lint format data tune-laptop reproduce-table1 reproduce-figure1 reproduce-figure2 reproduce-table2 reproduce-table4 reproduce-theorem1 reproduce-table3 reproduce-rademacher reproduce-measures reproduce-memorization reproduce-regularizers rademacher benchmark clean-venv
+.PHONY: test lint format data tune-laptop reproduce-table1 reproduce-figure1 reproduce-figure2 reproduce-table2 reproduce-table4 reproduce-theorem1 reproduce-table3 reproduce-rademacher reproduce-measures reproduce-memorization reproduce-regularizers reproduce-csr-noise rademacher benchmark clean-venv
 
 $(VENV)/stamp: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -122,6 +122,11 @@ reproduce-memorization: $(VENV)/stamp data
 # What stops memorization (Arpit et al. 2017, Section 5): each regularizer's strengths on random and on true labels.
 reproduce-regularizers: $(VENV)/stamp data
 	$(PY) -m rethink_tf.experiments.regularizers --preset=$(PRESET) --results_dir=$(RESULTS)/regularizers $(RUN_FLAGS)
+
+# The critical sample ratio under label and input noise (Arpit et al. 2017, Figures 7-9): true labels, randY and
+# randX at p = 0.2-0.8 and random labels, a CSR point every epoch.
+reproduce-csr-noise: $(VENV)/stamp data
+	$(PY) -m rethink_tf.experiments.csr_noise --preset=$(PRESET) --results_dir=$(RESULTS)/csr_noise $(RUN_FLAGS)
 
 # Training and input-pipeline throughput of this machine, and what each speed setting is worth
 # (tools/benchmark.py); run it on a quiet machine. BENCHMARK_FLAGS="--settings --torch" adds PyTorch's rates.

@@ -49,6 +49,7 @@ TRAIN, TEST = 1, 2
 # The record's epoch keys (and the TensorBoard tags' names, rethink_tf.summaries).
 TRAIN_KEY, TEST_KEY = "csr_train", "csr_test"
 SECONDS_KEY = "csr_seconds"  # what the two searches took (wall time), beside the record's epoch_time_s
+INITIAL_KEY = "csr_initial"  # the record's key of the point before the first step: {TRAIN_KEY, TEST_KEY, SECONDS_KEY}
 
 
 class Found(NamedTuple):
@@ -190,24 +191,36 @@ def sample(split: pipeline.Split, size: int, seed: int, config) -> np.ndarray:
 class CriticalSampleRatio(keras.callbacks.Callback):
     """The CSR of a fixed sample of the training set and of the test set into the epoch's logs (TRAIN_KEY,
     TEST_KEY, and the seconds it took, SECONDS_KEY), at the end of every `every`-th epoch and of the run's last (its
-    epoch budget, or the one whose end stops training: place it after StopWhenFit). A function of the epoch's
-    weights alone, so a resumed run records the same bits; it changes no weight, statistic or random stream of the
-    run. Skipped when the loss is NaN."""
+    epoch budget, or the one whose end stops training: place it after StopWhenFit); and, when `record` has no epoch
+    yet, of the initial weights into record[INITIAL_KEY] (place it before the backup's restore), so a curve says
+    whether the CSR rises from where training starts. A function of the weights and the seeds alone, so a resumed
+    run records the same bits; it changes no weight, statistic or random stream of the run. Skipped when the loss
+    is NaN."""
 
-    def __init__(self, train_images, test_images, rgb: bool, every: int, max_epochs: int, seed: int):
+    def __init__(self, train_images, test_images, rgb: bool, every: int, max_epochs: int, seed: int, record=None):
         super().__init__()
         self.images = {TRAIN_KEY: (train_images, TRAIN), TEST_KEY: (test_images, TEST)}
-        self.rgb, self.every, self.max_epochs, self.seed = rgb, every, max_epochs, seed
+        self.rgb, self.every, self.max_epochs, self.seed, self.record = rgb, every, max_epochs, seed, record
         self._find = None
+
+    def _point(self) -> dict[str, float]:
+        started = time.perf_counter()
+        if self._find is None:
+            self._find = searcher(self.model, self.rgb)
+        point = {
+            key: ratio(of_sample(self._find, images, (self.seed, which)))
+            for key, (images, which) in self.images.items()
+        }
+        point[SECONDS_KEY] = time.perf_counter() - started  # its cost, the first time with its tracing
+        return point
+
+    def on_train_begin(self, logs=None):
+        if self.record is not None and not self.record["epochs"] and INITIAL_KEY not in self.record:
+            self.record[INITIAL_KEY] = self._point()
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is None or not np.isfinite(float(logs.get("loss", 0.0))):
             return
         if (epoch + 1) % self.every and epoch + 1 != self.max_epochs and not self.model.stop_training:
             return
-        started = time.perf_counter()
-        if self._find is None:
-            self._find = searcher(self.model, self.rgb)
-        for key, (images, which) in self.images.items():
-            logs[key] = ratio(of_sample(self._find, images, (self.seed, which)))
-        logs[SECONDS_KEY] = time.perf_counter() - started  # its cost, the first time with its tracing
+        logs.update(self._point())

@@ -130,7 +130,7 @@ def fit(
         *_training_set_pass(config, data, train_eval_ds, curve, curve_ds, label_split),
         callbacks.GeneralizationGap(),
         *([callbacks.StopWhenFit()] if config.stop_when_fit else []),
-        *_critical_sample_ratio(config, data),  # after StopWhenFit: it reads whether this epoch is the last
+        *_critical_sample_ratio(config, data, record),  # after StopWhenFit: it reads whether this epoch is the last
         # The record is saved before the backup, so on resume it is never behind the checkpoint.
         callbacks.RunRecordWriter(record, save, wall_time),
         callbacks.EpochSummaries(writer, record),
@@ -166,15 +166,16 @@ def _training_set_pass(config, data, train_eval_ds, curve, curve_ds, label_split
     return [callbacks.TrainingSetPass(dataset, every_train, trained, label_split, rows)]
 
 
-def _critical_sample_ratio(config, data) -> list:
+def _critical_sample_ratio(config, data, record) -> list:
     """Arpit et al.'s critical sample ratio in the curves (rethink_tf.csr) when --csr_every asks for it: on fixed
-    samples of the trained examples and of the test set (within the curve test subset when no larger)."""
+    samples of the trained examples and of the test set (within the curve test subset when no larger), before the
+    first step (a new run's) and after every N-th epoch."""
     from rethink_tf import csr
 
     if not config.csr_every:
         return []
     train, test = (csr.sample(split, config.csr_size, config.seed, config) for split in (data.train, data.test))
-    return [csr.CriticalSampleRatio(train, test, config.rgb, config.csr_every, config.max_epochs, config.seed)]
+    return [csr.CriticalSampleRatio(train, test, config.rgb, config.csr_every, config.max_epochs, config.seed, record)]
 
 
 def _ledger_rows(config, every_train, trained, curve, curve_ds):

@@ -61,7 +61,8 @@ class RunRecord(dict):
     """record.json of one run. Keys: format, status, run_name, experiment (the fields that determine the numbers),
     config (every RunConfig field), versions, environment (and resumed_in), host, pid, started, updated, resumed,
     data (source, origin, example counts, shapes, fingerprints), epoch_budget, replicas, model (paper name,
-    parameter counts), epochs (one dict of metrics per epoch), final, wall_time_s, error, measures."""
+    parameter counts), epochs (one dict of metrics per epoch), csr_initial (the critical sample ratio before the
+    first step, with --csr_every), final, wall_time_s, error, measures."""
 
     @property
     def config(self) -> config_lib.RunConfig:

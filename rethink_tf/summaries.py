@@ -194,7 +194,8 @@ class Writer:
                 ],
             )
             hp.hparams(hparam_values(self.config, self.record), trial_id=trial_id(self.config))
-        for row in rows:
+        initial = (self.record or {}).get(csr.INITIAL_KEY)  # the CSR before the first step, at step 0
+        for row in ([{"epoch": 0, **initial}] if initial else []) + list(rows):
             self.epoch(row)
 
     def epoch(self, row: dict[str, Any]) -> None:

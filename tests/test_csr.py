@@ -107,15 +107,20 @@ def test_the_curve_and_the_measure_change_no_number_and_resume_to_the_same_bits(
     values = [r[key] for r in rows for key in (csr.TRAIN_KEY, csr.TEST_KEY) if key in r]
     assert all(0 <= v <= 1 for v in values) and any(0 < v < 1 for v in values)
     assert a["measures"]["values"]["critical_sample_ratio"] == rows[-1][csr.TEST_KEY]
+    # The point before the first step: the initial weights' (a net that has learnt nothing yet).
+    initial = a[csr.INITIAL_KEY]
+    assert set(initial) == {csr.TRAIN_KEY, csr.TEST_KEY, csr.SECONDS_KEY} and csr.INITIAL_KEY not in b
     assert a["measures"]["settings"]["csr_test_examples"] == 30
     # TensorBoard: its own tag group, the record's values at their epochs.
     events = Events(on.run_dir)
     for key in (csr.TRAIN_KEY, csr.TEST_KEY):
         tag = summaries.EPOCH_TAGS[key][0]
         assert tag.startswith(summaries.CSR + "/")
-        assert events.series(tag) == [(r["epoch"], pytest.approx(r[key])) for r in rows if key in r]
+        curve_points = [(r["epoch"], pytest.approx(r[key])) for r in rows if key in r]
+        assert events.series(tag) == [(0, pytest.approx(initial[key]))] + curve_points
     # Interrupted after the third epoch and resumed: the same curve, to the bit.
     cut = interrupted_run(dataclasses.replace(on, results_dir=str(tmp_path / "cut"), measures=False), monkeypatch)
     assert len(records.read_record(cut.run_dir)["epochs"]) == 2
     resumed = train.run(cut, raw=tiny_raw())
     assert [untimed(r) | curve(r) for r in resumed["epochs"]] == [untimed(r) | curve(r) for r in rows]
+    assert curve(resumed[csr.INITIAL_KEY]) == curve(initial)

@@ -11,7 +11,17 @@ from absl import flags
 from conftest import REPO
 
 from rethink_tf import cli, config, experiments, runs
-from rethink_tf.experiments import difficulty, figure1, measures, memorization, regularizers, table1, table3, tune
+from rethink_tf.experiments import (
+    csr_noise,
+    difficulty,
+    figure1,
+    measures,
+    memorization,
+    regularizers,
+    table1,
+    table3,
+    tune,
+)
 
 sys.path.insert(0, os.path.join(REPO, "tools"))
 import flags_doc  # noqa: E402  (a script in tools/, imported for its functions)
@@ -54,6 +64,12 @@ OPTIONS = {
         "regularizer_names": list(regularizers.STRENGTHS),
         "regularizer_epochs": 0,
     },
+    csr_noise.Options: {
+        "csr_noise_models": ["mlp_1x512", "alexnet_small"],
+        "csr_noise_levels": [0.2, 0.4, 0.6, 0.8],
+        "csr_noise_every": 1,
+        "csr_noise_size": 500,
+    },
     tune.Options: {
         "oracle": "bayesian",
         "max_trials": 10,
@@ -73,8 +89,9 @@ def test_the_flags_are_the_declared_fields_with_their_defaults():
     for options, expected in OPTIONS.items():
         cli.define_options(options, values)
         assert {name: values[name].default for name in cli.names(options)} == expected
-    # 0.5's 60, --tag, 0.6's four, the memorization experiment's ten, #44's seven and the regularizers' three
-    assert len(list(values)) == 85
+    # 0.5's 60, --tag, 0.6's four, the memorization experiment's ten, #44's seven, the regularizers' three and
+    # csr_noise's four
+    assert len(list(values)) == 89
     assert values["model"].parser.enum_values == list(cli.CHOICES["models"])
     assert values["single_seed_models"].flag_type() == "multi string enum"
     with pytest.raises(flags.IllegalFlagValueError):

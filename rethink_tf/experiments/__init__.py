@@ -16,6 +16,7 @@ NAMES = (
     "memorization",
     "difficulty",
     "regularizers",
+    "csr_noise",
 )
 
 
