@@ -45,11 +45,6 @@ def check_names(config: RunConfig) -> None:
         "batch_norm",
         f"only models with batch norm can turn it off ({', '.join(models.WITH_BATCH_NORM)})",
     )
-    need(
-        not config.dropout or models.MODELS[config.model].has_dropout,
-        "dropout",
-        f"only {', '.join(n for n, s in models.MODELS.items() if s.has_dropout)} have a dropout layer",
-    )
     with_noise = ", ".join(n for n, s in models.MODELS.items() if s.has_noise)
     for flag in ("input_dropout", "input_noise", "hidden_noise"):
         need(

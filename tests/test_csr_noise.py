@@ -66,9 +66,9 @@ def test_report_from_records_alone(tmp_path):
     fake(cfg("random"), [0.1, 0.14, 0.12], [0.1, 0.12, 0.09])
     fake(cfg("randX", 0.4), [0.03, 0.02, 0.04], [0.6, 0.7, 0.65])
     text = runner.run_experiment(csr_noise.EXPERIMENT, base, csr_noise_models=(), csr_noise_levels=(0.5,))
-    assert "| MLP 1x512 | true labels | 3 | 3 | 0.700 | 0.800, 2 | 0.100 | 0.020 | 0.100 | 0.010 | 0.000 |" in text
+    assert "| MLP 1x512 | true labels | 3 | 3 | 0.700 | 0.800, 2 | 0.100 | 0.020 | 0.030 | 0.010 | 0.000 |" in text
     assert (
-        "| MLP 1x512 | label noise p 0.4 | 3 | not fitted | 0.450 | 0.500, 1 | 0.100 | 0.050 | 0.100 | 0.060 |" in text
+        "| MLP 1x512 | label noise p 0.4 | 3 | not fitted | 0.450 | 0.500, 1 | 0.100 | 0.050 | 0.080 | 0.060 |" in text
     )
     with open(tmp_path / "csr_noise.csv", newline="") as f:
         rows = list(csv.DictReader(f))

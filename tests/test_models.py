@@ -24,7 +24,6 @@ class ModelsTest(parameterized.TestCase):
             self.assertIsInstance(spec, ModelSpec)
             self.assertEqual(spec.name, key)
             self.assertEqual(spec.has_batch_norm, key == "inception_small")
-            self.assertTrue(spec.has_dropout)
             self.assertEqual(spec.has_noise, key != "inception_v3")
             if key in table1:
                 self.assertEqual(spec.default_learning_rate, 0.1 if key == "inception_small" else 0.01)

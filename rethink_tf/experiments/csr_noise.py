@@ -125,6 +125,7 @@ def rows(recs: list[records.RunRecord]) -> list[dict[str, Any]]:
         if not points:
             continue
         test = [pt["csr_test"] for pt in points]
+        trained = [pt["csr_test"] for pt in points if pt["epoch"] > 0]  # after an epoch or more of training
         accuracies = [(row["val_accuracy"], row["epoch"]) for row in r.epochs if "val_accuracy" in row]
         best, best_epoch = max(accuracies, key=lambda t: (t[0], -t[1])) if accuracies else (math.nan, None)
         final = r["final"]
@@ -140,8 +141,8 @@ def rows(recs: list[records.RunRecord]) -> list[dict[str, Any]]:
                 "best_test_accuracy": best,
                 "best_test_epoch": best_epoch,
                 "csr_test_initial": test[0] if points[0]["epoch"] == 0 else math.nan,
-                "csr_test_first_epoch": next((pt["csr_test"] for pt in points if pt["epoch"] > 0), math.nan),
-                "csr_test_max": max(test),
+                "csr_test_first_epoch": trained[0] if trained else math.nan,
+                "csr_test_max": max(trained, default=math.nan),
                 "csr_test_final": test[-1],
                 "csr_train_final": points[-1]["csr_train"],
                 "curve": points,
@@ -191,7 +192,7 @@ def summary(table: list[dict[str, Any]]) -> str:
         "best test acc (curve), epoch",
         "test CSR: before training",
         "epoch 1",
-        "max",
+        "max (epochs 1-)",
         "final",
         "train CSR: final",
     ]

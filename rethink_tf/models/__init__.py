@@ -50,7 +50,6 @@ class ModelSpec:
     # Arpit et al.'s regularizers (--dropout after each hidden layer, --input_dropout, --input_noise,
     # --hidden_noise: _common.Noise); inception_v3, Keras' own, has only its dropout before the logits.
     has_noise: bool = True
-    has_dropout: bool = True  # --dropout applies
     min_input: int = 1  # the smallest side it builds for
 
 
@@ -114,10 +113,8 @@ def build_model(
         kwargs.update(noise=Noise(dropout, input_dropout, input_noise, hidden_noise, seed))
     elif input_dropout or input_noise or hidden_noise:
         raise ValueError(f"--input_dropout, --input_noise and --hidden_noise apply to Table 1's models, not {name!r}")
-    elif spec.has_dropout:
+    else:
         kwargs.update(dropout=dropout)
-    elif dropout:
-        raise ValueError(f"--dropout applies only to models with a dropout layer; {name!r} has none")
     return spec.build(tuple(input_shape), num_classes, **kwargs)
 
 

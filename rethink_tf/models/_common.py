@@ -43,20 +43,21 @@ def kernel_regularizer(weight_decay: float):
     return keras.regularizers.L2(weight_decay) if weight_decay > 0 else None
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass
 class Noise:
     """Arpit et al.'s regularizers as layers (all off by default, adding no layer): Gaussian noise (stddev) then
     dropout (rate) on the inputs, and the same after each hidden layer. Their seeds come from a stream of their
-    own, so the initial weights are the same whichever are on."""
+    own, so the initial weights are the same whichever are on; one Noise builds one model (the stream moves)."""
 
     dropout: float = 0.0
     input_dropout: float = 0.0
     input_noise: float = 0.0
     hidden_noise: float = 0.0
     seed: int = 0
+    _seeds: SeedStream = dataclasses.field(init=False, repr=False, compare=False)
 
     def __post_init__(self):
-        object.__setattr__(self, "_seeds", SeedStream(self.seed, stream=1))
+        self._seeds = SeedStream(self.seed, stream=1)
 
     def _add(self, x, noise: float, rate: float, name: str):
         if noise:
