@@ -86,6 +86,15 @@ class RunConfig:
         flag_default="laptop",
     )
     model: str = setting("inception_small", "Architecture (rethink_tf/models).", WHAT, choices="models")
+    hidden_units: int = setting(
+        0, "Hidden units of each hidden layer of the MLPs (capacity sweeps); 0 = the paper's 512.", WHAT
+    )
+    width_multiplier: float = setting(
+        1.0,
+        "AlexNet-small's and Inception-small's channels and hidden units times this, each rounded, at least 1 "
+        "(capacity sweeps); 1 = the paper's.",
+        WHAT,
+    )
     dataset: str = setting(
         "fashion_mnist",
         "Data set: {datasets} (built in); tfds:NAME[:CONFIG] (any tfds image-classification "
@@ -222,6 +231,13 @@ class RunConfig:
         "Apply --lr_decay once per this many training examples seen instead of once per epoch "
         "(50000: the paper's CIFAR-10 schedule in steps, for subsets); 0 = every epoch.",
         REGULARIZERS,
+    )
+    optimizer: str = setting(
+        "sgd",
+        "sgd: SGD with --momentum, the paper's; adam: Adam (Keras' defaults but the learning rate; Nakkiran et al.'s "
+        "double descent). --lr_decay=1 keeps the learning rate constant.",
+        REGULARIZERS,
+        choices=("sgd", "adam"),
     )
     momentum: float = setting(0.9, "SGD momentum.", REGULARIZERS)
     batch_size: int = setting(128, "Global batch size.", REGULARIZERS)
@@ -509,6 +525,13 @@ class RunConfig:
         need(0 <= self.bn_momentum < 1, "bn_momentum", "a number in [0, 1)")
         need(self.weight_decay >= 0, "weight_decay", "an L2 coefficient >= 0 (0 turns it off)")
         need(self.seed >= 0, "seed", "an integer >= 0")
+        need(self.optimizer in ("sgd", "adam"), "optimizer", "sgd or adam")
+        need(self.hidden_units >= 0, "hidden_units", "a number of units >= 1, or 0 for the paper's 512")
+        need(
+            math.isfinite(self.width_multiplier) and self.width_multiplier > 0,
+            "width_multiplier",
+            "a factor > 0 (1: the paper's channels)",
+        )
         need(self.csr_every >= 0, "csr_every", "a number of epochs >= 1, or 0 to turn the critical sample ratio off")
         need(self.csr_size >= 1, "csr_size", "a number of images >= 1")
         need(
@@ -596,6 +619,12 @@ def default_run_name(config: RunConfig) -> str:
             parts.append(f"{prefix}{getattr(config, field):g}")
     if config.adversarial and config.adversarial_fraction != 0.5:
         parts.append(f"of{config.adversarial_fraction:g}")
+    if config.hidden_units:
+        parts.append(f"h{config.hidden_units}")
+    if config.width_multiplier != 1.0:
+        parts.append(f"wm{config.width_multiplier:g}")
+    if config.optimizer != "sgd":
+        parts.append(config.optimizer)
     if config.precision != "float32":
         parts.append(config.precision)
     parts.append(f"seed{config.seed}")

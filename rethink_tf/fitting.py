@@ -31,15 +31,17 @@ def build(config: config_lib.RunConfig, input_shape, num_classes: int, replicas:
         input_dropout=config.input_dropout,
         input_noise=config.input_noise,
         hidden_noise=config.hidden_noise,
+        hidden_units=config.hidden_units,
+        width_multiplier=config.width_multiplier,
         seed=config.train_seed,
     )
 
 
 def compile_model(model, config: config_lib.RunConfig, replicas: int = 1, num_classes: int = 10) -> None:
     """SGD with momentum on the cross-entropy of logits, the paper's setup (its update one fused op:
-    rethink_tf/optimizers.py). XLA only on a GPU, and there as Keras decides: Keras turns XLA off under op
-    determinism, on unless --nodeterministic (docs/speed.md). Several steps per call only on one replica:
-    under a MirroredStrategy of several, Keras 3.15's multi-step loop fails ("You must feed a value for
+    rethink_tf/optimizers.py), or Adam with --optimizer=adam. XLA only on a GPU, and there as Keras decides: Keras
+    turns XLA off under op determinism, on unless --nodeterministic (docs/speed.md). Several steps per call only on
+    one replica: under a MirroredStrategy of several, Keras 3.15's multi-step loop fails ("You must feed a value for
     placeholder tensor"), and one step per call gives the same numbers. With more than 10 classes top-5 accuracy
     is measured too (the paper's Table 2 reports it for ImageNet)."""
     import keras
@@ -49,7 +51,7 @@ def compile_model(model, config: config_lib.RunConfig, replicas: int = 1, num_cl
 
     model.compile(
         jit_compile="auto" if tf.config.list_physical_devices("GPU") else False,
-        optimizer=optimizers.MomentumSGD(learning_rate=config.learning_rate, momentum=config.momentum),
+        optimizer=optimizers.of_config(config),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=["accuracy"]
         + ([keras.metrics.SparseTopKCategoricalAccuracy(k=5, name="top5_accuracy")] if num_classes > 10 else []),

@@ -1,4 +1,5 @@
-"""SGD with momentum whose update is TensorFlow's fused kernel, the paper's optimizer at the speed of one op.
+"""The run's optimizer: SGD with momentum whose update is TensorFlow's fused kernel, the paper's optimizer at the
+speed of one op, or Keras' Adam (--optimizer=adam, Nakkiran et al.'s for double descent).
 
 Keras 3's SGD builds its update from four element-wise ops, each writing a fresh temporary the size of the
 variable; TensorFlow's ResourceApplyKerasMomentum (what tf.keras 2's SGD ran) does the same arithmetic in
@@ -26,3 +27,10 @@ class MomentumSGD(keras.optimizers.SGD):
             momentum=tf.cast(self.momentum, variable.dtype),
             use_nesterov=False,
         )
+
+
+def of_config(config):
+    """--optimizer's optimizer at the run's learning rate (the schedule's callback sets it every epoch)."""
+    if config.optimizer == "adam":
+        return keras.optimizers.Adam(learning_rate=config.learning_rate)
+    return MomentumSGD(learning_rate=config.learning_rate, momentum=config.momentum)

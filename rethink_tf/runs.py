@@ -45,6 +45,17 @@ def check_names(config: RunConfig) -> None:
         "batch_norm",
         f"only models with batch norm can turn it off ({', '.join(models.WITH_BATCH_NORM)})",
     )
+    spec = models.MODELS[config.model]
+    need(
+        not config.hidden_units or spec.width == "units",
+        "hidden_units",
+        f"the MLPs' hidden units ({', '.join(models.WIDTHS['units'])}); for {config.model} see --width_multiplier",
+    )
+    need(
+        config.width_multiplier == 1.0 or spec.width == "multiplier",
+        "width_multiplier",
+        f"it scales {', '.join(models.WIDTHS['multiplier'])}; for the MLPs give --hidden_units",
+    )
     with_noise = ", ".join(n for n, s in models.MODELS.items() if s.has_noise)
     for flag in ("input_dropout", "input_noise", "hidden_noise"):
         need(

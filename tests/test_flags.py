@@ -83,15 +83,16 @@ OPTIONS = {
 def test_the_flags_are_the_declared_fields_with_their_defaults():
     values = flags.FlagValues()
     cli.define_flags(values)
-    # 0.5's 50, --tag, 0.6's run_seed, train_fraction, ledger, save_weights, and #44's input_dropout, input_noise,
-    # hidden_noise, adversarial, adversarial_fraction, csr_every, csr_size
-    assert {name: values[name].default for name in values} == RUN_FLAGS and len(RUN_FLAGS) == 62
+    # 0.5's 50, --tag, 0.6's run_seed, train_fraction, ledger, save_weights, #44's input_dropout, input_noise,
+    # hidden_noise, adversarial, adversarial_fraction, csr_every, csr_size, and #45's hidden_units,
+    # width_multiplier, optimizer
+    assert {name: values[name].default for name in values} == RUN_FLAGS and len(RUN_FLAGS) == 65
     for options, expected in OPTIONS.items():
         cli.define_options(options, values)
         assert {name: values[name].default for name in cli.names(options)} == expected
-    # 0.5's 60, --tag, 0.6's four, the memorization experiment's ten, #44's seven, the regularizers' three and
-    # csr_noise's four
-    assert len(list(values)) == 89
+    # 0.5's 60, --tag, 0.6's four, the memorization experiment's ten, #44's seven, the regularizers' three,
+    # csr_noise's four and #45's three
+    assert len(list(values)) == 92
     assert values["model"].parser.enum_values == list(cli.CHOICES["models"])
     assert values["single_seed_models"].flag_type() == "multi string enum"
     with pytest.raises(flags.IllegalFlagValueError):

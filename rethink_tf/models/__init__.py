@@ -50,6 +50,9 @@ class ModelSpec:
     # Arpit et al.'s regularizers (--dropout after each hidden layer, --input_dropout, --input_noise,
     # --hidden_noise: _common.Noise); inception_v3, Keras' own, has only its dropout before the logits.
     has_noise: bool = True
+    # Capacity sweeps: "units", the MLPs' hidden units (--hidden_units); "multiplier", every channel and hidden
+    # unit scaled (--width_multiplier); None, neither.
+    width: str | None = None
     min_input: int = 1  # the smallest side it builds for
 
 
@@ -58,10 +61,25 @@ _DEFAULT_WEIGHT_DECAY = 5e-4
 MODELS: dict[str, ModelSpec] = {
     spec.name: spec
     for spec in (
-        ModelSpec("inception_small", inception.build, "Inception", True, 0.1, _DEFAULT_WEIGHT_DECAY, 1_649_402),
-        ModelSpec("alexnet_small", alexnet.build, "AlexNet", False, 0.01, _DEFAULT_WEIGHT_DECAY, 1_387_786),
-        ModelSpec("mlp_1x512", mlp.build_1x512, "MLP 1x512", False, 0.01, _DEFAULT_WEIGHT_DECAY, 1_209_866),
-        ModelSpec("mlp_3x512", mlp.build_3x512, "MLP 3x512", False, 0.01, _DEFAULT_WEIGHT_DECAY, 1_735_178),
+        ModelSpec(
+            "inception_small",
+            inception.build,
+            "Inception",
+            True,
+            0.1,
+            _DEFAULT_WEIGHT_DECAY,
+            1_649_402,
+            width="multiplier",
+        ),
+        ModelSpec(
+            "alexnet_small", alexnet.build, "AlexNet", False, 0.01, _DEFAULT_WEIGHT_DECAY, 1_387_786, width="multiplier"
+        ),
+        ModelSpec(
+            "mlp_1x512", mlp.build_1x512, "MLP 1x512", False, 0.01, _DEFAULT_WEIGHT_DECAY, 1_209_866, width="units"
+        ),
+        ModelSpec(
+            "mlp_3x512", mlp.build_3x512, "MLP 3x512", False, 0.01, _DEFAULT_WEIGHT_DECAY, 1_735_178, width="units"
+        ),
         # The paper trains Inception V3 as TensorFlow's ImageNet recipe does (learning rate 0.045 is that
         # recipe's, for batch 32 per replica).
         ModelSpec(
@@ -80,6 +98,8 @@ MODELS: dict[str, ModelSpec] = {
 }
 # The models whose batch norm --nobatch_norm can remove (the paper's "w/o BatchNorm").
 WITH_BATCH_NORM = tuple(name for name, spec in MODELS.items() if spec.has_batch_norm)
+# The models each width setting applies to: "units" (--hidden_units), "multiplier" (--width_multiplier).
+WIDTHS = {kind: tuple(name for name, spec in MODELS.items() if spec.width == kind) for kind in ("units", "multiplier")}
 
 
 def build_model(
@@ -95,6 +115,8 @@ def build_model(
     input_dropout: float = 0.0,
     input_noise: float = 0.0,
     hidden_noise: float = 0.0,
+    hidden_units: int = 0,
+    width_multiplier: float = 1.0,
     seed: int = 0,
 ) -> keras.Model:
     """Builds registry model `name`; `batch_norm=False` (the paper's "w/o BatchNorm") only for inception_small;
@@ -109,6 +131,14 @@ def build_model(
         kwargs.update(batch_norm=batch_norm, bn_momentum=bn_momentum, sync_batch_norm=sync_batch_norm)
     elif not batch_norm:
         raise ValueError(f"--batch_norm applies only to inception_small; {name!r} has no batch norm to remove")
+    if hidden_units and spec.width != "units":
+        raise ValueError(f"hidden_units applies to the MLPs {WIDTHS['units']}, not {name!r}")
+    if width_multiplier != 1.0 and spec.width != "multiplier":
+        raise ValueError(f"width_multiplier applies to {WIDTHS['multiplier']}, not {name!r}")
+    if hidden_units:
+        kwargs.update(width=hidden_units)
+    if width_multiplier != 1.0:
+        kwargs.update(width_multiplier=width_multiplier)
     if spec.has_noise:
         kwargs.update(noise=Noise(dropout, input_dropout, input_noise, hidden_noise, seed))
     elif input_dropout or input_noise or hidden_noise:

@@ -73,3 +73,8 @@ class Noise:
     def hidden(self, x, name: str):
         """After hidden layer `name`: --hidden_noise, then --dropout."""
         return self._add(x, self.hidden_noise, self.dropout, name)
+
+
+def scaled(channels: int, multiplier: float) -> int:
+    """A layer's channels or units times a width multiplier, rounded, at least 1 (1.0: exactly the paper's)."""
+    return channels if multiplier == 1.0 else max(1, round(channels * multiplier))

@@ -3,7 +3,7 @@
 import keras
 import tensorflow as tf
 
-from rethink_tf.models._common import Noise, SeedStream, kernel_regularizer
+from rethink_tf.models._common import Noise, SeedStream, kernel_regularizer, scaled
 from rethink_tf.models.dense import Dense
 
 
@@ -42,10 +42,17 @@ class LocalResponseNormalization(keras.layers.Layer):
 
 
 def build(
-    input_shape, num_classes: int, *, weight_decay: float = 0.0, seed: int = 0, noise: Noise | None = None
+    input_shape,
+    num_classes: int,
+    *,
+    weight_decay: float = 0.0,
+    seed: int = 0,
+    noise: Noise | None = None,
+    width_multiplier: float = 1.0,
 ) -> keras.Model:
     """Two [Conv 5x5x64 ReLU -> MaxPool 3x3/2 'same' -> LRN] blocks, Dense 384 -> 192 (ReLU) -> logits; `noise`
-    (Arpit et al.'s regularizers) after the input, after each block and after each hidden dense layer."""
+    (Arpit et al.'s regularizers) after the input, after each block and after each hidden dense layer;
+    `width_multiplier` scales the 64, 384 and 192 (a capacity sweep)."""
     seeds = SeedStream(seed)
     reg = kernel_regularizer(weight_decay)
     noise = noise or Noise()
@@ -53,7 +60,7 @@ def build(
     x = noise.inputs(inputs)
     for i in (1, 2):
         x = keras.layers.Conv2D(
-            64,
+            scaled(64, width_multiplier),
             5,
             padding="same",
             activation="relu",
@@ -67,7 +74,11 @@ def build(
     x = keras.layers.Flatten(name="flatten")(x)
     for i, units in ((1, 384), (2, 192)):
         x = Dense(
-            units, activation="relu", kernel_initializer=seeds.glorot_uniform(), kernel_regularizer=reg, name=f"fc{i}"
+            scaled(units, width_multiplier),
+            activation="relu",
+            kernel_initializer=seeds.glorot_uniform(),
+            kernel_regularizer=reg,
+            name=f"fc{i}",
         )(x)
         x = noise.hidden(x, f"fc{i}")
     # float32 logits even under a mixed-precision policy.

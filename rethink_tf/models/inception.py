@@ -9,7 +9,7 @@ shrink the signal until training stalls at chance (measured: docs/decisions.md, 
 
 import keras
 
-from rethink_tf.models._common import Noise, SeedStream, kernel_regularizer
+from rethink_tf.models._common import Noise, SeedStream, kernel_regularizer, scaled
 
 # (kind, channels): "inc" = Inception(c1 1x1, c3 3x3); "down" = Downsample(c3 3x3/2 + max pool 3x3/2).
 BLOCKS = (
@@ -36,9 +36,11 @@ def build(
     bn_momentum: float = 0.99,
     sync_batch_norm: bool = False,
     noise: Noise | None = None,
+    width_multiplier: float = 1.0,
 ) -> keras.Model:
     """ConvModule(96, 3x3) -> the paper's Inception/Downsample stack -> global average pool -> Dense logits;
-    `noise` (Arpit et al.'s regularizers) after the input, the stem and each Inception/Downsample module."""
+    `noise` (Arpit et al.'s regularizers) after the input, the stem and each Inception/Downsample module;
+    `width_multiplier` scales every conv's channels (a capacity sweep)."""
     seeds = SeedStream(seed)
     reg = kernel_regularizer(weight_decay)
     noise = noise or Noise()
@@ -46,7 +48,7 @@ def build(
     def conv_module(x, channels, kernel_size, strides, name):
         """The paper's ConvModule: Conv(C, KxK, stride S, 'same') -> BatchNorm -> ReLU."""
         x = keras.layers.Conv2D(
-            channels,
+            scaled(channels, width_multiplier),
             kernel_size,
             strides=strides,
             padding="same",

@@ -45,27 +45,33 @@ def build(
     return keras.Model(inputs, logits, name=name or f"mlp_{num_hidden_layers}x{width}")
 
 
-def build_1x512(input_shape, num_classes: int, *, weight_decay: float = 0.0, seed: int = 0, noise=None) -> keras.Model:
-    """The paper's "MLP 1x512": one hidden layer of 512 ReLU units."""
+def build_1x512(
+    input_shape, num_classes: int, *, weight_decay: float = 0.0, seed: int = 0, noise=None, width: int = 512
+) -> keras.Model:
+    """The paper's "MLP 1x512": one hidden layer of 512 ReLU units (`width` of them in a capacity sweep)."""
     return build(
         input_shape,
         num_classes,
         weight_decay=weight_decay,
         seed=seed,
         num_hidden_layers=1,
-        name="mlp_1x512",
+        width=width,
+        name="mlp_1x512" if width == 512 else f"mlp_1x{width}",
         noise=noise,
     )
 
 
-def build_3x512(input_shape, num_classes: int, *, weight_decay: float = 0.0, seed: int = 0, noise=None) -> keras.Model:
-    """The paper's "MLP 3x512": three hidden layers of 512 ReLU units."""
+def build_3x512(
+    input_shape, num_classes: int, *, weight_decay: float = 0.0, seed: int = 0, noise=None, width: int = 512
+) -> keras.Model:
+    """The paper's "MLP 3x512": three hidden layers of 512 ReLU units (`width` each in a capacity sweep)."""
     return build(
         input_shape,
         num_classes,
         weight_decay=weight_decay,
         seed=seed,
         num_hidden_layers=3,
-        name="mlp_3x512",
+        width=width,
+        name="mlp_3x512" if width == 512 else f"mlp_3x{width}",
         noise=noise,
     )
