@@ -21,7 +21,7 @@ RUN_FLAGS := $(if $(filter 1 yes true,$(DOWNLOAD)),--download) $(if $(DATA_DIR),
 # Table 2's ILSVRC2012_img_train.tar and ILSVRC2012_img_val.tar (PRESET=paper; tfds' manual dir when unset).
 IMAGENET_DIR ?=
 
-.PHONY: test lint format data tune-laptop reproduce-table1 reproduce-figure1 reproduce-figure2 reproduce-table2 reproduce-table4 reproduce-theorem1 reproduce-table3 reproduce-rademacher reproduce-measures reproduce-memorization reproduce-regularizers reproduce-csr-noise rademacher benchmark clean-venv
+.PHONY: test lint format data tune-laptop reproduce-table1 reproduce-figure1 reproduce-figure2 reproduce-table2 reproduce-table4 reproduce-theorem1 reproduce-table3 reproduce-rademacher reproduce-measures reproduce-memorization reproduce-regularizers reproduce-csr-noise reproduce-double-descent rademacher benchmark clean-venv
 
 $(VENV)/stamp: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -127,6 +127,11 @@ reproduce-regularizers: $(VENV)/stamp data
 # randX at p = 0.2-0.8 and random labels, a CSR point every epoch.
 reproduce-csr-noise: $(VENV)/stamp data
 	$(PY) -m rethink_tf.experiments.csr_noise --preset=$(PRESET) --results_dir=$(RESULTS)/csr_noise $(RUN_FLAGS)
+
+# Double descent under label noise (Nakkiran et al. 2019): MLP widths x label noise on one n, then n at one width;
+# Adam at a constant learning rate, no early stop (docs/double-descent.md).
+reproduce-double-descent: $(VENV)/stamp data
+	$(PY) -m rethink_tf.experiments.double_descent --preset=$(PRESET) --results_dir=$(RESULTS)/double_descent $(RUN_FLAGS)
 
 # Training and input-pipeline throughput of this machine, and what each speed setting is worth
 # (tools/benchmark.py); run it on a quiet machine. BENCHMARK_FLAGS="--settings --torch" adds PyTorch's rates.

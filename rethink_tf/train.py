@@ -78,8 +78,15 @@ def checked(
     config: config_lib.RunConfig, raw: sources.RawData
 ) -> tuple[config_lib.RunConfig, records.RunRecord | None]:
     """The config with what depends on the data filled in (for_data), and the existing record of its run dir, after
-    checking that the run may be resumed or reused on raw: subset sizes within the splits, the dir's config and
-    version (records.check), the data's fingerprint. Raises DataError, RunDirError or RunBusyError; writes nothing."""
+    checking that the run may be resumed or reused on raw: raw at the run's --image_size, subset sizes within the
+    splits, the dir's config and version (records.check), the data's fingerprint. Raises DataError, RunDirError or
+    RunBusyError; writes nothing."""
+    side = raw.train.images.shape[1:3]
+    if config.image_size and tuple(side) != (config.image_size, config.image_size):
+        raise sources.DataError(
+            f"the data handed to {config.run_dir} are {side[0]}x{side[1]} images, its --image_size is "
+            f"{config.image_size}: load them with the run's own config (sources.load_for(config))"
+        )
     config = for_data(config, raw)
     sources.check_sizes(raw, config.train_size, config.test_size)
     existing = records.check(config)

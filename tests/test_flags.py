@@ -14,6 +14,7 @@ from rethink_tf import cli, config, experiments, runs
 from rethink_tf.experiments import (
     csr_noise,
     difficulty,
+    double_descent,
     figure1,
     measures,
     memorization,
@@ -70,6 +71,17 @@ OPTIONS = {
         "csr_noise_every": 1,
         "csr_noise_size": 500,
     },
+    double_descent.Options: {
+        "dd_model": "mlp_1x512",
+        "dd_widths": [2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0, 2048.0, 4096.0],
+        "dd_levels": [0.0, 0.1, 0.2],
+        "dd_train_size": 1000,
+        "dd_sample_sizes": [250, 500, 1000, 2000, 4000],
+        "dd_sample_width": 64.0,
+        "dd_epochs": 200,
+        "dd_learning_rate": 1e-3,
+        "dd_image_size": 14,
+    },
     tune.Options: {
         "oracle": "bayesian",
         "max_trials": 10,
@@ -91,8 +103,8 @@ def test_the_flags_are_the_declared_fields_with_their_defaults():
         cli.define_options(options, values)
         assert {name: values[name].default for name in cli.names(options)} == expected
     # 0.5's 60, --tag, 0.6's four, the memorization experiment's ten, #44's seven, the regularizers' three,
-    # csr_noise's four and #45's three
-    assert len(list(values)) == 92
+    # csr_noise's four, #45's three and double_descent's nine
+    assert len(list(values)) == 101
     assert values["model"].parser.enum_values == list(cli.CHOICES["models"])
     assert values["single_seed_models"].flag_type() == "multi string enum"
     with pytest.raises(flags.IllegalFlagValueError):

@@ -17,6 +17,7 @@ NAMES = (
     "difficulty",
     "regularizers",
     "csr_noise",
+    "double_descent",
 )
 
 

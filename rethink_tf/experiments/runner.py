@@ -60,8 +60,8 @@ def run_experiment(
     """Everything the experiment has no result of yet, on base's data (`raw` skips loading it), by `engine` (this
     process by default); returns the report. Its runs are listed and checked once, before anything trains."""
     runs = experiment.runs(base, **options)
-    if runs or experiment.compute:
-        raw = raw or sources.load_for(base)
+    if runs or experiment.compute:  # on the runs' data options where they set their own (double_descent's size)
+        raw = raw or sources.load_for(runs[0][1] if runs else base)
     checked = engines.check_all(runs, raw) if runs else []
     engine = engine or engines.InProcess()
     engine.train(checked, raw)
