@@ -21,7 +21,7 @@ RUN_FLAGS := $(if $(filter 1 yes true,$(DOWNLOAD)),--download) $(if $(DATA_DIR),
 # Table 2's ILSVRC2012_img_train.tar and ILSVRC2012_img_val.tar (PRESET=paper; tfds' manual dir when unset).
 IMAGENET_DIR ?=
 
-.PHONY: test lint format data tune-laptop reproduce-table1 reproduce-figure1 reproduce-figure2 reproduce-table2 reproduce-table4 reproduce-theorem1 reproduce-table3 reproduce-rademacher reproduce-measures reproduce-memorization reproduce-regularizers reproduce-csr-noise reproduce-double-descent rademacher benchmark clean-venv
+.PHONY: test lint format data tune-laptop reproduce-table1 reproduce-figure1 reproduce-figure2 reproduce-table2 reproduce-table4 reproduce-theorem1 reproduce-table3 reproduce-rademacher reproduce-measures reproduce-memorization reproduce-regularizers reproduce-csr-noise reproduce-double-descent reproduce-scaling rademacher benchmark clean-venv
 
 $(VENV)/stamp: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -132,6 +132,10 @@ reproduce-csr-noise: $(VENV)/stamp data
 # Adam at a constant learning rate, no early stop (docs/double-descent.md).
 reproduce-double-descent: $(VENV)/stamp data
 	$(PY) -m rethink_tf.experiments.double_descent --preset=$(PRESET) --results_dir=$(RESULTS)/double_descent $(RUN_FLAGS)
+
+# Table 1 and Figure 1b as n grows: true and random labels per model at n = 400 ... 60,000 (hours; it resumes).
+reproduce-scaling: $(VENV)/stamp data
+	$(PY) -m rethink_tf.experiments.scaling --preset=$(PRESET) --results_dir=$(RESULTS)/scaling $(RUN_FLAGS)
 
 # Training and input-pipeline throughput of this machine, and what each speed setting is worth
 # (tools/benchmark.py); run it on a quiet machine. BENCHMARK_FLAGS="--settings --torch" adds PyTorch's rates.

@@ -19,6 +19,7 @@ from rethink_tf.experiments import (
     measures,
     memorization,
     regularizers,
+    scaling,
     table1,
     table3,
     tune,
@@ -82,6 +83,11 @@ OPTIONS = {
         "dd_learning_rate": 1e-3,
         "dd_image_size": 14,
     },
+    scaling.Options: {
+        "scaling_models": ["mlp_1x512", "alexnet_small"],
+        "scaling_sizes": [400, 1600, 6400, 25600, 60000],
+        "scaling_max_sizes": ["alexnet_small=25600", "inception_small=1600"],
+    },
     tune.Options: {
         "oracle": "bayesian",
         "max_trials": 10,
@@ -103,8 +109,8 @@ def test_the_flags_are_the_declared_fields_with_their_defaults():
         cli.define_options(options, values)
         assert {name: values[name].default for name in cli.names(options)} == expected
     # 0.5's 60, --tag, 0.6's four, the memorization experiment's ten, #44's seven, the regularizers' three,
-    # csr_noise's four, #45's three and double_descent's nine
-    assert len(list(values)) == 101
+    # csr_noise's four, #45's three, double_descent's nine and scaling's three
+    assert len(list(values)) == 104
     assert values["model"].parser.enum_values == list(cli.CHOICES["models"])
     assert values["single_seed_models"].flag_type() == "multi string enum"
     with pytest.raises(flags.IllegalFlagValueError):

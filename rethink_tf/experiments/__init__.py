@@ -18,6 +18,7 @@ NAMES = (
     "regularizers",
     "csr_noise",
     "double_descent",
+    "scaling",
 )
 
 

@@ -1,0 +1,249 @@
+"""Table 1 and Figure 1b as the training set grows: per model and n, the unregularized true-label run and the
+random-label run, their test accuracies, their steps to 100% training accuracy and the ratio of the two (the paper's
+Figure 1b slowdown), with the paper's CIFAR-10 values (n = 50,000) as the reference.
+
+`python -m rethink_tf.experiments.scaling --preset=laptop --results_dir=results/laptop/scaling` trains every run
+without a finished record (MLP 1x512 and AlexNet-small by default at n = 400, 1,600, 6,400, 25,600 and 60,000,
+each model up to its --scaling_max_sizes cap; the preset's batch, learning rate and stop at 100% training accuracy;
+records kept, no weights, measures, ledger or CSR), then writes scaling.md, .csv and .png from the records alone.
+It asks whether the laptop preset's three disagreements with the paper (the model order in test accuracy,
+Inception's and the MLP's slowdown on random labels) close as n grows. Laptop cost and what holds:
+docs/results-laptop.md ("As n grows").
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+from typing import Any
+
+from rethink_tf import config as config_lib
+from rethink_tf import models, paper, plots, records, runs, tables
+from rethink_tf.experiments import runner
+
+TAG = "scaling"
+MODELS = ("mlp_1x512", "alexnet_small")
+SIZES = (400, 1600, 6400, 25600, 60000)
+# The largest n of a model by default: AlexNet-small's random labels at 25,600 take about an hour of 2 cores
+# (about 800 images/s), Inception-small's at 1,600 about as long (about 90 images/s).
+MAX_SIZES = ("alexnet_small=25600", "inception_small=1600")
+PAPER_N = 50_000
+
+
+def max_sizes(entries: tuple[str, ...]) -> dict[str, int]:
+    """--scaling_max_sizes as {model: the largest n it trains at}."""
+    out = {}
+    for entry in entries:
+        name, _, value = entry.partition("=")
+        if name not in models.MODELS or not value.strip().isdigit() or int(value) < 1:
+            raise config_lib.ConfigError(
+                f"--scaling_max_sizes={entry}: give MODEL=N with MODEL one of {', '.join(models.MODELS)} and N >= 1"
+            )
+        out[name] = int(value)
+    return out
+
+
+def run_config(base: config_lib.RunConfig, model: str, n: int, random_labels: bool) -> config_lib.RunConfig:
+    """One run: Table 1's unregularized row of `model` (random labels or true) on n training images, its
+    directory named with n (run names leave the training set's size out)."""
+    cfg = runs.unregularized(
+        base,
+        model=model,
+        batch_norm=True,
+        corruption="random_labels" if random_labels else "true_labels",
+        corrupt=0.0,
+        train_size=n,
+        measures=False,
+        save_weights=False,
+        ledger=False,
+        csr_every=0,
+        tag=TAG,
+    )
+    return dataclasses.replace(cfg, run_name=f"{config_lib.default_run_name(cfg)}-n{n}")
+
+
+def grid(
+    base: config_lib.RunConfig,
+    scaling_models: tuple[str, ...] = MODELS,
+    scaling_sizes: tuple[int, ...] = SIZES,
+    scaling_max_sizes: tuple[str, ...] = MAX_SIZES,
+) -> runner.Runs:
+    """Per n (smallest first, so a cut-short grid still has whole rows), per model up to its cap: the true-label
+    run, then the random-label run."""
+    caps = max_sizes(scaling_max_sizes)
+    wanted = [
+        (f"{models.paper_name(model, True)}, n = {n:,}, {'random' if random else 'true'} labels", (model, n, random))
+        for n in sorted(set(scaling_sizes))
+        for model in scaling_models
+        if n <= caps.get(model, n)
+        for random in (False, True)
+    ]
+    return [
+        (f"[scaling {i + 1}/{len(wanted)} {label}]", run_config(base, model, n, random))
+        for i, (label, (model, n, random)) in enumerate(wanted)
+    ]
+
+
+def rows(recs: list[records.RunRecord]) -> list[dict[str, Any]]:
+    """One dict per model and n, from the finished runs of this experiment (lowest seed)."""
+    pairs: dict[tuple[str, int], dict[str, records.RunRecord]] = {}
+    for r in records.lowest_seed([r for r in recs if r.finished and r.config.tag == TAG]):
+        c = r.config
+        if c.regularizers or c.corruption not in ("true_labels", "random_labels") or c.corrupt:
+            continue
+        pairs.setdefault((c.model, r["data"]["train_examples"]), {})[c.corruption] = r
+    out = []
+    for (model, n), by in sorted(pairs.items(), key=lambda kv: (kv[0][1], _model_order(kv[0][0]))):
+        true, random = by.get("true_labels"), by.get("random_labels")
+        true_steps = true.steps_to_fit if true else None
+        random_steps = random.steps_to_fit if random else None
+        out.append(
+            {
+                "model": model,
+                "n": n,
+                "true_test_accuracy": true["final"]["test_accuracy"] if true else math.nan,
+                "random_test_accuracy": random["final"]["test_accuracy"] if random else math.nan,
+                "true_steps_to_fit": true_steps,
+                "random_steps_to_fit": random_steps,
+                "slowdown": random_steps / true_steps if true_steps and random_steps else math.nan,
+                "true_epochs": true["final"]["epochs_run"] if true else None,
+                "random_epochs": random["final"]["epochs_run"] if random else None,
+                "wall_time_s": sum(r.get("wall_time_s") or 0.0 for r in by.values()),
+            }
+        )
+    return out
+
+
+def _model_order(model: str) -> int:
+    order = ("inception_small", "alexnet_small", "mlp_1x512", "mlp_3x512")
+    return order.index(model) if model in order else len(order)
+
+
+def order_by_n(table: list[dict[str, Any]]) -> dict[int, list[str]]:
+    """Per n where every model has a true-label run: the models from the best test accuracy to the worst."""
+    out = {}
+    for n in sorted({row["n"] for row in table}):
+        line = [row for row in table if row["n"] == n and not math.isnan(row["true_test_accuracy"])]
+        out[n] = [row["model"] for row in sorted(line, key=lambda row: -row["true_test_accuracy"])]
+    return out
+
+
+def draw(table: list[dict[str, Any]], path: str) -> None:
+    """(a) the random-to-true slowdown in steps to fit against n, the paper's as markers at n = 50,000; (b) the
+    true-label test accuracy against n, the paper's CIFAR-10 accuracies likewise."""
+    fig, axes = plots.new_figure(2, width=5.5, height=4.2)
+    model_names = sorted({row["model"] for row in table}, key=_model_order)
+    for i, model in enumerate(model_names):
+        line = sorted((row for row in table if row["model"] == model), key=lambda row: row["n"])
+        color, name = f"C{i}", models.paper_name(model, True)
+        axes[0].plot([r["n"] for r in line], [r["slowdown"] for r in line], "o-", color=color, label=name)
+        axes[1].plot([r["n"] for r in line], [r["true_test_accuracy"] for r in line], "o-", color=color, label=name)
+        if model in paper.FIGURE1B_SLOWDOWN_AT_P1:
+            axes[0].plot([PAPER_N], [paper.FIGURE1B_SLOWDOWN_AT_P1[model]], "*", color=color, markersize=12)
+            axes[1].plot([PAPER_N], [1.0 - paper.FIGURE1C_TEST_ERROR_AT_P0[model]], "*", color=color, markersize=12)
+    axes[0].set(xscale="log", xlabel="training examples n", ylabel="steps to fit: random / true labels")
+    axes[0].set_title("Figure 1b's slowdown (* the paper, CIFAR-10)")
+    axes[1].set(xscale="log", xlabel="training examples n", ylabel="test accuracy, true labels")
+    axes[1].set_title("Table 1's test accuracy (* the paper, CIFAR-10)")
+    for ax in axes:
+        ax.legend(fontsize=7)
+    plots.save(fig, path)
+
+
+def _fmt(value, digits=3) -> str:
+    return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
+
+
+def summary(table: list[dict[str, Any]]) -> str:
+    cells = [
+        [
+            models.paper_name(r["model"], True),
+            f"{r['n']:,}",
+            _fmt(r["true_test_accuracy"]),
+            _fmt(r["random_test_accuracy"]),
+            r["true_steps_to_fit"] or "not fitted",
+            r["random_steps_to_fit"] or "not fitted",
+            f"{_fmt(r['slowdown'], 2)}x" if not math.isnan(r["slowdown"]) else "–",
+            f"{paper.FIGURE1B_SLOWDOWN_AT_P1[r['model']]:g}x" if r["model"] in paper.FIGURE1B_SLOWDOWN_AT_P1 else "–",
+        ]
+        for r in table
+    ]
+    orders = [
+        f"- n = {n:,}: " + " > ".join(models.paper_name(m, True) for m in line)
+        for n, line in order_by_n(table).items()
+        if len(line) > 1
+    ]
+    return "\n".join(
+        [
+            "# Table 1 and Figure 1b as n grows\n",
+            "Per model and training set size n: the unregularized true- and random-label runs, their test accuracy, "
+            "their steps to 100% training accuracy and the ratio (the paper's Figure 1b slowdown; the paper's own, on "
+            "CIFAR-10's 50,000 images, beside it).\n",
+            tables.markdown(
+                [
+                    "model",
+                    "n",
+                    "test acc, true labels",
+                    "test acc, random labels",
+                    "steps to fit, true",
+                    "steps to fit, random",
+                    "slowdown",
+                    "paper's slowdown",
+                ],
+                cells,
+                "lrrrrrrr",
+            ),
+            "\n## The models' order in test accuracy (true labels)\n",
+            *(orders or ["- one model per n so far"]),
+            "\nThe paper's, on CIFAR-10: Inception > AlexNet > MLP 1x512.",
+        ]
+    )
+
+
+FIELDS = (
+    "model",
+    "n",
+    "true_test_accuracy",
+    "random_test_accuracy",
+    "true_steps_to_fit",
+    "random_steps_to_fit",
+    "slowdown",
+    "true_epochs",
+    "random_epochs",
+    "wall_time_s",
+)
+
+
+def report(results_dir: str) -> str:
+    """scaling.md, .csv and .png in results_dir, from its records alone; returns the Markdown."""
+    recs = records.load_all(results_dir)
+    table = rows(recs)
+    if not table:
+        return f"No finished run of the scaling experiment in {results_dir} yet."
+    os.makedirs(results_dir, exist_ok=True)
+    draw(table, os.path.join(results_dir, "scaling.png"))
+    text = tables.write(results_dir, "scaling", summary(table), table, FIELDS, runs=recs)
+    return f"{text}\nfigure: {os.path.join(results_dir, 'scaling.png')}"
+
+
+@dataclasses.dataclass(frozen=True)
+class Options:
+    """The experiment's own flags (rethink_tf.cli.define_options), the keyword arguments of grid."""
+
+    scaling_models: tuple[str, ...] = config_lib.setting(
+        MODELS, "Scaling: the architectures (repeat the flag for each), batch norm on.", choices="models"
+    )
+    scaling_sizes: tuple[int, ...] = config_lib.setting(
+        SIZES, "Scaling: the training set sizes n (repeat the flag for each), class-stratified subsets."
+    )
+    scaling_max_sizes: tuple[str, ...] = config_lib.setting(
+        MAX_SIZES,
+        "Scaling: the largest n of an architecture, as MODEL=N (repeat the flag for each); the others take every n.",
+    )
+
+
+EXPERIMENT = runner.Experiment("scaling", report, runs=grid, options=Options, subdir="scaling")
+
+if __name__ == "__main__":
+    runner.main(EXPERIMENT, __doc__)

@@ -1,0 +1,91 @@
+"""The scaling experiment (Table 1 and Figure 1b as n grows): its grid (true and random labels per model and n,
+each model up to its cap), its report from records alone (the slowdown beside the paper's, the models' order),
+and a real smoke grid end to end."""
+
+import csv
+import dataclasses
+import os
+
+import pytest
+from conftest import needs_data, smoke_base
+
+from rethink_tf import config, records
+from rethink_tf.experiments import runner, scaling
+
+
+def test_the_grid_runs_each_model_up_to_its_cap_smallest_n_first(tmp_path):
+    base = dataclasses.replace(smoke_base(tmp_path), weight_decay=0.1, measures=True)
+    grid = scaling.grid(
+        base,
+        scaling_models=("mlp_1x512", "alexnet_small"),
+        scaling_sizes=(6400, 400, 1600),
+        scaling_max_sizes=("alexnet_small=1600",),
+    )
+    got = [(cfg.model, cfg.train_size, cfg.corruption) for _, cfg in grid]
+    assert got == [
+        (m, n, c)
+        for n, ms in (
+            (400, ("mlp_1x512", "alexnet_small")),
+            (1600, ("mlp_1x512", "alexnet_small")),
+            (6400, ("mlp_1x512",)),
+        )
+        for m in ms
+        for c in ("true_labels", "random_labels")
+    ]
+    assert len({cfg.run_dir for _, cfg in grid}) == len(grid)
+    assert grid[0][1].run_dir.endswith("mlp_1x512-fashion_mnist-true_labels-seed0-n400")
+    for label, cfg in grid:
+        assert label.startswith("[scaling ") and cfg.tag == scaling.TAG
+        assert not cfg.regularizers and not cfg.measures and not cfg.ledger and not cfg.csr_every
+    with pytest.raises(config.ConfigError, match="--scaling_max_sizes=alexnet=5: give MODEL=N"):
+        scaling.grid(base, scaling_max_sizes=("alexnet=5",))
+
+
+def fake(cfg, test_accuracy, fit_epoch, n):
+    epochs = [{"epoch": e + 1, "loss": 1.0, "accuracy": 0.5} for e in range(fit_epoch)]
+    record = records.new_record(
+        cfg,
+        status=records.FINISHED,
+        epochs=epochs,
+        data={"train_examples": n, "num_classes": 10},
+        final={"test_accuracy": test_accuracy, "train_accuracy": 1.0, "epochs_run": fit_epoch, "fit_epoch": fit_epoch},
+        wall_time_s=10.0,
+    )
+    os.makedirs(cfg.run_dir, exist_ok=True)
+    records.save(cfg, record)
+
+
+def test_report_gives_the_slowdown_beside_the_paper_s_and_the_order(tmp_path):
+    base = smoke_base(tmp_path)  # batch 128 (smoke): steps = epochs x ceil(n / 128)
+    for model, n, true_acc, true_fit, random_fit in (
+        ("mlp_1x512", 400, 0.78, 18, 26),
+        ("alexnet_small", 400, 0.80, 25, 43),
+        ("mlp_1x512", 1600, 0.80, 10, 30),
+        ("alexnet_small", 1600, 0.84, 8, 20),
+    ):
+        fake(scaling.run_config(base, model, n, False), true_acc, true_fit, n)
+        fake(scaling.run_config(base, model, n, True), 0.1, random_fit, n)
+    text = runner.run_experiment(scaling.EXPERIMENT, base, scaling_models=(), scaling_sizes=())
+    assert "| MLP 1x512 | 400 | 0.780 | 0.100 | 72 | 104 | 1.44x | 1.96x |" in text
+    assert "| AlexNet | 1,600 | 0.840 | 0.100 | 104 | 260 | 2.50x | 1.55x |" in text
+    assert "- n = 400: AlexNet > MLP 1x512" in text
+    with open(tmp_path / "scaling.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [(r["model"], r["n"]) for r in rows] == [
+        ("alexnet_small", "400"),
+        ("mlp_1x512", "400"),
+        ("alexnet_small", "1600"),
+        ("mlp_1x512", "1600"),
+    ]
+    assert os.path.getsize(tmp_path / "scaling.png") > 10_000
+    assert "No finished run" in scaling.report(str(tmp_path / "empty"))
+
+
+@needs_data
+def test_smoke_experiment_end_to_end(tmp_path):
+    base = dataclasses.replace(smoke_base(tmp_path), test_size=64, epochs=1, random_label_epochs=1)
+    text = runner.run_experiment(scaling.EXPERIMENT, base, scaling_models=("mlp_1x512",), scaling_sizes=(32, 64))
+    recs = records.load_all(str(tmp_path))
+    assert len(recs) == 4 and all(r.finished for r in recs)
+    assert sorted(r["data"]["train_examples"] for r in recs) == [32, 32, 64, 64]
+    assert "| MLP 1x512 | 32 |" in text and "| MLP 1x512 | 64 |" in text
