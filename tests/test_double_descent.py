@@ -75,8 +75,8 @@ def test_report_finds_the_peak_the_threshold_and_the_emc(tmp_path):
     fake(cfg(4, 0.2, n=200), 1.0, 0.3, [0.3, 0.3, 0.3], params=400)  # EMC of width 4 at p = 0.2: 400
     fake(cfg(4, 0.2, n=800), 0.8, 0.5, [0.3, 0.5, 0.5], params=400)
     text = runner.run_experiment(double_descent.EXPERIMENT, base, dd_widths=(), dd_levels=(), dd_sample_width=0.0)
-    assert "| 0.2 | 4 | 0.700 | yes | 4 | 0.600 | 0.300 |" in text
-    assert "| 0 | 1 | 0.400 | no | 4 | 0.400 | 0.200 |" in text
+    assert "| 0.2 | 4 | 4 | 0.700 | 0.600 | 0.300 | yes |" in text
+    assert "| 0 | 4 | 4 | 0.300 | 0.400 | 0.200 | no |" in text
     assert "| 4 | 0.2 | 400 | 400 | 0.050 | 0.700 | 0.700, 1 | 400 |" in text
     assert "| 1 | 0.2 | 400 | 100 | 0.500 | 0.600 | 0.600, 2 | – |" in text
     with open(tmp_path / "double_descent.csv", newline="") as f:

@@ -28,6 +28,7 @@ WIDTHS = (2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0, 2048.0, 
 LEVELS = (0.0, 0.1, 0.2)
 SAMPLE_SIZES = (250, 500, 1000, 2000, 4000)
 CURVE_TEST_SIZE = 1000  # the epoch-wise curve's test images: a standard error of about 1.4 points at 0.3 error
+PEAK_WINDOW = (0.5, 4.0)  # the widths around the threshold where the peak is looked for: one octave below, two above
 EMC_ERROR = 0.1  # Nakkiran et al.'s epsilon: a setting "fits" n examples when its training error is at most this
 
 
@@ -181,24 +182,30 @@ def model_wise(table: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def peaks(mw: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Per p: the width of the highest final test error, the width where training error first reaches <= 0.1
-    (the interpolation threshold, found), and whether the peak is an interior one (higher than a narrower and a
-    wider width)."""
+    """Per p: the interpolation threshold as found (the first width whose training error is <= EMC_ERROR), the
+    highest test error within a window around it (PEAK_WINDOW), the best test error of the widths narrower and wider
+    than the window, and whether there is a peak: the window's highest above both (Nakkiran et al.'s "higher than
+    at the widths on both sides"; none without a threshold or widths on both sides)."""
     out = []
     for p in sorted({row["p"] for row in mw}):
         line = sorted((row for row in mw if row["p"] == p), key=lambda row: row["width"])
-        errors = [row["test_error"] for row in line]
-        top = max(range(len(line)), key=lambda i: errors[i])
-        fitted = next((row["width"] for row in line if row["train_error"] <= EMC_ERROR), None)
+        threshold = next((row["width"] for row in line if row["train_error"] <= EMC_ERROR), None)
+        low, high = (threshold * PEAK_WINDOW[0], threshold * PEAK_WINDOW[1]) if threshold else (math.inf, math.inf)
+        window = [row for row in line if low <= row["width"] <= high]
+        narrower = [row["test_error"] for row in line if row["width"] < low]
+        wider = [row["test_error"] for row in line if row["width"] > high]
+        top = max(window, key=lambda row: row["test_error"]) if window else None
         out.append(
             {
                 "p": p,
-                "peak_width": line[top]["width"],
-                "peak_test_error": errors[top],
-                "interior": 0 < top < len(line) - 1,
-                "threshold_width": fitted,
-                "narrowest_test_error": errors[0],
-                "widest_test_error": errors[-1],
+                "threshold_width": threshold,
+                "peak_width": top["width"] if top else None,
+                "peak_test_error": top["test_error"] if top else math.nan,
+                "best_narrower": min(narrower, default=math.nan),
+                "best_wider": min(wider, default=math.nan),
+                "peak": bool(top and narrower and wider)
+                and top["test_error"] > min(narrower)
+                and top["test_error"] > min(wider),
             }
         )
     return out
@@ -273,29 +280,32 @@ def summary(table: list[dict[str, Any]]) -> str:
         f"EMC: the largest n among a setting's runs fitted to training error <= {EMC_ERROR:g} (– where none is).\n",
         tables.markdown(header, cells, "rrrrrrrr"),
         "\n## The model-wise peak per p\n",
+        f"The threshold: the first width at training error <= {EMC_ERROR:g}. The window: {PEAK_WINDOW[0]:g} to "
+        f"{PEAK_WINDOW[1]:g} times it. A peak: the window's highest test error above the best of the narrower widths "
+        "and above the best of the wider ones.\n",
         tables.markdown(
             [
                 "p",
-                "peak width",
+                "threshold width",
+                "window's highest: width",
                 "its test error",
-                "interior peak",
-                "first width at train error <= 0.1",
-                "narrowest",
-                "widest",
+                "best narrower",
+                "best wider",
+                "a peak",
             ],
             [
                 [
                     f"{k['p']:g}",
-                    f"{k['peak_width']:g}",
-                    _fmt(k["peak_test_error"]),
-                    "yes" if k["interior"] else "no",
                     f"{k['threshold_width']:g}" if k["threshold_width"] is not None else "none",
-                    _fmt(k["narrowest_test_error"]),
-                    _fmt(k["widest_test_error"]),
+                    f"{k['peak_width']:g}" if k["peak_width"] is not None else "–",
+                    _fmt(k["peak_test_error"]),
+                    _fmt(k["best_narrower"]),
+                    _fmt(k["best_wider"]),
+                    "yes" if k["peak"] else "no",
                 ]
                 for k in peaks(model_wise(table))
             ],
-            "rrlrrrr",
+            "rrrrrrl",
         ),
     ]
     return "\n".join(text)
