@@ -233,10 +233,20 @@ def draw(table: list[dict[str, Any]], path: str) -> None:
         for i, row in enumerate(line):
             for j, (_, error) in enumerate(row["curve"]):
                 grid_[i][j] = error
-        image = ax.imshow(grid_, aspect="auto", origin="lower", cmap="viridis", interpolation="nearest")
+        values = sorted(v for row in grid_ for v in row if not math.isnan(v))
+        image = ax.imshow(
+            grid_,
+            aspect="auto",
+            origin="lower",
+            cmap="viridis",
+            interpolation="nearest",
+            extent=(0.5, epochs + 0.5, -0.5, len(line) - 0.5),
+            vmin=values[0] if values else None,
+            vmax=values[int(0.8 * (len(values) - 1))] if values else None,  # the narrowest nets' errors off scale
+        )
         ax.set_yticks(range(len(line)), [f"{row['width']:g}" for row in line])
         fig.colorbar(image, ax=ax, label="test error (curve subset)")
-    ax.set(xlabel="epoch - 1", ylabel="width", title=f"epoch-wise, p = {top:g}")
+    ax.set(xlabel="epoch", ylabel="width", title=f"epoch-wise, p = {top:g} (colour capped at the 80th percentile)")
     ax = axes[2]
     n_wise: dict[tuple[float, float], list[dict[str, Any]]] = {}
     for row in table:
