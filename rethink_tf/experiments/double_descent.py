@@ -258,6 +258,10 @@ def draw(table: list[dict[str, Any]], path: str) -> None:
                 [row["n"] for row in line], [row["test_error"] for row in line], "o-", label=f"width {w:g}, p = {p:g}"
             )
     ax.set(xscale="log", xlabel="training examples n", ylabel="test error (final)", title="sample-wise")
+    sizes = sorted({row["n"] for line in n_wise.values() if len({r["n"] for r in line}) > 1 for row in line})
+    if sizes:
+        ax.minorticks_off()
+        ax.set_xticks(sizes, [f"{n:,}" for n in sizes])
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=7)
     plots.save(fig, path)
