@@ -25,8 +25,9 @@ from rethink_tf.experiments import rademacher as rademacher_experiment
 
 pytestmark = needs_data
 
-# Rademacher's five architectures on 64 images; 3 epochs, so that Inception is still training after its first.
-FLAGS = ["--preset=smoke", "--train_size=64", "--test_size=64", "--epochs=3"]
+# Rademacher's five architectures on 64 images cropped to 12x12 (Inception's epochs in about a second, not five);
+# 3 epochs, so that a run is still training after its first.
+FLAGS = ["--preset=smoke", "--train_size=64", "--test_size=64", "--crop_size=12", "--epochs=3"]
 RAY = os.path.join(os.path.dirname(sys.executable), "ray")  # make test installs rethink_tf[ray]: never skipped
 # Every Ray process on 127.0.0.1 (Ray's switch for a one-machine cluster), and token authentication with a token
 # of the test's own (the cluster and the driver must agree on it; Ray 2.60's `ray start` turns it on by itself).
@@ -74,14 +75,25 @@ def rademacher(results_dir, *flags):
     return [sys.executable, "-m", "rethink_tf.experiments.rademacher", f"--results_dir={results_dir}", *FLAGS, *flags]
 
 
+def backed_up_epochs(run_dir):
+    """The epochs the run's backup holds (Keras' training_metadata.json), None while one is being written."""
+    backup = os.path.join(run_dir, records.BACKUP)
+    if os.path.exists(backup + ".new"):
+        return None
+    meta = records.read_json(os.path.join(backup, "training_metadata.json")) or {}
+    return meta.get("epoch")
+
+
 def kill_a_run_after_its_first_epoch(results_dir, proc):
-    """SIGKILLs the worker process of the first run seen with an epoch done and a live claim; its run dir."""
+    """SIGKILLs the worker process of the first run seen with an epoch done, backed up, and a live claim; its run
+    dir. Only when the backup has caught up with the record: a kill between the two would train an epoch again."""
     while proc.poll() is None:
         for path in glob.glob(os.path.join(str(results_dir), "*", records.RECORD)):
             run_dir = os.path.dirname(path)
             record = records.read_json(path) or {}
             holder = records.claim_holder(run_dir)
-            if record.get("status") == records.RUNNING and len(record.get("epochs", [])) >= 1 and holder:
+            done = len(record.get("epochs", []))
+            if record.get("status") == records.RUNNING and done >= 1 and holder and backed_up_epochs(run_dir) == done:
                 os.kill(holder["pid"], signal.SIGKILL)
                 return run_dir
         time.sleep(0.05)
