@@ -78,3 +78,13 @@ def save(fig, path: str) -> None:
     fig.tight_layout()
     atomic.write_with(path, lambda tmp: fig.savefig(tmp, dpi=110), suffix=".png")
     plt.close(fig)
+
+
+def write_table_figure(results_dir: str, name: str, text: str, table, fields, draw, runs=()) -> str:
+    """An experiment's report from its table (one dict per row): <name>.png (`draw(table, path)`), <name>.csv (the
+    `fields` of each row) and <name>.md (`text`, with tables.write's environment line); returns the Markdown and
+    where the figure is."""
+    os.makedirs(results_dir, exist_ok=True)
+    path = os.path.join(results_dir, f"{name}.png")
+    draw(table, path)
+    return f"{tables.write(results_dir, name, text, table, fields, runs=runs)}\nfigure: {path}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import os
 from typing import Any, Sequence
 
@@ -12,8 +13,8 @@ from rethink_tf import atomic
 
 
 def fmt(value, digits: int = 2) -> str:
-    """A number with `digits` decimals, or a dash for a missing one."""
-    return "–" if value is None else f"{value:.{digits}f}"
+    """A number with `digits` decimals, or a dash for a missing one (None or NaN)."""
+    return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
 
 
 def markdown(header: Sequence[str], cells: Sequence[Sequence[Any]], align: str) -> str:

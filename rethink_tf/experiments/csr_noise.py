@@ -178,10 +178,6 @@ def draw(table: list[dict[str, Any]], path: str) -> None:
     plots.save(fig, path)
 
 
-def _fmt(value, digits=3) -> str:
-    return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
-
-
 def summary(table: list[dict[str, Any]]) -> str:
     header = [
         "model",
@@ -202,13 +198,13 @@ def summary(table: list[dict[str, Any]]) -> str:
             _name(r),
             r["epochs_run"],
             r["fit_epoch"] if r["fit_epoch"] is not None else "not fitted",
-            _fmt(r["test_accuracy"]),
-            f"{_fmt(r['best_test_accuracy'])}, {r['best_test_epoch'] if r['best_test_epoch'] is not None else '–'}",
-            _fmt(r["csr_test_initial"]),
-            _fmt(r["csr_test_first_epoch"]),
-            _fmt(r["csr_test_max"]),
-            _fmt(r["csr_test_final"]),
-            _fmt(r["csr_train_final"]),
+            tables.fmt(r["test_accuracy"], 3),
+            f"{tables.fmt(r['best_test_accuracy'], 3)}, {tables.fmt(r['best_test_epoch'], 0)}",
+            tables.fmt(r["csr_test_initial"], 3),
+            tables.fmt(r["csr_test_first_epoch"], 3),
+            tables.fmt(r["csr_test_max"], 3),
+            tables.fmt(r["csr_test_final"], 3),
+            tables.fmt(r["csr_train_final"], 3),
         ]
         for r in table
     ]
@@ -251,12 +247,10 @@ def report(results_dir: str) -> str:
     table = rows(recs)
     if not table:
         return f"No finished run of the csr_noise experiment in {results_dir} yet."
-    os.makedirs(results_dir, exist_ok=True)
-    draw(table, os.path.join(results_dir, "csr_noise.png"))
+    text = plots.write_table_figure(results_dir, "csr_noise", summary(table), table, FIELDS, draw, recs)
     points = [{**{k: r[k] for k in ("model", "condition", "p")}, **pt} for r in table for pt in r["curve"]]
     atomic.write_text(os.path.join(results_dir, "csr_noise_curves.csv"), tables.csv_text(points, CURVE_FIELDS))
-    text = tables.write(results_dir, "csr_noise", summary(table), table, FIELDS, runs=recs)
-    return f"{text}\nfigure: {os.path.join(results_dir, 'csr_noise.png')}"
+    return text
 
 
 @dataclasses.dataclass(frozen=True)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
 from typing import Any
 
 from rethink_tf import config as config_lib
@@ -267,10 +266,6 @@ def draw(table: list[dict[str, Any]], path: str) -> None:
     plots.save(fig, path)
 
 
-def _fmt(value, digits=3) -> str:
-    return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
-
-
 def summary(table: list[dict[str, Any]]) -> str:
     emc = effective_complexity(table)
     header = ["width", "p", "n", "params", "train error", "test error", "best test error (curve), epoch", "EMC"]
@@ -280,9 +275,9 @@ def summary(table: list[dict[str, Any]]) -> str:
             f"{r['p']:g}",
             r["n"],
             f"{r['params']:,}" if r["params"] else "–",
-            _fmt(r["train_error"]),
-            _fmt(r["test_error"]),
-            f"{_fmt(r['best_test_error'])}, {r['best_epoch'] if r['best_epoch'] is not None else '–'}",
+            tables.fmt(r["train_error"], 3),
+            tables.fmt(r["test_error"], 3),
+            f"{tables.fmt(r['best_test_error'], 3)}, {r['best_epoch'] if r['best_epoch'] is not None else '–'}",
             emc.get((r["model"], r["width"], r["p"]), "–" if r["train_error"] > EMC_ERROR else r["n"]),
         ]
         for r in table
@@ -312,9 +307,9 @@ def summary(table: list[dict[str, Any]]) -> str:
                     f"{k['p']:g}",
                     f"{k['threshold_width']:g}" if k["threshold_width"] is not None else "none",
                     f"{k['peak_width']:g}" if k["peak_width"] is not None else "–",
-                    _fmt(k["peak_test_error"]),
-                    _fmt(k["best_narrower"]),
-                    _fmt(k["best_wider"]),
+                    tables.fmt(k["peak_test_error"], 3),
+                    tables.fmt(k["best_narrower"], 3),
+                    tables.fmt(k["best_wider"], 3),
                     "yes" if k["peak"] else "no",
                 ]
                 for k in peaks(model_wise(table))
@@ -346,10 +341,7 @@ def report(results_dir: str) -> str:
     table = rows(recs)
     if not table:
         return f"No finished run of the double_descent experiment in {results_dir} yet."
-    os.makedirs(results_dir, exist_ok=True)
-    draw(table, os.path.join(results_dir, "double_descent.png"))
-    text = tables.write(results_dir, "double_descent", summary(table), table, FIELDS, runs=recs)
-    return f"{text}\nfigure: {os.path.join(results_dir, 'double_descent.png')}"
+    return plots.write_table_figure(results_dir, "double_descent", summary(table), table, FIELDS, draw, recs)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
 from typing import Any
 
 from rethink_tf import config as config_lib
@@ -232,21 +231,17 @@ def draw(table: list[dict[str, Any]], path: str) -> None:
     plots.save(fig, path)
 
 
-def _fmt(value, digits=3) -> str:
-    return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
-
-
 def summary(table: list[dict[str, Any]], randy: list[dict[str, Any]]) -> str:
     cells = [
         [
             models.paper_name(row["model"], True),
             LABELS[row["regularizer"]],
             "–" if row["regularizer"] in ("none", "random_crop", "augment") else f"{row['strength']:g}",
-            _fmt(row["random_train_accuracy"]),
+            tables.fmt(row["random_train_accuracy"], 3),
             row["random_epochs"] if row["random_epochs"] is not None else "–",
-            _fmt(row["true_best_test_accuracy"]),
-            _fmt(row["true_test_accuracy"]),
-            _fmt(row["true_train_accuracy"]),
+            tables.fmt(row["true_best_test_accuracy"], 3),
+            tables.fmt(row["true_test_accuracy"], 3),
+            tables.fmt(row["true_train_accuracy"], 3),
         ]
         for row in table
     ]
@@ -276,10 +271,10 @@ def summary(table: list[dict[str, Any]], randy: list[dict[str, Any]]) -> str:
                 [
                     [
                         models.paper_name(r["model"], True),
-                        _fmt(r["best_test_accuracy"]),
+                        tables.fmt(r["best_test_accuracy"], 3),
                         r["best_epoch"] if r["best_epoch"] is not None else "–",
                         r["fit_epoch"] if r["fit_epoch"] is not None else "not fitted",
-                        _fmt(r["final_test_accuracy"]),
+                        tables.fmt(r["final_test_accuracy"], 3),
                         r["epochs_run"],
                     ]
                     for r in randy
@@ -309,10 +304,7 @@ def report(results_dir: str) -> str:
     table, randy = rows(recs), randy_rows(recs)
     if not table:
         return f"No finished run of the regularizers experiment in {results_dir} yet."
-    os.makedirs(results_dir, exist_ok=True)
-    draw(table, os.path.join(results_dir, "regularizers.png"))
-    text = tables.write(results_dir, "regularizers", summary(table, randy), table, FIELDS, runs=recs)
-    return f"{text}\nfigure: {os.path.join(results_dir, 'regularizers.png')}"
+    return plots.write_table_figure(results_dir, "regularizers", summary(table, randy), table, FIELDS, draw, recs)
 
 
 @dataclasses.dataclass(frozen=True)

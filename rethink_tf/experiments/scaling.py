@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
 from typing import Any
 
 from rethink_tf import config as config_lib
@@ -151,20 +150,16 @@ def draw(table: list[dict[str, Any]], path: str) -> None:
     plots.save(fig, path)
 
 
-def _fmt(value, digits=3) -> str:
-    return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
-
-
 def summary(table: list[dict[str, Any]]) -> str:
     cells = [
         [
             models.paper_name(r["model"], True),
             f"{r['n']:,}",
-            _fmt(r["true_test_accuracy"]),
-            _fmt(r["random_test_accuracy"]),
+            tables.fmt(r["true_test_accuracy"], 3),
+            tables.fmt(r["random_test_accuracy"], 3),
             r["true_steps_to_fit"] or "not fitted",
             r["random_steps_to_fit"] or "not fitted",
-            f"{_fmt(r['slowdown'], 2)}x" if not math.isnan(r["slowdown"]) else "–",
+            f"{tables.fmt(r['slowdown'], 2)}x" if not math.isnan(r["slowdown"]) else "–",
             f"{paper.FIGURE1B_SLOWDOWN_AT_P1[r['model']]:g}x" if r["model"] in paper.FIGURE1B_SLOWDOWN_AT_P1 else "–",
         ]
         for r in table
@@ -221,10 +216,7 @@ def report(results_dir: str) -> str:
     table = rows(recs)
     if not table:
         return f"No finished run of the scaling experiment in {results_dir} yet."
-    os.makedirs(results_dir, exist_ok=True)
-    draw(table, os.path.join(results_dir, "scaling.png"))
-    text = tables.write(results_dir, "scaling", summary(table), table, FIELDS, runs=recs)
-    return f"{text}\nfigure: {os.path.join(results_dir, 'scaling.png')}"
+    return plots.write_table_figure(results_dir, "scaling", summary(table), table, FIELDS, draw, recs)
 
 
 @dataclasses.dataclass(frozen=True)
