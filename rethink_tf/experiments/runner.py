@@ -57,8 +57,9 @@ def run_experiment(
     engine: engines.Engine | None = None,
     **options,
 ) -> str:
-    """Everything the experiment has no result of yet, on base's data (`raw` skips loading it), by `engine` (this
-    process by default); returns the report. Its runs are listed and checked once, before anything trains."""
+    """Everything the experiment has no result of yet, on its runs' data (the first run's data options; `raw` skips
+    loading it), by `engine` (this process by default); returns the report. Its runs are listed and checked once,
+    before anything trains."""
     runs = experiment.runs(base, **options)
     if runs or experiment.compute:  # on the runs' data options where they set their own (double_descent's size)
         raw = raw or sources.load_for(runs[0][1] if runs else base)
