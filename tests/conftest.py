@@ -230,8 +230,9 @@ def smoke_base(results_dir):
     return preset_flags.base_config("--preset=smoke", f"--results_dir={results_dir}")
 
 
-def fake_record(cfg, fit_epoch, test_accuracy, epochs=None, status=records.FINISHED):
-    """A run record as train.run writes it, with the given curve and final numbers."""
+def fake_record(cfg, fit_epoch, test_accuracy, epochs=None, status=records.FINISHED, data=None, final=None, **fields):
+    """A run record as train.run writes it, with the given curve and final numbers; `data` and `final` add to (or
+    override) the data and final blocks, `fields` are further top-level keys (model, wall_time_s, ...)."""
     epochs = epochs or [
         {"epoch": e, "loss": 2.0 / e, "accuracy": min(1.0, e / (fit_epoch or 99))}
         for e in range(1, (fit_epoch or 5) + 1)
@@ -240,8 +241,9 @@ def fake_record(cfg, fit_epoch, test_accuracy, epochs=None, status=records.FINIS
         cfg,
         status=status,
         epochs=epochs,
-        data={"train_examples": 100, "num_classes": 10},
-        final={"fit_epoch": fit_epoch, "test_accuracy": test_accuracy, "epochs_run": len(epochs)},
+        data={"train_examples": 100, "num_classes": 10, **(data or {})},
+        final={"fit_epoch": fit_epoch, "test_accuracy": test_accuracy, "epochs_run": len(epochs), **(final or {})},
+        **fields,
     )
     os.makedirs(cfg.run_dir, exist_ok=True)
     records.save(cfg, record)

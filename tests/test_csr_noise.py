@@ -7,7 +7,7 @@ import dataclasses
 import os
 
 import pytest
-from conftest import needs_data, smoke_base
+from conftest import fake_record, needs_data, smoke_base
 
 from rethink_tf import config, csr, records
 from rethink_tf.experiments import csr_noise, runner
@@ -43,16 +43,10 @@ def fake(cfg, test_csr, accuracies, initial=0.1, fit_epoch=None):
         {"epoch": e + 1, "loss": 1.0, "val_accuracy": a, csr.TEST_KEY: c, csr.TRAIN_KEY: 0.0}
         for e, (c, a) in enumerate(zip(test_csr, accuracies))
     ]
-    record = records.new_record(
-        cfg,
-        status=records.FINISHED,
-        epochs=epochs,
-        data={"train_examples": 100, "num_classes": 10},
-        final={"fit_epoch": fit_epoch, "test_accuracy": accuracies[-1], "train_accuracy": 1.0, "epochs_run": 3},
+    initial_point = {csr.TEST_KEY: initial, csr.TRAIN_KEY: initial, csr.SECONDS_KEY: 1.0}
+    fake_record(
+        cfg, fit_epoch, accuracies[-1], epochs, final={"train_accuracy": 1.0}, **{csr.INITIAL_KEY: initial_point}
     )
-    record[csr.INITIAL_KEY] = {csr.TEST_KEY: initial, csr.TRAIN_KEY: initial, csr.SECONDS_KEY: 1.0}
-    os.makedirs(cfg.run_dir, exist_ok=True)
-    records.save(cfg, record)
 
 
 def test_report_from_records_alone(tmp_path):

@@ -7,7 +7,7 @@ import dataclasses
 import os
 
 import pytest
-from conftest import needs_data, smoke_base, tiny_config, tiny_raw
+from conftest import fake_record, needs_data, smoke_base, tiny_config, tiny_raw
 
 from rethink_tf import config, records, train
 from rethink_tf.data import sources
@@ -49,16 +49,15 @@ def test_the_grid_sweeps_width_and_noise_then_n_with_one_protocol(tmp_path):
 
 def fake(cfg, train_accuracy, test_accuracy, curve, params):
     epochs = [{"epoch": e + 1, "loss": 1.0, "accuracy": 0.5, "val_accuracy": a} for e, a in enumerate(curve)]
-    record = records.new_record(
+    fake_record(
         cfg,
-        status=records.FINISHED,
-        epochs=epochs,
-        data={"train_examples": cfg.train_size, "num_classes": 10},
+        None,
+        test_accuracy,
+        epochs,
+        data={"train_examples": cfg.train_size},
+        final={"train_accuracy": train_accuracy},
         model={"param_count": params},
-        final={"test_accuracy": test_accuracy, "train_accuracy": train_accuracy, "epochs_run": len(curve)},
     )
-    os.makedirs(cfg.run_dir, exist_ok=True)
-    records.save(cfg, record)
 
 
 def test_report_finds_the_peak_the_threshold_and_the_emc(tmp_path):

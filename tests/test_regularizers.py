@@ -7,7 +7,7 @@ import dataclasses
 import math
 import os
 
-from conftest import needs_data, smoke_base
+from conftest import fake_record, needs_data, smoke_base
 
 from rethink_tf import config, records
 from rethink_tf.experiments import regularizers, runner
@@ -35,20 +35,7 @@ def test_the_grid_turns_on_one_regularizer_at_a_time_with_one_budget(tmp_path):
 
 def fake(cfg, train_accuracy, val_accuracies, fit_epoch=None):
     epochs = [{"epoch": e + 1, "loss": 1.0, "accuracy": 0.5, "val_accuracy": v} for e, v in enumerate(val_accuracies)]
-    record = records.new_record(
-        cfg,
-        status=records.FINISHED,
-        epochs=epochs,
-        data={"train_examples": 100, "num_classes": 10},
-        final={
-            "fit_epoch": fit_epoch,
-            "test_accuracy": val_accuracies[-1],
-            "train_accuracy": train_accuracy,
-            "epochs_run": len(epochs),
-        },
-    )
-    os.makedirs(cfg.run_dir, exist_ok=True)
-    records.save(cfg, record)
+    fake_record(cfg, fit_epoch, val_accuracies[-1], epochs, final={"train_accuracy": train_accuracy})
 
 
 def test_report_from_records_alone(tmp_path):

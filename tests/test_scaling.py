@@ -7,7 +7,7 @@ import dataclasses
 import os
 
 import pytest
-from conftest import needs_data, smoke_base
+from conftest import fake_record, needs_data, smoke_base
 
 from rethink_tf import config, records
 from rethink_tf.experiments import runner, scaling
@@ -42,17 +42,9 @@ def test_the_grid_runs_each_model_up_to_its_cap_smallest_n_first(tmp_path):
 
 
 def fake(cfg, test_accuracy, fit_epoch, n):
-    epochs = [{"epoch": e + 1, "loss": 1.0, "accuracy": 0.5} for e in range(fit_epoch)]
-    record = records.new_record(
-        cfg,
-        status=records.FINISHED,
-        epochs=epochs,
-        data={"train_examples": n, "num_classes": 10},
-        final={"test_accuracy": test_accuracy, "train_accuracy": 1.0, "epochs_run": fit_epoch, "fit_epoch": fit_epoch},
-        wall_time_s=10.0,
+    fake_record(
+        cfg, fit_epoch, test_accuracy, data={"train_examples": n}, final={"train_accuracy": 1.0}, wall_time_s=10.0
     )
-    os.makedirs(cfg.run_dir, exist_ok=True)
-    records.save(cfg, record)
 
 
 def test_report_gives_the_slowdown_beside_the_paper_s_and_the_order(tmp_path):
