@@ -133,7 +133,7 @@ reproduce-csr-noise: $(VENV)/stamp data
 reproduce-double-descent: $(VENV)/stamp data
 	$(PY) -m rethink_tf.experiments.double_descent --preset=$(PRESET) --results_dir=$(RESULTS)/double_descent $(RUN_FLAGS)
 
-# Table 1 and Figure 1b as n grows: true and random labels per model at n = 400 ... 60,000 (hours; it resumes).
+# Table 1 and Figure 1b as n grows: true and random labels per model at n = 400 ... 60,000 (long; it resumes).
 reproduce-scaling: $(VENV)/stamp data
 	$(PY) -m rethink_tf.experiments.scaling --preset=$(PRESET) --results_dir=$(RESULTS)/scaling $(RUN_FLAGS)
 

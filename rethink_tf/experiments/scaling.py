@@ -24,8 +24,8 @@ from rethink_tf.experiments import runner
 TAG = "scaling"
 MODELS = ("mlp_1x512", "alexnet_small")
 SIZES = (400, 1600, 6400, 25600, 60000)
-# The largest n of a model by default: AlexNet-small's random labels at 25,600 take about an hour of 2 cores
-# (about 800 images/s), Inception-small's at 1,600 about as long (about 90 images/s).
+# The largest n of a model by default: the slower nets (AlexNet-small about a tenth of the MLPs' images/s, Inception-
+# small about a hundredth, docs/speed.md) stop where a random-label run still fits a laptop's hours.
 MAX_SIZES = ("alexnet_small=25600", "inception_small=1600")
 PAPER_N = 50_000
 
