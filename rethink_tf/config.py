@@ -69,6 +69,9 @@ def setting(
     return dataclasses.field(default=default, metadata=metadata)
 
 
+OPTIMIZERS = ("sgd", "adam")  # --optimizer: rethink_tf.optimizers.of_config builds each
+
+
 @dataclasses.dataclass(frozen=True)
 class RunConfig:
     """Everything one training run depends on. learning_rate None means the model's default, which
@@ -237,7 +240,7 @@ class RunConfig:
         "sgd: SGD with --momentum, the paper's; adam: Adam (Keras' defaults but the learning rate; Nakkiran et al.'s "
         "double descent). --lr_decay=1 keeps the learning rate constant.",
         REGULARIZERS,
-        choices=("sgd", "adam"),
+        choices=OPTIMIZERS,
     )
     momentum: float = setting(0.9, "SGD momentum.", REGULARIZERS)
     batch_size: int = setting(128, "Global batch size.", REGULARIZERS)
@@ -525,7 +528,7 @@ class RunConfig:
         need(0 <= self.bn_momentum < 1, "bn_momentum", "a number in [0, 1)")
         need(self.weight_decay >= 0, "weight_decay", "an L2 coefficient >= 0 (0 turns it off)")
         need(self.seed >= 0, "seed", "an integer >= 0")
-        need(self.optimizer in ("sgd", "adam"), "optimizer", "sgd or adam")
+        need(self.optimizer in OPTIMIZERS, "optimizer", " or ".join(OPTIMIZERS))
         need(self.hidden_units >= 0, "hidden_units", "a number of units >= 1, or 0 for the paper's 512")
         need(
             math.isfinite(self.width_multiplier) and self.width_multiplier > 0,
