@@ -92,7 +92,20 @@ def built_model(config: config_lib.RunConfig, data, distribution):
     initial = os.path.join(config.run_dir, records.INITIAL_WEIGHTS)
     if config.save_weights and not os.path.exists(initial):
         atomic.write_with(initial, model.save_weights, suffix=".weights.h5")
+    with distribution.scope():
+        _build_state(model, data)  # after the initial weights' file, which holds the model's weights alone
     return model
+
+
+def _build_state(model, data) -> None:
+    """The metrics', loss's and optimizer's variables made now, from the input's shape: Keras makes them inside the
+    first trace of the train step (it does so up front only under a tf.distribute strategy's scope), and variables
+    made in a tf.function's first trace make TensorFlow trace it again, a large part of a short run's cost.
+    Keras' own up-front build (Trainer._symbolic_build), which keras.Model exposes no public name for."""
+    import tensorflow as tf
+
+    images = tf.zeros((1, *data.input_shape), data.train.images.dtype)
+    model._symbolic_build(data_batch=(images, tf.zeros((1,), data.train.labels.dtype)))
 
 
 def fit(
