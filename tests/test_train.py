@@ -476,7 +476,7 @@ def test_missing_tfds_data_is_one_line_without_tfds_log_lines(tmp_path):
 
 def test_initial_weights_are_kept_and_rebuilt_from_the_record_to_the_same_bits(tmp_path):
     kept = {}
-    for model in ("mlp_1x512", "inception_small"):
+    for model in ("mlp_1x512", "alexnet_small"):
         cfg = tiny_config(tmp_path / model, model=model, epochs=2, learning_rate=0.01)
         train.run(cfg, raw=tiny_raw())
         path = os.path.join(cfg.run_dir, records.INITIAL_WEIGHTS)
