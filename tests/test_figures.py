@@ -132,8 +132,18 @@ def run_module(module, *args):
 TINY = ("--preset=smoke", "--crop_size=12", "--train_size=64", "--test_size=64")
 
 
+def finished_inception_runs(runs, tmp_path, fit_epoch=2):
+    """Finished records (tests/conftest.fake_record) for the grid's Inception-small runs, so that the command trains
+    only the others: the suite trains Inception-small in tests/test_ray.py, and its tracing is the costliest."""
+    for _, cfg in runs:
+        if cfg.model == "inception_small":
+            fake_record(cfg, fit_epoch, 0.5, data={"train_examples": 64}, final={"train_accuracy": 1.0})
+
+
 @needs_data
 def test_smoke_figure1_png_and_its_series(tmp_path, capsys):
+    base = preset_flags.base_config(*TINY, f"--results_dir={tmp_path}")
+    finished_inception_runs(figure1.grid(base, (0.0, 1.0)), tmp_path)
     result = run_module("figure1", *TINY, "--corrupt_levels=0", "--corrupt_levels=1", f"--results_dir={tmp_path}")
     assert result.returncode == 0, result.stderr
     assert open(tmp_path / "figure1.png", "rb").read(8) == b"\x89PNG\r\n\x1a\n"
@@ -144,6 +154,7 @@ def test_smoke_figure1_png_and_its_series(tmp_path, capsys):
     assert sorted(r["x"] for r in rows if r["panel"] == "c" and r["series"] == "mlp_1x512") == [0.0, 1.0]
     assert len(os.listdir(tmp_path)) == 9 + 3  # 9 runs, figure1.png/.csv/.md
     assert "epoch 1/" in result.stdout  # each run's progress lines ...
+    assert not [line for line in result.stdout.splitlines() if "Inception" in line and " epoch " in line]
     # ... and none once they are finished: the same command's work again (in this process), nothing trained, the
     # report it prints the same.
     text = experiment_in_process(
@@ -171,13 +182,16 @@ def test_smoke_figure2_and_table4(tmp_path, monkeypatch, capsys):
     assert [r["x"] for r in rows if r["series"] == "inception_small test"] == [1.0, 2.0, 3.0]
     assert os.path.getsize(tmp_path / "figure2" / "figure2.png") > 10_000
 
+    base = preset_flags.base_config(*TINY, "--epochs=1", f"--results_dir={tmp_path / 'table4'}")
+    finished_inception_runs(table4.grid(base), tmp_path, fit_epoch=None)
     result = run_module("table4", *TINY, "--epochs=1", f"--results_dir={tmp_path / 'table4'}")
     assert result.returncode == 0, result.stderr
     with open(tmp_path / "table4" / "table4.csv", newline="") as f:
         table = list(csv.DictReader(f))
     assert [r["row"] for r in table] == [row.label for row in paper.TABLE4]
     assert all(r["status"] == "finished" and 0 <= float(r["train"]) <= 100 for r in table)
-    assert "| AlexNet + weight decay | failed to converge |" in result.stdout
+    assert "| AlexNet + weight decay | failed to converge |" in result.stdout and "epoch 1/" in result.stdout
+    assert not [line for line in result.stdout.splitlines() if "Inception" in line and " epoch " in line]
 
     # Both reports again from their records alone, without the flags that made them: the same files. Given the
     # preset's results dir, the report finds the runs in its subdirectory, where `make` puts them. (The report's
