@@ -84,7 +84,7 @@ OPTIONS = {
         "dd_image_size": 14,
     },
     scaling.Options: {
-        "scaling_models": ["mlp_1x512", "alexnet_small"],
+        "scaling_models": ["mlp_1x512", "alexnet_small", "inception_small"],
         "scaling_sizes": [400, 1600, 6400, 25600, 60000],
         "scaling_max_sizes": ["alexnet_small=25600", "inception_small=1600"],
     },

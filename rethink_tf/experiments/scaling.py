@@ -4,9 +4,10 @@ Figure 1b slowdown), with the paper's CIFAR-10 values (n = 50,000) as the refere
 (one stubborn example short of 100% is not a slower fit), and a lower bound where random labels ran out of epochs.
 
 `python -m rethink_tf.experiments.scaling --preset=laptop --results_dir=results/laptop/scaling` trains every run
-without a finished record (MLP 1x512 and AlexNet-small by default at n = 400, 1,600, 6,400, 25,600 and 60,000,
-each model up to its --scaling_max_sizes cap; the preset's batch, learning rate and stop at 100% training accuracy;
-records kept, no weights, measures, ledger or CSR), then writes scaling.md, .csv and .png from the records alone.
+without a finished record (MLP 1x512, AlexNet-small and Inception-small by default at n = 400, 1,600, 6,400,
+25,600 and 60,000, each model up to its --scaling_max_sizes cap: AlexNet to 25,600, Inception to 1,600; the
+preset's batch, learning rate and stop at 100% training accuracy; records kept, no weights, measures, ledger or
+CSR), then writes scaling.md, .csv and .png from the records alone.
 It asks whether the laptop preset's three disagreements with the paper (the model order in test accuracy,
 Inception's and the MLP's slowdown on random labels) close as n grows. Laptop cost and what holds:
 docs/results-laptop.md ("As n grows").
@@ -23,7 +24,7 @@ from rethink_tf import models, paper, plots, records, runs, tables
 from rethink_tf.experiments import runner
 
 TAG = "scaling"
-MODELS = ("mlp_1x512", "alexnet_small")
+MODELS = ("mlp_1x512", "alexnet_small", "inception_small")
 SIZES = (400, 1600, 6400, 25600, 60000)
 # The largest n of a model by default: the slower nets stop earlier (2 cores, batch 128: AlexNet-small 908 training
 # images/s against MLP 1x512's 19,713, docs/memorization.md; Inception-small 50-70, docs/decisions.md).
