@@ -132,7 +132,7 @@ def run_module(module, *args):
 TINY = ("--preset=smoke", "--crop_size=12", "--train_size=64", "--test_size=64")
 
 
-def finished_inception_runs(runs, tmp_path, fit_epoch=2):
+def finished_inception_runs(runs, fit_epoch=2):
     """Finished records (tests/conftest.fake_record) for the grid's Inception-small runs, so that the command trains
     only the others: the suite trains Inception-small in tests/test_ray.py, and its tracing is the costliest."""
     for _, cfg in runs:
@@ -143,7 +143,7 @@ def finished_inception_runs(runs, tmp_path, fit_epoch=2):
 @needs_data
 def test_smoke_figure1_png_and_its_series(tmp_path, capsys):
     base = preset_flags.base_config(*TINY, f"--results_dir={tmp_path}")
-    finished_inception_runs(figure1.grid(base, (0.0, 1.0)), tmp_path)
+    finished_inception_runs(figure1.grid(base, (0.0, 1.0)))
     result = run_module("figure1", *TINY, "--corrupt_levels=0", "--corrupt_levels=1", f"--results_dir={tmp_path}")
     assert result.returncode == 0, result.stderr
     assert open(tmp_path / "figure1.png", "rb").read(8) == b"\x89PNG\r\n\x1a\n"
@@ -183,7 +183,7 @@ def test_smoke_figure2_and_table4(tmp_path, monkeypatch, capsys):
     assert os.path.getsize(tmp_path / "figure2" / "figure2.png") > 10_000
 
     base = preset_flags.base_config(*TINY, "--epochs=1", f"--results_dir={tmp_path / 'table4'}")
-    finished_inception_runs(table4.grid(base), tmp_path, fit_epoch=None)
+    finished_inception_runs(table4.grid(base), fit_epoch=None)
     result = run_module("table4", *TINY, "--epochs=1", f"--results_dir={tmp_path / 'table4'}")
     assert result.returncode == 0, result.stderr
     with open(tmp_path / "table4" / "table4.csv", newline="") as f:
