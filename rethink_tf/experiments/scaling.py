@@ -99,13 +99,11 @@ def steps_to(record: records.RunRecord, level: float) -> int | None:
     return epoch * record.steps_per_epoch if epoch else None
 
 
-def slowdown(true: records.RunRecord | None, random: records.RunRecord | None, level: float) -> tuple[float, bool]:
-    """The random-label run's steps to `level` over the true-label run's, and whether it is only a lower bound: a
+def slowdown(true_steps: int | None, random_steps: int | None, random: records.RunRecord | None) -> tuple[float, bool]:
+    """The random-label run's steps to a level over the true-label run's, and whether it is only a lower bound: a
     random-label run that spent its whole budget short of the level took more steps than it ran."""
-    true_steps = steps_to(true, level) if true else None
     if not true_steps or random is None:
         return math.nan, False
-    random_steps = steps_to(random, level)
     if random_steps:
         return random_steps / true_steps, False
     return len(random.epochs) * random.steps_per_epoch / true_steps, True
@@ -122,8 +120,13 @@ def rows(recs: list[records.RunRecord]) -> list[dict[str, Any]]:
     out = []
     for (model, n), by in sorted(pairs.items(), key=lambda kv: (kv[0][1], _model_order(kv[0][0]))):
         true, random = by.get("true_labels"), by.get("random_labels")
-        ratio, ratio_bound = slowdown(true, random, 1.0)
-        near, near_bound = slowdown(true, random, NEAR_FIT)
+        steps = {
+            (label, level): steps_to(run, level) if run else None
+            for label, run in (("true", true), ("random", random))
+            for level in (1.0, NEAR_FIT)
+        }
+        ratio, ratio_bound = slowdown(steps["true", 1.0], steps["random", 1.0], random)
+        near, near_bound = slowdown(steps["true", NEAR_FIT], steps["random", NEAR_FIT], random)
         out.append(
             {
                 "model": model,
@@ -132,12 +135,12 @@ def rows(recs: list[records.RunRecord]) -> list[dict[str, Any]]:
                 "random_test_accuracy": random["final"]["test_accuracy"] if random else math.nan,
                 "true_train_accuracy": true["final"]["train_accuracy"] if true else math.nan,
                 "random_train_accuracy": random["final"]["train_accuracy"] if random else math.nan,
-                "true_steps_to_fit": true.steps_to_fit if true else None,
-                "random_steps_to_fit": random.steps_to_fit if random else None,
+                "true_steps_to_fit": steps["true", 1.0],
+                "random_steps_to_fit": steps["random", 1.0],
                 "slowdown": ratio,
                 "slowdown_is_lower_bound": ratio_bound,
-                "true_steps_to_99": steps_to(true, NEAR_FIT) if true else None,
-                "random_steps_to_99": steps_to(random, NEAR_FIT) if random else None,
+                "true_steps_to_99": steps["true", NEAR_FIT],
+                "random_steps_to_99": steps["random", NEAR_FIT],
                 "slowdown_to_99": near,
                 "slowdown_to_99_is_lower_bound": near_bound,
                 "true_epochs": true["final"]["epochs_run"] if true else None,
