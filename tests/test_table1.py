@@ -6,7 +6,7 @@ import os
 
 import preset_flags
 import pytest
-from conftest import needs_data, smoke_base
+from conftest import fake_record, needs_data, smoke_base
 
 from rethink_tf import callbacks, cli, paper, records
 from rethink_tf.experiments import runner, table1
@@ -51,20 +51,6 @@ def test_laptop_preset_grid_is_27_runs():
     assert {cfg.max_epochs for _, cfg in runs if cfg.corruption == "random_labels"} == {150}
 
 
-def finished(cfg, test_accuracy, param_count=1_000_000):
-    """A finished run's record as train.run writes its parts that Table 1's report reads."""
-    os.makedirs(cfg.run_dir)
-    record = records.new_record(cfg)
-    record.update(
-        status=records.FINISHED,
-        model={"param_count": param_count},
-        data={"origin": "test"},
-        final={"train_accuracy": 1.0, "test_accuracy": test_accuracy, "epochs_run": 2},
-        wall_time_s=5.0,
-    )
-    records.write_json(os.path.join(cfg.run_dir, records.RECORD), record)
-
-
 # The grid's first row (Inception with crop and weight decay) and its last two (MLP 1x512, true and random labels)
 # train for real; the other sixteen are finished records (their models train in tests/test_ray.py's grid).
 REAL = (0, 17, 18)
@@ -76,7 +62,8 @@ def test_smoke_grid_continues_after_interruption_and_reports(tmp_path, monkeypat
     labelled = table1.labelled_runs(base)
     for i, (_, cfg) in enumerate(labelled):
         if i not in REAL:
-            finished(cfg, 0.1 if cfg.corruption == "random_labels" else 0.8)
+            accuracy = 0.1 if cfg.corruption == "random_labels" else 0.8
+            fake_record(cfg, 2, accuracy, data={"origin": "test"}, final={"train_accuracy": 1.0}, wall_time_s=5.0)
     original = callbacks.RunRecordWriter.on_epoch_end
     calls = []
 
