@@ -212,6 +212,24 @@ def test_sigterm_to_the_parent_stops_every_worker_and_their_runs_say_interrupted
     assert all(records.claim_holder(os.path.join(str(tmp_path), r["run_name"])) is None for r in recs)
 
 
+def test_workers_start_no_process_when_no_run_is_left(monkeypatch, capsys):
+    # The laptop preset's --workers=2 on a finished grid or on Theorem 1's (no runs): each worker would be a
+    # TensorFlow start-up with nothing to train.
+    from rethink_tf import config
+    from rethink_tf.experiments import engines, workers
+
+    started = []
+    monkeypatch.setattr(workers, "start_and_wait", lambda argv, count, prog: started.append(count) or [0] * count)
+    cfg = config.RunConfig()
+    done = records.RunRecord(status=records.FINISHED)
+    engines.Workers(2).train([], None)
+    engines.Workers(2).train([("a", cfg, done), ("b", cfg, done)], None)
+    assert started == [] and capsys.readouterr().out == "2 of 2 runs already finished; no worker process started\n"
+    for unfinished in (None, records.RunRecord(status=records.INTERRUPTED)):  # None: a run another worker holds
+        engines.Workers(2).train([("a", cfg, done), ("b", cfg, unfinished)], None)
+    assert started == [2, 2] and capsys.readouterr().out.count("2 runs shared by 2 worker processes") == 2
+
+
 def test_the_engines_are_one_interface_picked_by_the_scale_out_flags(monkeypatch):
     from rethink_tf import cli
     from rethink_tf.experiments import engines, workers

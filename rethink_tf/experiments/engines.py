@@ -73,6 +73,11 @@ class Workers:
     count: int
 
     def train(self, runs: Checked, raw: sources.RawData) -> None:
+        left = sum(1 for _, _, existing in runs if existing is None or not existing.done)
+        if not left:  # no process started (a TensorFlow start-up each) for a grid that is done or has no runs
+            if runs:
+                print(f"{len(runs)} of {len(runs)} runs already finished; no worker process started", flush=True)
+            return
         print(f"{len(runs)} runs shared by {self.count} worker processes", flush=True)
         codes = workers.start_and_wait(sys.argv[1:], self.count, cli.prog())
         for k, code in enumerate(codes):
