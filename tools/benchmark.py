@@ -53,7 +53,7 @@ from absl import app, flags  # noqa: E402
 
 from rethink_tf import callbacks, cli, fitting, measures, models, optimizers, records, runs  # noqa: E402
 from rethink_tf import config as config_lib  # noqa: E402
-from rethink_tf.data import corrupt, pipeline  # noqa: E402
+from rethink_tf.data import corrupt, pipeline, sources  # noqa: E402
 from rethink_tf.models import alexnet, inception, mlp  # noqa: E402
 from rethink_tf.version import __version__ as package_version  # noqa: E402
 
@@ -320,11 +320,11 @@ def bare_steps(
     return images_per_s
 
 
-def pipeline_images_per_s(cfg: config_lib.RunConfig, seconds: float) -> float:
+def pipeline_images_per_s(cfg: config_lib.RunConfig, raw: sources.RawData, seconds: float) -> float:
     """The training input pipeline alone (corruption already applied once, as in a run), one epoch at a time,
     its batches consumed inside TensorFlow as fit consumes them, not by a Python loop, which adds its own time
     (0.1-0.15 ms a batch on 2 cores, a fifth of what a fixed-window batch costs)."""
-    ds = train_input(pipeline.prepare(cfg), cfg).dataset
+    ds = train_input(pipeline.prepare(cfg, raw), cfg).dataset
     count = tf.function(
         lambda: ds.reduce(tf.constant(0, tf.int64), lambda n, batch: n + tf.shape(batch[0], out_type=tf.int64)[0])
     )
@@ -413,6 +413,7 @@ def main(argv: list[str]) -> None:
     tf.config.experimental.enable_op_determinism()
     # As tools/torch_reference.py; one learning rate for every model (the rate does not change the speed).
     base = config_lib.RunConfig(batch_size=args.batch_size, test_size=100, bn_momentum=0.9, learning_rate=0.1)
+    raw = sources.load_for(base)  # read once: every model and pipeline subsets and corrupts the same source
     peak = matmul_peak_gflops(seconds=max(args.seconds / 3, 0.5))
     result = {
         "rethink_tf": package_version,
@@ -439,7 +440,7 @@ def main(argv: list[str]) -> None:
     window = args.seconds / args.rounds
     for key in args.models.split(","):
         cfg = model_config(base, key, args.train_images)
-        data = pipeline.prepare(cfg)
+        data = pipeline.prepare(cfg, raw)
         model = build(cfg, data.input_shape)
         inputs = train_input(data, cfg)
         steps_per_call = min(cfg.steps_per_execution, -(-inputs.images // args.batch_size))
@@ -503,7 +504,7 @@ def main(argv: list[str]) -> None:
         print(f"{'model':22}" + "".join(f" {label:>22}" for label in labels))
         for key, row in result["models"].items():
             cfg = model_config(base, key, args.train_images)
-            speedups = settings_speedups(cfg, pipeline.prepare(cfg), args.seconds, args.rounds)
+            speedups = settings_speedups(cfg, pipeline.prepare(cfg, raw), args.seconds, args.rounds)
             speedups["oneDNN off"] = row["fit_images_per_s"] / onednn_off[key]
             row["speedup_of_setting"] = speedups
             print(
@@ -518,7 +519,7 @@ def main(argv: list[str]) -> None:
                 continue
             for crop in (False, True):
                 cfg = runs.derive(base, corruption=corruption, random_crop=crop, train_size=args.pipeline_images)
-                rate = pipeline_images_per_s(cfg, args.seconds / 2)
+                rate = pipeline_images_per_s(cfg, raw, args.seconds / 2)
                 label = corruption + (" + random crop" if crop else "")
                 result["pipeline"][label] = rate
                 print(f"{label:32} {rate:8.0f}", flush=True)
