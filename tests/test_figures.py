@@ -176,10 +176,20 @@ def test_figure1_needs_p0(capsys):
 
 @needs_data
 def test_smoke_figure2_and_table4(tmp_path, monkeypatch, capsys):
+    # Inception with BatchNorm as a finished record with its per-epoch test points (tests/test_ray.py trains it);
+    # the command trains the one without, and both curves come from their records.
+    base = preset_flags.base_config(*TINY, "--epochs=3", f"--results_dir={tmp_path / 'figure2'}")
+    (_, with_bn), _ = figure2.grid(base)
+    curve = [{"epoch": e, "loss": 2.0 / e, "accuracy": e / 4, "val_accuracy": e / 8} for e in (1, 2, 3)]
+    fake_record(with_bn, None, 0.4, epochs=curve, data={"train_examples": 64}, final={"train_accuracy": 0.75})
     result = run_module("figure2", *TINY, "--epochs=3", f"--results_dir={tmp_path / 'figure2'}")
     assert result.returncode == 0, result.stderr
+    trained = [line.split("]")[0] for line in result.stdout.splitlines() if " epoch " in line]
+    assert trained and set(trained) == {"[figure 2 2/2 Inception w/o BatchNorm"}, result.stdout
     rows = plots.read_series(tmp_path / "figure2" / "figure2.csv")
-    assert [r["x"] for r in rows if r["series"] == "inception_small test"] == [1.0, 2.0, 3.0]
+    from_record = [(r["x"], r["y"]) for r in rows if r["series"] == "inception_small test"]
+    assert from_record == [(1, 0.125), (2, 0.25), (3, 0.375)]
+    assert [r["x"] for r in rows if r["series"] == "inception_small_nobn test"] == [1.0, 2.0, 3.0]
     assert os.path.getsize(tmp_path / "figure2" / "figure2.png") > 10_000
 
     base = preset_flags.base_config(*TINY, "--epochs=1", f"--results_dir={tmp_path / 'table4'}")
