@@ -2,6 +2,7 @@
 
 import json
 import os
+import platform
 import subprocess
 import sys
 
@@ -9,6 +10,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from conftest import REPO, cli_in_process, needs_data
+
+from rethink_tf import environment
 
 sys.path.insert(0, os.path.join(REPO, "tools"))
 import benchmark  # noqa: E402  (a script in tools/, imported for its functions)
@@ -38,6 +41,12 @@ def test_benchmark_writes_rates_for_the_models_and_pipelines_asked(tmp_path):
     result = json.loads(out.read_text())
     mlp = result["models"]["mlp_1x512"]
     assert set(result["models"]) == {"mlp_1x512"} and result["matmul_peak_gflops"] > 0
+    # oneDNN as a training run has it (tests/test_train.py's smoke run asserts the same of its record), and said so
+    env = result["environment"]
+    assert result["TF_ENABLE_ONEDNN_OPTS"] == "1" and env["onednn"] == result["onednn"]
+    if platform.machine().lower() in ("x86_64", "amd64"):
+        assert env["onednn"] is True and env["onednn_isa"]
+    assert f"environment: {environment.label(env)} (TF_ENABLE_ONEDNN_OPTS=1)" in done.stdout
     assert mlp["fit_images_per_s"] > 0 and mlp["bare_step_images_per_s"] > 0 and mlp["bare_fresh_images_per_s"] > 0
     assert mlp["fit_over_bare_fresh"] > 0
     # fit and the bare steps were timed in two turns each; rates are the medians of their rounds

@@ -17,10 +17,11 @@ memory (tools/torch_reference.py) and the ratio fit / PyTorch. With --settings, 
 settings is worth: fit again with the setting undone (one step per call; tf.data's autotuner on; Keras' SGD and
 Dense layer instead of the package's; oneDNN's gradients for the layers that take theirs from Eigen; oneDNN off, in
 a child process since it is read when TensorFlow loads), as the ratio of fit with the setting to fit without it.
-Prints tables and writes JSON. Measurements that are compared are taken in turns, --rounds times each (a third of
---seconds each by default), and a ratio is the median of its rounds' ratios: on a shared machine the speed drifts
-by 10-30% over a minute, which one back-to-back pair cannot tell from an effect. Run on a quiet machine all the
-same.
+Prints tables and writes JSON, headed by the compute environment as a run record has it (which oneDNN ISA ran, or
+oneDNN off; the command line's settings are set before TensorFlow loads, as a training run's). Measurements that
+are compared are taken in turns, --rounds times each (a third of --seconds each by default), and a ratio is the
+median of its rounds' ratios: on a shared machine the speed drifts by 10-30% over a minute, which one back-to-back
+pair cannot tell from an effect. Run on a quiet machine all the same.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from absl import app, flags  # noqa: E402
 
-from rethink_tf import callbacks, cli, fitting, measures, models, optimizers, records, runs  # noqa: E402
+from rethink_tf import callbacks, cli, environment, fitting, measures, models, optimizers, records, runs  # noqa: E402
 from rethink_tf import config as config_lib  # noqa: E402
 from rethink_tf.data import corrupt, pipeline, sources  # noqa: E402
 from rethink_tf.models import alexnet, inception, mlp  # noqa: E402
@@ -415,6 +416,7 @@ def main(argv: list[str]) -> None:
     base = config_lib.RunConfig(batch_size=args.batch_size, test_size=100, bn_momentum=0.9, learning_rate=0.1)
     raw = sources.load_for(base)  # read once: every model and pipeline subsets and corrupts the same source
     peak = matmul_peak_gflops(seconds=max(args.seconds / 3, 0.5))
+    env = environment.read()  # the block a run record has: oneDNN and its ISA as a training run would have them
     result = {
         "rethink_tf": package_version,
         "host": platform.node(),
@@ -423,6 +425,7 @@ def main(argv: list[str]) -> None:
         "keras": keras.__version__,
         "TF_ENABLE_ONEDNN_OPTS": os.environ.get("TF_ENABLE_ONEDNN_OPTS", ""),
         "onednn": records.onednn_enabled(),
+        "environment": env,
         "batch_size": args.batch_size,
         "rounds": args.rounds,
         "matmul_peak_gflops": peak,
@@ -431,6 +434,7 @@ def main(argv: list[str]) -> None:
     }
     if torch_reference:
         result["torch"] = torch.__version__
+    print(f"environment: {environment.label(env)} (TF_ENABLE_ONEDNN_OPTS={result['TF_ENABLE_ONEDNN_OPTS'] or 'unset'})")
     print(f"float32 matmul peak: {peak:.1f} GFLOP/s")
     print(
         f"{'model':22} {'fit img/s':>10} {'bare img/s':>11} {'fit/bare':>9} {'fresh img/s':>11} {'fit/fresh':>9}"
