@@ -275,3 +275,38 @@ def test_weight_noise_lowers_accuracy_with_sigma_and_leaves_the_net_as_it_was():
         assert 0 < sigma < np.inf
         assert base - measures.perturbed_accuracy(model, images, labels, sigma, magnitude_aware=aware) <= 0.1
     assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
+
+
+def test_weight_noise_drawn_once_for_every_sigma_gives_the_numbers_of_each_drawn_anew():
+    # of_net's searches keep each draw's z in one dict across sigmas (measures.perturbed_accuracy's `noise`): the
+    # accuracies are those of w + scale z computed as written, with z drawn from (seed, draw) at every call.
+    keras.utils.set_random_seed(3)
+    rng = np.random.default_rng(3)
+    images = rng.normal(size=(200, 6)).astype(np.float32)
+    labels = (images[:, 0] + images[:, 1] > 0).astype(np.int64)
+    inputs = keras.Input((6,))
+    model = keras.Model(inputs, keras.layers.Dense(2)(keras.layers.Dense(16, activation="relu")(inputs)))
+    originals = [np.array(v) for v in model.trainable_weights]
+
+    def by_hand(sigma, aware, seed=5, draws=2):
+        accuracies = []
+        for d in range(draws):
+            draw = np.random.default_rng([seed, d])
+            for v, w in zip(model.trainable_weights, originals):
+                scale = measures.noise_scale(w, sigma, magnitude_aware=aware)
+                v.assign((w + scale * draw.standard_normal(w.shape)).astype(w.dtype))
+            accuracies.append(np.mean(np.argmax(measures.logits(model, images), axis=1) == labels))
+        for v, w in zip(model.trainable_weights, originals):
+            v.assign(w)
+        return float(np.mean(accuracies))
+
+    noise = {}
+    for aware in (False, True):
+        for sigma in (0.05, 0.3, 1.0, 0.3):
+            kept = measures.perturbed_accuracy(
+                model, images, labels, sigma, draws=2, seed=5, magnitude_aware=aware, noise=noise
+            )
+            anew = measures.perturbed_accuracy(model, images, labels, sigma, draws=2, seed=5, magnitude_aware=aware)
+            assert kept == anew == by_hand(sigma, aware)
+    assert sorted(noise) == [(5, 0), (5, 1)]
+    assert all(np.array_equal(a, np.array(v)) for a, v in zip(originals, model.trainable_weights))
