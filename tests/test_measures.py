@@ -286,7 +286,7 @@ def test_weight_noise_drawn_once_for_every_sigma_gives_the_numbers_of_each_drawn
     labels = (images[:, 0] + images[:, 1] > 0).astype(np.int64)
     inputs = keras.Input((6,))
     model = keras.Model(inputs, keras.layers.Dense(2)(keras.layers.Dense(16, activation="relu")(inputs)))
-    originals = [np.array(v) for v in model.trainable_weights]
+    originals = [v.numpy() for v in model.trainable_weights]
 
     def by_hand(sigma, aware, seed=5, draws=2):
         accuracies = []
@@ -309,4 +309,4 @@ def test_weight_noise_drawn_once_for_every_sigma_gives_the_numbers_of_each_drawn
             anew = measures.perturbed_accuracy(model, images, labels, sigma, draws=2, seed=5, magnitude_aware=aware)
             assert kept == anew == by_hand(sigma, aware)
     assert sorted(noise) == [(5, 0), (5, 1)]
-    assert all(np.array_equal(a, np.array(v)) for a, v in zip(originals, model.trainable_weights))
+    assert all(np.array_equal(a, v.numpy()) for a, v in zip(originals, model.trainable_weights))
