@@ -258,9 +258,10 @@ def perturbed_accuracy(
     """The mean accuracy over `draws` Gaussian perturbations of every trainable weight: w + sigma z, or with
     magnitude_aware w + sqrt(sigma^2 w^2 + epsilon^2) z (Jiang et al. 2019's magnitude-aware variant, noise of
     variance sigma^2 |w|^2 + epsilon^2). Draw d's z is the same for every sigma (seeded by (seed, d)), so the
-    accuracy changes with sigma alone; the weights are restored afterwards. `noise`, a dict kept across calls,
-    keeps each draw's z instead of drawing it again (a search calls this a dozen times per sigma); the float64
-    arithmetic runs in buffers of its own, not fresh arrays per weight and draw: the same numbers either way."""
+    accuracy changes with sigma alone; the weights are restored afterwards. `noise`, a dict kept across calls on
+    the same model, keeps each draw's z instead of drawing it again (a search calls this once per sigma, about ten
+    times); the float64 arithmetic runs in buffers of its own, not fresh arrays per weight and draw: the same
+    numbers either way."""
     variables = model.trainable_weights
     originals = [np.asarray(v) for v in variables]
     scales = [noise_scale(w, sigma, magnitude_aware=magnitude_aware, epsilon=epsilon) for w in originals]
