@@ -7,10 +7,9 @@ results directory, all in this process, and prints per run its wall time split i
 then subset and corrupted in every run, as `rethink_tf.run` without `raw` does), the model's build, the epochs
 (the records' epoch_time_s; the first epoch also traces the train step, so its excess over the later epochs'
 median is shown as tracing), the final evaluation, the measures, and the rest (records, claims, TensorBoard,
-weights, fit's own set-up). The phases are timed by
-wrapping the package's functions that do them, so a phase is what its function took, nested calls included.
-The summary is the median over every run but the first (the first pays for the process: imports, the data's read,
-the first traces). docs/speed.md has the figures.
+weights, fit's own set-up). The phases are timed by wrapping the package's functions that do them, so a phase is
+what its function took, nested calls included. The summary is the median over every run but the first (the first
+pays for the process: imports, the first traces). docs/speed.md has the figures.
 """
 
 from __future__ import annotations
