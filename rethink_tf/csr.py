@@ -144,10 +144,25 @@ def center_cropped(images: np.ndarray, config) -> np.ndarray:
         return tf.image.resize_with_crop_or_pad(images, crop, crop).numpy()
 
 
+_ATTRIBUTE = "_rethink_tf_searchers"
+
+
 def searcher(model: keras.Model, rgb: bool, lass: Lass | None = None) -> Callable[[tf.Tensor, tf.Tensor], tf.Tensor]:
     """search over the package's pipeline as one tf.function of (center-cropped raw pixels, seed pair) -> flipped,
-    with `lass` (None: ARPIT); traced once per batch shape, so a callback keeps it."""
+    with `lass` (None: ARPIT); traced once per batch shape, and one per model, rgb and lass."""
     lass = lass or ARPIT
+    # Kept on the model (past Keras' attribute tracking): a model kept across runs (rethink_tf.warm) keeps its
+    # traced search too, and the search, which holds the model, goes when the model does.
+    kept = model.__dict__.get(_ATTRIBUTE)
+    if kept is None:
+        kept = {}
+        object.__setattr__(model, _ATTRIBUTE, kept)
+    if (rgb, lass) not in kept:
+        kept[(rgb, lass)] = _new_searcher(model, rgb, lass)
+    return kept[(rgb, lass)]
+
+
+def _new_searcher(model: keras.Model, rgb: bool, lass: Lass) -> Callable[[tf.Tensor, tf.Tensor], tf.Tensor]:
 
     def flipped(x: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
         found = search(

@@ -74,7 +74,10 @@ def dtype_policy(name: str):
 
 def built_model(config: config_lib.RunConfig, data, distribution):
     """The run's compiled model under the distribution strategy; its initial weights saved to the run dir before
-    any step (a resumed run builds the same bits before its restore)."""
+    any step (a resumed run builds the same bits before its restore). On one replica, an earlier run's model of
+    the same graph given this one's state, its traced functions reused (rethink_tf.warm)."""
+    from rethink_tf import warm
+
     with distribution.scope():
         model = build(config, data.input_shape, data.num_classes, replicas=distribution.num_replicas_in_sync)
         if config.adversarial:
@@ -94,7 +97,7 @@ def built_model(config: config_lib.RunConfig, data, distribution):
         atomic.write_with(initial, model.save_weights, suffix=".weights.h5")
     with distribution.scope():
         _build_state(model, data)  # after the initial weights' file, which holds the model's weights alone
-    return model
+    return warm.adopt(model, warm.key(config, data.input_shape, data.num_classes, data.train.images.dtype), distribution)
 
 
 def _build_state(model, data) -> None:

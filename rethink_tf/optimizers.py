@@ -11,6 +11,7 @@ import keras
 import tensorflow as tf
 
 
+@keras.saving.register_keras_serializable(package="rethink_tf")  # a compiled model can be cloned (path_norm)
 class MomentumSGD(keras.optimizers.SGD):
     """keras.optimizers.SGD (plain momentum, no Nesterov) with the fused in-place update for dense gradients."""
 

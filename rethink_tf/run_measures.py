@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import time
 
-from rethink_tf import atomic, fitting, records
+from rethink_tf import atomic, fitting, records, warm
 from rethink_tf import config as config_lib
 
 
@@ -48,9 +48,13 @@ def add(config: config_lib.RunConfig, data, record: records.RunRecord, progress:
 
     started = time.perf_counter()
     nets = []
+    # The trained net in this process's kept model of its graph when there is one (rethink_tf.warm): its traced CSR
+    # search is reused. Its weights from the file all the same: the measures are of the saved net.
+    kept = warm.get(warm.key(config, data.input_shape, data.num_classes, data.train.images.dtype))
     for path in (os.path.join(config.run_dir, records.WEIGHTS), initial_weights(config.run_dir)):
-        model = fitting.build(config, data.input_shape, data.num_classes)
-        model.load_weights(path)  # the layers' weights: an uncompiled model has no optimizer to load
+        model = kept or fitting.build(config, data.input_shape, data.num_classes)
+        kept = None
+        model.load_weights(path)  # the layers' weights (an uncompiled model has no optimizer to load)
         nets.append(model)
     images = pipeline.whitened_once(data.train.images, config)
     values, sigmas = measures.of_net(*nets, images, data.train.labels, seed=config.seed)

@@ -9,6 +9,7 @@ imported here: data sits below config in the flow), by the field names of Pipeli
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import os
 from typing import Protocol
@@ -167,7 +168,11 @@ def prepare(config: PipelineConfig, raw: sources.RawData | None = None) -> Prepa
     train = one(raw.train, config.train_size, corrupt.TRAIN, config.label_noise, inputs)
     train, held_out = hold_out(train, config.train_fraction, config.train_seed)
     test_labels = config.label_noise if config.corrupt_test_labels else 0.0
-    test = one(raw.test, config.test_size, corrupt.TEST, test_labels, 1.0 if inputs == 1 else 0.0)
+    test_inputs = 1.0 if inputs == 1 else 0.0
+    test = _kept(
+        _test_key(config, raw, test_labels, test_inputs, mean, std),
+        lambda: _read_only(one(raw.test, config.test_size, corrupt.TEST, test_labels, test_inputs)),
+    )
     channels = 3 if config.rgb else raw.train.images.shape[-1]
     crop = _crop(config, raw.train.images)
     fingerprints = {
@@ -175,8 +180,7 @@ def prepare(config: PipelineConfig, raw: sources.RawData | None = None) -> Prepa
         "train_indices": sources.fingerprint(train.indices),
         "train_labels": sources.fingerprint(train.labels),
         "train_images": sources.fingerprint(train.images),
-        "test_labels": sources.fingerprint(test.labels),
-        "test_images": sources.fingerprint(test.images),
+        **_kept(("fingerprints", id(test)), lambda: _test_fingerprints(test), keep=test),
     }
     changed = float(np.mean(train.labels_changed)) if len(train.labels) else 0.0
     num_classes = corrupt.SIGN_CLASSES if config.corruption == "random_signs" else raw.num_classes
@@ -193,6 +197,73 @@ def prepare(config: PipelineConfig, raw: sources.RawData | None = None) -> Prepa
         held_out,
         inputs if train.inputs_changed is None or not len(train.labels) else float(np.mean(train.inputs_changed)),
     )
+
+
+# What the runs of one process share, least recently used first: a grid's runs of one data set share its test
+# split (converted and fingerprinted once) and the whitened copies and variables evaluation reads (made once), a
+# run's measures reuse its whitened training split. A key that names an array by id() keeps the array in its entry,
+# so the id is not reused while the entry lives; kept arrays are read-only. At most _KEPT_ENTRIES entries and
+# _KEPT_BYTES of arrays, so a paper-scale split is not held long after its run.
+_KEPT: "collections.OrderedDict[tuple, tuple]" = collections.OrderedDict()
+_KEPT_ENTRIES = 16
+_KEPT_BYTES = 2 << 30
+
+
+def _kept(key: tuple, make, keep=None):
+    """make()'s value, made once per key while the key stays among the kept ones; `keep` is held with it."""
+    if key in _KEPT:
+        _KEPT.move_to_end(key)
+        return _KEPT[key][0]
+    value = make()
+    _KEPT[key] = (value, keep, _nbytes(value) + _nbytes(keep))
+    while len(_KEPT) > 1 and (
+        len(_KEPT) > _KEPT_ENTRIES or sum(entry[2] for entry in _KEPT.values()) > _KEPT_BYTES
+    ):
+        _KEPT.popitem(last=False)
+    return value
+
+
+def _nbytes(value) -> int:
+    if isinstance(value, Split):
+        return value.images.nbytes + value.labels.nbytes
+    if isinstance(value, tuple):
+        return sum(_nbytes(v) for v in value)
+    return int(getattr(value, "nbytes", 0) or 0)
+
+
+def clear_kept() -> None:
+    """Forgets what the runs of this process share (tests; a notebook that wants the memory back)."""
+    _KEPT.clear()
+
+
+def _read_only(split: Split) -> Split:
+    for array in (split.images, split.labels, split.indices, split.true_labels, split.inputs_changed):
+        if array is not None:
+            array.setflags(write=False)
+    return split
+
+
+def _test_key(config: PipelineConfig, raw: sources.RawData, labels: float, inputs: float, mean, std) -> tuple:
+    """What a run's test split depends on: the source's data, the subset (its seed only when it is one), and the
+    corruption when it changes a test label or image (then its seed, kind and statistics too)."""
+    n = len(raw.test.labels)
+    subset = 0 < config.test_size < n
+    changes = labels > 0 or config.corruption == "random_signs" or (
+        inputs > 0 and config.corruption in corrupt.INPUT_CORRUPTIONS
+    )
+    stats = None if mean is None else (np.asarray(mean).tobytes(), np.asarray(std).tobytes())
+    return (
+        "test split",
+        raw.fingerprint,
+        raw.num_classes,
+        min(config.test_size, n) or n,
+        config.seed if subset or changes else None,
+        (config.corruption, labels, inputs, stats) if changes else None,
+    )
+
+
+def _test_fingerprints(test: Split) -> dict[str, str]:
+    return {"test_labels": sources.fingerprint(test.labels), "test_images": sources.fingerprint(test.images)}
 
 
 def hold_out(split: Split, fraction: float, seed: int) -> tuple[Split, Split | None]:
@@ -212,7 +283,8 @@ def curve_split(test: Split, config: PipelineConfig) -> Split:
     (all when 0), so that testing during training costs less than the final test on the whole split."""
     if not config.curve_test_size:
         return test  # no copy of the whole split
-    return test.take(stratified_subset(test.labels, config.curve_test_size, config.seed))
+    subset = lambda: _read_only(test.take(stratified_subset(test.labels, config.curve_test_size, config.seed)))
+    return _kept(("curve", id(test), config.curve_test_size, config.seed), subset, keep=test)
 
 
 def _crop(config: PipelineConfig, images: np.ndarray) -> int:
@@ -290,16 +362,22 @@ def whitened_once(images: np.ndarray, config: PipelineConfig) -> np.ndarray:
     copying it to three per batch slowed the MLPs' fit (docs/speed.md).
     """
     crop = _crop(config, images)
-    with tf.device("/CPU:0"):
-        return np.concatenate(
-            [
-                _to_rgb_and_whiten(
-                    tf.image.resize_with_crop_or_pad(images[i : i + _WHITEN_CHUNK], crop, crop),
-                    config.rgb,
-                ).numpy()
-                for i in range(0, max(len(images), 1), _WHITEN_CHUNK)
-            ]
-        )
+
+    def whiten() -> np.ndarray:
+        with tf.device("/CPU:0"):
+            whitened = np.concatenate(
+                [
+                    _to_rgb_and_whiten(
+                        tf.image.resize_with_crop_or_pad(images[i : i + _WHITEN_CHUNK], crop, crop),
+                        config.rgb,
+                    ).numpy()
+                    for i in range(0, max(len(images), 1), _WHITEN_CHUNK)
+                ]
+            )
+        whitened.setflags(write=False)
+        return whitened
+
+    return _kept(("whitened", id(images), crop, bool(config.rgb)), whiten, keep=images)
 
 
 def train_dataset(split: Split, config: PipelineConfig, epoch: tf.Variable) -> tf.data.Dataset:
@@ -348,7 +426,12 @@ def train_dataset(split: Split, config: PipelineConfig, epoch: tf.Variable) -> t
 
 def eval_dataset(split: Split, config: PipelineConfig) -> tf.data.Dataset:
     """Batches of center-cropped, whitened (images, labels) in canonical order (whitened once)."""
-    images, labels = on_cpu(whitened_once(split.images, config)), on_cpu(split.labels)
+    whitened = whitened_once(split.images, config)
+    images, labels = _kept(
+        ("variables", id(whitened), id(split.labels)),
+        lambda: (on_cpu(whitened), on_cpu(split.labels)),
+        keep=(whitened, split.labels),
+    )
     return _fixed_parallelism(
         tf.data.Dataset.range(len(split.labels))
         .batch(config.batch_size)

@@ -1,0 +1,55 @@
+"""Runs trained one after another in one process reuse the compiled model of the same graph (rethink_tf.warm), and
+each run still ends with the bits it has trained alone."""
+
+import json
+import os
+
+from conftest import same_weights, tiny_config, tiny_raw, weight_arrays
+
+from rethink_tf import records, train, warm
+
+
+def _numbers(record):
+    """What a run records that depends on its training (not on the clock)."""
+    timeless = lambda row: {k: v for k, v in row.items() if "time" not in k and "seconds" not in k}
+    measures = dict(record["measures"]["values"]) if record.get("measures") else None
+    return [timeless(e) for e in record["epochs"]], record["final"], measures, record.get("csr_initial", {}).get("csr_test")
+
+
+def test_a_run_after_another_of_its_graph_reuses_the_model_and_ends_with_its_bits_alone(tmp_path):
+    raw = tiny_raw()
+    common = dict(epochs=3, measures=True, csr_every=2, csr_size=16)
+    first = tiny_config(tmp_path / "warm", seed=0, **common)
+    second = tiny_config(tmp_path / "warm", seed=1, corrupt=1.0, lr_decay=0.9, **common)
+    alone = tiny_config(tmp_path / "alone", seed=1, corrupt=1.0, lr_decay=0.9, **common)
+
+    warm.clear()
+    train.run(first, raw)
+    key = warm.key(train.for_data(first, raw), (8, 8, 3), 4, "float32")
+    kept = warm.get(key)
+    assert kept is not None
+    warm_record = train.run(second, raw)
+    assert warm.get(key) is kept  # the second run trained the first one's model
+    warm.clear()
+    alone_record = train.run(alone, raw)
+    assert warm.get(key) is not kept
+
+    assert json.dumps(_numbers(warm_record)) == json.dumps(_numbers(alone_record))
+    for name in (records.WEIGHTS, records.INITIAL_WEIGHTS):
+        assert same_weights(
+            weight_arrays(os.path.join(second.run_dir, name)),
+            weight_arrays(os.path.join(alone.run_dir, name)),
+        ), name
+
+
+def test_another_graph_gets_a_model_of_its_own(tmp_path):
+    raw = tiny_raw()
+    warm.clear()
+    a = tiny_config(tmp_path, seed=0, epochs=1)
+    b = tiny_config(tmp_path, seed=0, epochs=1, hidden_units=64)
+    train.run(a, raw)
+    train.run(b, raw)
+    key_a = warm.key(train.for_data(a, raw), (8, 8, 3), 4, "float32")
+    key_b = warm.key(train.for_data(b, raw), (8, 8, 3), 4, "float32")
+    assert key_a != key_b and warm.get(key_a) is not warm.get(key_b)
+    assert warm.get(key_b).count_params() < warm.get(key_a).count_params()
