@@ -9,7 +9,7 @@ import tarfile
 import numpy as np
 import pytest
 
-from rethink_tf.data import sources, tfds_source
+from rethink_tf.data import idx_source, sources, tfds_source
 from rethink_tf.data.sources import DataError
 
 N_TRAIN, N_TEST = 12, 7
@@ -88,6 +88,22 @@ def test_read_idx_generic_dims_and_writable(tmp_path):
     out = sources.read_idx(path)
     np.testing.assert_array_equal(out, array)
     assert out.dtype == np.uint8 and out.flags.writeable
+
+
+def test_a_data_set_is_read_once_per_process_and_again_when_a_file_changes(idx_dir, no_tfds, monkeypatch):
+    directory, arrays, paths = idx_dir
+    reads = []
+    read_idx = idx_source.read_idx
+    monkeypatch.setattr(idx_source, "read_idx", lambda path: reads.append(path) or read_idx(path))
+    first = sources.load("fashion_mnist", idx_dir=directory)
+    second = sources.load("fashion_mnist", idx_dir=directory)
+    assert len(reads) == 4 and second is first  # one read; the same data, fingerprinted once
+    assert not first.train.images.flags.writeable and not first.test.labels.flags.writeable  # shared: read-only
+    fresh = _fake_fashion(seed=1)["t10k-labels-idx1-ubyte"]
+    os.replace(_write(os.path.join(directory, "new"), _idx_bytes(fresh), gz=True), paths["t10k-labels-idx1-ubyte"])
+    third = sources.load("fashion_mnist", idx_dir=directory)
+    assert len(reads) == 8 and third.fingerprint != first.fingerprint
+    np.testing.assert_array_equal(third.test.labels, fresh)
 
 
 def test_gz_preferred_over_plain(tmp_path, no_tfds):

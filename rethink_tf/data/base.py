@@ -5,9 +5,11 @@ package but rethink_tf.errors, so each reader imports it and nothing else of the
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import functools
 import hashlib
+import os
 
 import numpy as np
 
@@ -24,6 +26,30 @@ class DataError(BadInput):
 def data_error(path: str, problem: str, fix: str) -> DataError:
     """The one shape of a data error: where, what is wrong, how to fix it (every reader of the package uses it)."""
     return DataError(f"{path}: {problem}. Fix: {fix}.")
+
+
+# Splits read from files, by reader and arguments: (the files' stamps, the Splits). One entry per data set read.
+_READ: "collections.OrderedDict[tuple, tuple]" = collections.OrderedDict()
+_READ_ENTRIES = 2
+
+
+def kept_while_unchanged(key: tuple, files: list[str], read) -> "Splits":
+    """read()'s Splits, kept for the process and read again when one of `files` changes (its size, modification
+    time or inode): the runs of one process, a notebook's loop of rethink_tf.run, read a data set once. The kept
+    arrays are read-only, as they are shared."""
+    stamps = tuple((f, os.stat(f).st_size, os.stat(f).st_mtime_ns, os.stat(f).st_ino) for f in files)
+    kept = _READ.get(key)
+    if kept is not None and kept[0] == stamps:
+        _READ.move_to_end(key)
+        return kept[1]
+    splits = read()
+    for split in (splits.train, splits.test):
+        split.images.setflags(write=False)
+        split.labels.setflags(write=False)
+    _READ[key] = (stamps, splits)
+    while len(_READ) > _READ_ENTRIES:
+        _READ.popitem(last=False)
+    return splits
 
 
 def first_line(err: BaseException) -> str:

@@ -9,7 +9,7 @@ import zlib
 
 import numpy as np
 
-from rethink_tf.data.base import RawSplit, Splits, data_error
+from rethink_tf.data.base import RawSplit, Splits, data_error, kept_while_unchanged
 
 _FILES = {  # (split, kind) -> base name; the .gz variant is preferred when both exist
     ("train", "images"): "train-images-idx3-ubyte",
@@ -101,6 +101,11 @@ def read(idx_dir: str, num_classes: int) -> Splits:
     origin names the four files read."""
     if not os.path.isdir(idx_dir):
         raise data_error(idx_dir, "exists but is not a directory", FIX)
-    train, *train_files = _read_split(idx_dir, "train", num_classes)
-    test, *test_files = _read_split(idx_dir, "test", num_classes)
-    return Splits(train, test, num_classes, origin=", ".join([*train_files, *test_files]))
+
+    def read_all() -> Splits:
+        train, *train_files = _read_split(idx_dir, "train", num_classes)
+        test, *test_files = _read_split(idx_dir, "test", num_classes)
+        return Splits(train, test, num_classes, origin=", ".join([*train_files, *test_files]))
+
+    files = [_path(idx_dir, base) for base in _FILES.values()]
+    return kept_while_unchanged(("idx", os.path.realpath(idx_dir), num_classes), files, read_all)

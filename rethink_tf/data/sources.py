@@ -218,12 +218,29 @@ def load(
         image_size=image_size,
     )
     read = READERS[source.kind](source, options)
+    key = (id(read), name, image_size)
+    if key in _LOADED and _LOADED[key][0] is read:  # a reader's kept Splits (base.kept_while_unchanged)
+        return _LOADED[key][1]
+    raw = _loaded(read, name, image_size)
+    _LOADED.clear()
+    _LOADED[key] = (read, raw)  # the Splits held with it: its id is not reused while the entry lives
+    return raw
+
+
+# The RawData of the last Splits loaded: the same Splits again (a reader kept them) give the same RawData, whose
+# fingerprint is then computed once.
+_LOADED: dict[tuple, tuple] = {}
+
+
+def _loaded(read, name: str, image_size: int) -> RawData:
     train, test = read.train, read.test
     if image_size and train.images.shape[1:3] != (image_size, image_size):
         from rethink_tf.data import resize
 
         train = RawSplit(resize.all_to_square(train.images, image_size), train.labels)
         test = RawSplit(resize.all_to_square(test.images, image_size), test.labels)
+        for images in (train.images, test.images):
+            images.setflags(write=False)  # shared as the reader's are
     channels = _CHANNELS.get(name)
     _validate(train, "train", read.origin, read.num_classes, channels)
     _validate(test, "test", read.origin, read.num_classes, channels)
