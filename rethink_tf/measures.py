@@ -254,6 +254,7 @@ def perturbed_accuracy(
     epsilon: float = 1e-3,
     batch_size: int = 256,
     noise: dict | None = None,
+    decide: tuple[float, float] | None = None,
 ) -> float:
     """The mean accuracy over `draws` Gaussian perturbations of every trainable weight: w + sigma z, or with
     magnitude_aware w + sqrt(sigma^2 w^2 + epsilon^2) z (Jiang et al. 2019's magnitude-aware variant, noise of
@@ -261,12 +262,17 @@ def perturbed_accuracy(
     accuracy changes with sigma alone; the weights are restored afterwards. `noise`, a dict kept across calls on
     the same model, keeps each draw's z instead of drawing it again (a search calls this once per sigma, about ten
     times); the float64 arithmetic runs in buffers of its own, not fresh arrays per weight and draw: the same
-    numbers either way."""
+    numbers either way. `decide` = (base, tolerance), for a search that only asks whether base - accuracy <=
+    tolerance: the passes stop as soon as the images and draws left cannot change that answer, and the accuracy
+    returned is then the bound that decided it (the mean as if every image left were right, or as if every one
+    were wrong), on the same side of the tolerance as the mean, by at least _DECIDED (so that the search's float
+    comparison gives the same answer as on the whole mean)."""
     variables = model.trainable_weights
     originals = [np.asarray(v) for v in variables]
     scales = [noise_scale(w, sigma, magnitude_aware=magnitude_aware, epsilon=epsilon) for w in originals]
     buffers = [np.empty(w.shape, np.float64) for w in originals]
     accuracies = []
+    total, correct, seen = draws * len(labels), 0, 0
     try:
         for d in range(draws):
             zs = noise.get((seed, d)) if noise is not None else None
@@ -279,11 +285,36 @@ def perturbed_accuracy(
                 np.multiply(z, scale, out=buffer)
                 np.add(buffer, w, out=buffer)  # w + scale z, w's float32 exact in float64
                 v.assign(buffer.astype(w.dtype))
-            accuracies.append(float(np.mean(np.argmax(logits(model, images, batch_size), axis=1) == labels)))
+            hits = []
+            for i in range(0, len(images), batch_size):
+                hits.append(np.argmax(logits(model, images[i : i + batch_size], batch_size), axis=1) == labels[i : i + batch_size])
+                correct, seen = correct + int(np.sum(hits[-1])), seen + len(hits[-1])
+                if decide is not None and seen < total:
+                    bound = _decided(decide, correct, seen, total)
+                    if bound is not None:
+                        return bound
+            accuracies.append(float(np.mean(np.concatenate(hits))) if hits else float("nan"))
     finally:
         for v, w in zip(variables, originals):
             v.assign(w)
     return float(np.mean(accuracies))
+
+
+# How far a bound must clear the tolerance to decide a search step before its last image (decide, above): far
+# more than the float error of base - mean, far less than one image of one draw's accuracy.
+_DECIDED = 1e-9
+
+
+def _decided(decide: tuple[float, float], correct: int, seen: int, total: int) -> float | None:
+    """The bound on the mean accuracy of `total` image-draws that decides whether base - mean <= tolerance, given
+    `correct` of the first `seen`; None while the rest can still change the answer."""
+    base, tolerance = decide
+    best, worst = (correct + total - seen) / total, correct / total
+    if base - best > tolerance + _DECIDED:
+        return best  # even if every image left is right, the drop exceeds the tolerance
+    if base - worst <= tolerance - _DECIDED:
+        return worst  # even if every image left is wrong, the drop stays within it
+    return None
 
 
 def kendall_tau(x, y) -> float:
@@ -342,7 +373,15 @@ def of_net(model: keras.Model, initial: keras.Model, images: np.ndarray, labels:
     sigmas = {
         key: sharpness_sigma(
             lambda s, aware=aware: perturbed_accuracy(
-                model, images, labels, s, draws=SHARPNESS["draws"], seed=seed, magnitude_aware=aware, noise=noise
+                model,
+                images,
+                labels,
+                s,
+                draws=SHARPNESS["draws"],
+                seed=seed,
+                magnitude_aware=aware,
+                noise=noise,
+                decide=(base, search["tolerance"]),
             ),
             base,
             **search,

@@ -310,3 +310,27 @@ def test_weight_noise_drawn_once_for_every_sigma_gives_the_numbers_of_each_drawn
             assert kept == anew == by_hand(sigma, aware)
     assert sorted(noise) == [(5, 0), (5, 1)]
     assert all(np.array_equal(a, v.numpy()) for a, v in zip(originals, model.trainable_weights))
+
+
+def test_a_search_step_stopped_once_decided_finds_the_sigmas_of_every_image_and_draw_evaluated(monkeypatch):
+    # of_net's searches only ask whether the accuracy drop stays within the tolerance: perturbed_accuracy's `decide`
+    # stops the passes once the images and draws left cannot change that. Same sigmas, same measures, fewer passes.
+    keras.utils.set_random_seed(4)
+    rng = np.random.default_rng(4)
+    images = rng.normal(size=(600, 6)).astype(np.float32)
+    inputs = keras.Input((6,))
+    hidden = keras.layers.Dense(32, activation="relu")(inputs)
+    model = keras.Model(inputs, keras.layers.Dense(3)(hidden))
+    initial = keras.models.clone_model(model)
+    labels = np.argmax(measures.logits(model, images), axis=1)
+    labels[:30] = (labels[:30] + 1) % 3
+    passes = []
+    logits = measures.logits
+    monkeypatch.setattr(measures, "logits", lambda *a, **k: passes.append(1) or logits(*a, **k))
+    decided = measures.of_net(model, initial, images, labels, seed=2)
+    early = len(passes)
+    monkeypatch.setattr(measures, "_decided", lambda *args: None)  # every image of every draw, as before
+    passes.clear()
+    assert measures.of_net(model, initial, images, labels, seed=2) == decided
+    assert early < len(passes)
+    assert all(np.isfinite(s) for s in decided[1].values())
