@@ -78,6 +78,9 @@ def adopt(model, graph_key: tuple, distribution):
         if same:
             for o, f in zip(old, fresh):
                 o.assign(f)
+            # The one piece of a model's training state outside its variables that Keras keeps across fit calls:
+            # the epoch a restored backup starts at (BackupAndRestore sets it, nothing resets it).
+            kept._initial_epoch = model._initial_epoch
             _KEPT.move_to_end(graph_key)
             return kept
     _KEPT[graph_key] = model

@@ -4,7 +4,7 @@ each run still ends with the bits it has trained alone."""
 import json
 import os
 
-from conftest import same_weights, tiny_config, tiny_raw, weight_arrays
+from conftest import interrupted_run, same_weights, tiny_config, tiny_raw, weight_arrays
 
 from rethink_tf import records, train, warm
 
@@ -53,3 +53,17 @@ def test_another_graph_gets_a_model_of_its_own(tmp_path):
     key_b = warm.key(train.for_data(b, raw), (8, 8, 3), 4, "float32")
     assert key_a != key_b and warm.get(key_a) is not warm.get(key_b)
     assert warm.get(key_b).count_params() < warm.get(key_a).count_params()
+
+
+def test_a_fresh_run_after_a_resumed_one_starts_at_epoch_one(tmp_path, monkeypatch):
+    # Keras keeps the epoch a restored backup starts at on the model (BackupAndRestore sets _initial_epoch): the
+    # kept model must not carry it into the next run.
+    raw = tiny_raw()
+    warm.clear()
+    resumed = interrupted_run(tiny_config(tmp_path / "warm", seed=0, epochs=4), monkeypatch)
+    assert len(train.run(resumed, raw)["resumed"]) == 1
+    after = train.run(tiny_config(tmp_path / "warm", seed=1, epochs=4), raw)
+    warm.clear()
+    alone = train.run(tiny_config(tmp_path / "alone", seed=1, epochs=4), raw)
+    assert [e["epoch"] for e in after["epochs"]] == [1, 2, 3, 4]
+    assert json.dumps(_numbers(after)) == json.dumps(_numbers(alone))
