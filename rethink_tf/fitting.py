@@ -59,6 +59,21 @@ def compile_model(model, config: config_lib.RunConfig, replicas: int = 1, num_cl
     )
 
 
+def set_random_seed(seed: int) -> None:
+    """keras.utils.set_random_seed(seed) (Python's, NumPy's, TensorFlow's and Keras' global seeds) without the clear
+    of TensorFlow's kernel cache that tf.random.set_seed does: after it every traced function is instantiated
+    again at its next call, a fixed cost of each run in a process that trains many (docs/speed.md). The clear
+    restarts stateful random kernels; every random op of the package is stateless and seeded, so no number
+    depends on it."""
+    from unittest import mock
+
+    import keras
+    from tensorflow.python import pywrap_tfe
+
+    with mock.patch.object(pywrap_tfe, "TFE_ContextClearCaches", lambda handle: None):
+        keras.utils.set_random_seed(seed)
+
+
 @contextlib.contextmanager
 def dtype_policy(name: str):
     """Keras' global dtype policy set to `name` while the run builds and trains its model, then put back."""

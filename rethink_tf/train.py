@@ -44,7 +44,6 @@ def run_checked(
         logging.info("%s is already %s; nothing to do", config.run_dir, existing.status)
         return existing
 
-    import keras
     import tensorflow as tf  # deferred: flag errors above answer without loading TensorFlow
 
     from rethink_tf import strategy
@@ -54,7 +53,7 @@ def run_checked(
     distribution = strategy.make_strategy(config)  # before any op: it may split the CPU into logical devices
     if config.deterministic:
         tf.config.experimental.enable_op_determinism()
-    keras.utils.set_random_seed(config.train_seed)
+    fitting.set_random_seed(config.train_seed)
     data = pipeline.prepare(config, raw)
     records.claim(config)
     try:

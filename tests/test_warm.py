@@ -67,3 +67,22 @@ def test_a_fresh_run_after_a_resumed_one_starts_at_epoch_one(tmp_path, monkeypat
     alone = train.run(tiny_config(tmp_path / "alone", seed=1, epochs=4), raw)
     assert [e["epoch"] for e in after["epochs"]] == [1, 2, 3, 4]
     assert json.dumps(_numbers(after)) == json.dumps(_numbers(alone))
+
+
+def test_a_runs_global_seeds_are_keras_ones_without_clearing_tensorflows_kernels(monkeypatch):
+    import random
+
+    import keras
+    import numpy as np
+    from tensorflow.python import pywrap_tfe
+    from tensorflow.python.eager import context
+
+    from rethink_tf import fitting
+
+    keras.utils.set_random_seed(7)
+    expected = (random.random(), np.random.random(), context.global_seed())
+    cleared = []
+    monkeypatch.setattr(pywrap_tfe, "TFE_ContextClearCaches", lambda handle: cleared.append(handle))
+    fitting.set_random_seed(7)
+    assert (random.random(), np.random.random(), context.global_seed()) == expected
+    assert not cleared
