@@ -3,8 +3,9 @@
     python tools/run_overhead.py [--model=mlp_1x512] [--runs=20] [--preset=laptop] [--json=PATH] [name=value ...]
 
 Trains --runs runs of --model on --preset (seeds 0, 1, ...; further RunConfig fields as name=value) in a fresh
-results directory, all in this process, and prints per run its wall time split into phases: the data (read and
-then subset and corrupted in every run, as `rethink_tf.run` without `raw` does), the model's build, the epochs
+results directory, all in this process, and prints per run its wall time split into phases: the data (asked for in
+every run, as `rethink_tf.run` without `raw` does: read from its files by the first, kept for the others, and
+subset and corrupted in every run), the model's build, the epochs
 (the records' epoch_time_s; the first epoch also traces the train step, so its excess over the later epochs'
 median is shown as tracing), the final evaluation, the measures, and the rest (records, claims, TensorBoard,
 weights, fit's own set-up). The phases are timed by wrapping the package's functions that do them, so a phase is
