@@ -13,6 +13,11 @@ does on the command line.
 - load(results_dir): the run records under a results dir; dataframe(results_dir or records): them as a table;
   load_ledger(run_dir): a run's per-example ledger.
 - build_report(name, results_dir): an experiment's report, as `python -m rethink_tf.report NAME DIR` prints it.
+- forget_kept(): gives back the memory that runs keep for the next runs of the process (below).
+
+Runs in one process share what does not change between them: a model of the same graph (its traced functions),
+the data read from its files, the test split and its whitened copy. A run after another of the same model
+costs less beyond its epochs, with the bits it has trained alone (docs/speed.md).
 
 Importing this module loads no TensorFlow; the functions load what they need when called. (`rethink_tf.train`
 and `rethink_tf.report` are the modules of the command line, hence run and build_report.)
@@ -43,6 +48,7 @@ __all__ = [
     "load_ledger",
     "dataframe",
     "build_report",
+    "forget_kept",
 ]
 
 # The numbers of a record's "final" that dataframe() gives columns of, when the record has them.
@@ -172,3 +178,16 @@ def build_report(name: str, results_dir: str) -> str:
     from rethink_tf import report
 
     return report.report(name, results_dir)
+
+
+def forget_kept() -> None:
+    """Forgets what this process's runs keep for the next: compiled models (rethink_tf.warm), the data sets read
+    (rethink_tf.data.base), the test splits and whitened copies (rethink_tf.data.pipeline); their memory goes back.
+    The next run builds, reads and whitens afresh, to the same numbers."""
+    from rethink_tf import warm
+    from rethink_tf.data import base, pipeline, sources
+
+    warm.clear()
+    base.forget_read()
+    sources.forget_loaded()
+    pipeline.clear_kept()

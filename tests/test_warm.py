@@ -6,6 +6,7 @@ import os
 
 from conftest import interrupted_run, same_weights, tiny_config, tiny_raw, weight_arrays
 
+import rethink_tf
 from rethink_tf import records, train, warm
 
 
@@ -53,6 +54,8 @@ def test_another_graph_gets_a_model_of_its_own(tmp_path):
     key_b = warm.key(train.for_data(b, raw), (8, 8, 3), 4, "float32")
     assert key_a != key_b and warm.get(key_a) is not warm.get(key_b)
     assert warm.get(key_b).count_params() < warm.get(key_a).count_params()
+    rethink_tf.forget_kept()  # a notebook's way to the memory back
+    assert warm.get(key_a) is None and warm.get(key_b) is None
 
 
 def test_a_fresh_run_after_a_resumed_one_starts_at_epoch_one(tmp_path, monkeypatch):

@@ -52,6 +52,11 @@ def kept_while_unchanged(key: tuple, files: list[str], read) -> "Splits":
     return splits
 
 
+def forget_read() -> None:
+    """Forgets the Splits kept by kept_while_unchanged."""
+    _READ.clear()
+
+
 def first_line(err: BaseException) -> str:
     """An exception's first line, or its type's name when it has no text (for one-line errors)."""
     text = str(err).strip()

@@ -232,6 +232,10 @@ def load(
 _LOADED: dict[tuple, tuple] = {}
 
 
+def forget_loaded() -> None:
+    _LOADED.clear()
+
+
 def _loaded(read, name: str, image_size: int) -> RawData:
     train, test = read.train, read.test
     if image_size and train.images.shape[1:3] != (image_size, image_size):
