@@ -49,12 +49,14 @@ def add(config: config_lib.RunConfig, data, record: records.RunRecord, progress:
     started = time.perf_counter()
     nets = []
     # The trained net in this process's kept model of its graph when there is one (rethink_tf.warm): its traced CSR
-    # search is reused. Its weights from the file all the same: the measures are of the saved net.
-    kept = warm.get(warm.key(config, data.input_shape, data.num_classes, data.train.images.dtype))
+    # search is reused. Its weights from the file all the same: the measures are of the saved net. Not for a
+    # mixed-precision run, whose kept model computes in 16 bits: its measures are of a float32 net, as built here.
+    key = warm.key(config, data.input_shape, data.num_classes, data.train.images.dtype)
+    kept = warm.get(key) if config.precision == "float32" else None
     for path in (os.path.join(config.run_dir, records.WEIGHTS), initial_weights(config.run_dir)):
         model = kept or fitting.build(config, data.input_shape, data.num_classes)
         kept = None
-        model.load_weights(path)  # the layers' weights (an uncompiled model has no optimizer to load)
+        model.load_weights(path)
         nets.append(model)
     images = pipeline.whitened_once(data.train.images, config)
     values, sigmas = measures.of_net(*nets, images, data.train.labels, seed=config.seed)
