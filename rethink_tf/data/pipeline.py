@@ -206,7 +206,7 @@ def prepare(config: PipelineConfig, raw: sources.RawData | None = None) -> Prepa
 # _KEPT_BYTES of arrays, so a paper-scale split is not held long after its run.
 _KEPT: "collections.OrderedDict[tuple, tuple]" = collections.OrderedDict()
 _KEPT_ENTRIES = 16
-_KEPT_BYTES = 2 << 30
+_KEPT_BYTES = 1 << 30
 
 
 def _kept(key: tuple, make, keep=None):
