@@ -89,3 +89,26 @@ def test_a_runs_global_seeds_are_keras_ones_without_clearing_tensorflows_kernels
     fitting.set_random_seed(7)
     assert (random.random(), np.random.random(), context.global_seed()) == expected
     assert not cleared
+
+
+def test_every_setting_the_models_build_and_compile_read_is_part_of_the_graph_key(tmp_path):
+    # A setting fitting.build or compile_model reads but warm.key leaves out would let a run train a kept model of
+    # another graph (a momentum or weight decay is a constant of the traced step, not a variable).
+    from rethink_tf import fitting
+
+    read = set()
+
+    class Recording:
+        def __init__(self, config):
+            object.__setattr__(self, "_config", config)
+
+        def __getattr__(self, name):
+            read.add(name)
+            return getattr(self._config, name)
+
+    for overrides in ({}, {"model": "alexnet_small", "width_multiplier": 0.5}, {"optimizer": "adam"}):
+        config = Recording(tiny_config(tmp_path, **overrides))
+        model = fitting.build(config, (8, 8, 3), 4)
+        fitting.compile_model(model, config, num_classes=4)
+    values_only = {"train_seed", "learning_rate"}  # initializers' seeds, and a variable the kept model is given
+    assert read - values_only <= set(warm.GRAPH_FIELDS), read - values_only - set(warm.GRAPH_FIELDS)
