@@ -112,7 +112,8 @@ def built_model(config: config_lib.RunConfig, data, distribution):
         atomic.write_with(initial, model.save_weights, suffix=".weights.h5")
     with distribution.scope():
         _build_state(model, data)  # after the initial weights' file, which holds the model's weights alone
-    return warm.adopt(model, warm.key(config, data.input_shape, data.num_classes, data.train.images.dtype), distribution)
+    graph = warm.key(config, data.input_shape, data.num_classes, data.train.images.dtype)
+    return warm.adopt(model, graph, distribution)
 
 
 def _build_state(model, data) -> None:

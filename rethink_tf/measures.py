@@ -287,7 +287,8 @@ def perturbed_accuracy(
                 v.assign(buffer.astype(w.dtype))
             hits = []
             for i in range(0, len(images), batch_size):
-                hits.append(np.argmax(logits(model, images[i : i + batch_size], batch_size), axis=1) == labels[i : i + batch_size])
+                batch = slice(i, i + batch_size)
+                hits.append(np.argmax(logits(model, images[batch], batch_size), axis=1) == labels[batch])
                 correct, seen = correct + int(np.sum(hits[-1])), seen + len(hits[-1])
                 if decide is not None and seen < total:
                     bound = _decided(decide, correct, seen, total)

@@ -72,9 +72,7 @@ def adopt(model, graph_key: tuple, distribution):
     fresh = _state(model)
     if kept is not None:
         old = _state(kept)
-        same = len(old) == len(fresh) and all(
-            o.shape == f.shape and o.dtype == f.dtype for o, f in zip(old, fresh)
-        )
+        same = len(old) == len(fresh) and all(o.shape == f.shape and o.dtype == f.dtype for o, f in zip(old, fresh))
         if same:
             for o, f in zip(old, fresh):
                 o.assign(f)

@@ -14,7 +14,8 @@ def _numbers(record):
     """What a run records that depends on its training (not on the clock)."""
     timeless = lambda row: {k: v for k, v in row.items() if "time" not in k and "seconds" not in k}
     measures = dict(record["measures"]["values"]) if record.get("measures") else None
-    return [timeless(e) for e in record["epochs"]], record["final"], measures, record.get("csr_initial", {}).get("csr_test")
+    initial_csr = record.get("csr_initial", {}).get("csr_test")
+    return [timeless(e) for e in record["epochs"]], record["final"], measures, initial_csr
 
 
 def test_a_run_after_another_of_its_graph_reuses_the_model_and_ends_with_its_bits_alone(tmp_path):

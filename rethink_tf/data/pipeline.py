@@ -216,9 +216,7 @@ def _kept(key: tuple, make, keep=None):
         return _KEPT[key][0]
     value = make()
     _KEPT[key] = (value, keep, _nbytes(value) + _nbytes(keep))
-    while len(_KEPT) > 1 and (
-        len(_KEPT) > _KEPT_ENTRIES or sum(entry[2] for entry in _KEPT.values()) > _KEPT_BYTES
-    ):
+    while len(_KEPT) > 1 and (len(_KEPT) > _KEPT_ENTRIES or sum(entry[2] for entry in _KEPT.values()) > _KEPT_BYTES):
         _KEPT.popitem(last=False)
     return value
 
@@ -248,8 +246,10 @@ def _test_key(config: PipelineConfig, raw: sources.RawData, labels: float, input
     corruption when it changes a test label or image (then its seed, kind and statistics too)."""
     n = len(raw.test.labels)
     subset = 0 < config.test_size < n
-    changes = labels > 0 or config.corruption == "random_signs" or (
-        inputs > 0 and config.corruption in corrupt.INPUT_CORRUPTIONS
+    changes = (
+        labels > 0
+        or config.corruption == "random_signs"
+        or (inputs > 0 and config.corruption in corrupt.INPUT_CORRUPTIONS)
     )
     stats = None if mean is None else (np.asarray(mean).tobytes(), np.asarray(std).tobytes())
     return (
