@@ -6,7 +6,8 @@ A kept model takes every variable of the run's freshly built and compiled one (w
 noise counters, the optimizer's step, learning rate and slots, the metrics), so it trains from exactly where the
 fresh model would: the same graph on the same values, the same bits (tests/test_warm.py). Only models on one
 replica (the default strategy) are kept; a model with a seeded random layer is kept for its seed alone, as the
-seed is part of its graph.
+seed is part of its graph. One run at a time per process, as every engine of the package trains (workers, Ray
+tasks, keras-tuner trials): two threads training runs of one graph at once would share a model.
 """
 
 from __future__ import annotations
