@@ -112,8 +112,7 @@ def built_model(config: config_lib.RunConfig, data, distribution):
         atomic.write_with(initial, model.save_weights, suffix=".weights.h5")
     with distribution.scope():
         _build_state(model, data)  # after the initial weights' file, which holds the model's weights alone
-    graph = warm.key(config, data.input_shape, data.num_classes, data.train.images.dtype)
-    return warm.adopt(model, graph, distribution)
+    return warm.adopt(model, warm.key_for(config, data), distribution)
 
 
 def _build_state(model, data) -> None:

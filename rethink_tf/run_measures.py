@@ -47,17 +47,15 @@ def add(config: config_lib.RunConfig, data, record: records.RunRecord, progress:
     from rethink_tf.version import __version__
 
     started = time.perf_counter()
-    nets = []
     # The trained net in this process's kept model of its graph when there is one (rethink_tf.warm): its traced CSR
     # search is reused. Its weights from the file all the same: the measures are of the saved net. Not for a
     # mixed-precision run, whose kept model computes in 16 bits: its measures are of a float32 net, as built here.
-    key = warm.key(config, data.input_shape, data.num_classes, data.train.images.dtype)
-    kept = warm.get(key) if config.precision == "float32" else None
-    for path in (os.path.join(config.run_dir, records.WEIGHTS), initial_weights(config.run_dir)):
-        model = kept or fitting.build(config, data.input_shape, data.num_classes)
-        kept = None
-        model.load_weights(path)
-        nets.append(model)
+    kept = warm.get(warm.key_for(config, data)) if config.precision == "float32" else None
+    final = kept or fitting.build(config, data.input_shape, data.num_classes)
+    final.load_weights(os.path.join(config.run_dir, records.WEIGHTS))
+    initial = fitting.build(config, data.input_shape, data.num_classes)
+    initial.load_weights(initial_weights(config.run_dir))  # the layers' weights alone: it has no optimizer
+    nets = [final, initial]
     images = pipeline.whitened_once(data.train.images, config)
     values, sigmas = measures.of_net(*nets, images, data.train.labels, seed=config.seed)
     # Arpit et al.'s CSR is of held-out inputs (their labels unread): on its training sample a fitted net's is about 0

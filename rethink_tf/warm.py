@@ -13,7 +13,6 @@ tasks, keras-tuner trials): two threads training runs of one graph at once would
 from __future__ import annotations
 
 import collections
-import dataclasses
 from typing import Any
 
 # Models kept, least recently used first: a grid alternating a few architectures keeps each.
@@ -46,15 +45,19 @@ _RANDOM_FIELDS = ("dropout", "input_dropout", "input_noise", "hidden_noise", "ad
 def key(config, input_shape, num_classes: int, dtype) -> tuple:
     """What a run's compiled graph depends on: GRAPH_FIELDS, the input's shape and dtype, the classes, and the
     training seed when a random layer reads it."""
-    fields = dataclasses.asdict(config) if dataclasses.is_dataclass(config) else vars(config)
-    seed = config.train_seed if any(fields[f] for f in _RANDOM_FIELDS) else None
+    seed = config.train_seed if any(getattr(config, f) for f in _RANDOM_FIELDS) else None
     return (
-        tuple(fields[f] for f in GRAPH_FIELDS),
+        tuple(getattr(config, f) for f in GRAPH_FIELDS),
         tuple(int(d) for d in input_shape),
         int(num_classes),
         str(dtype),
         seed,
     )
+
+
+def key_for(config, data) -> tuple:
+    """key() of a run's config and its prepared data (rethink_tf.data.pipeline.Prepared)."""
+    return key(config, data.input_shape, data.num_classes, data.train.images.dtype)
 
 
 def _state(model) -> list:

@@ -37,7 +37,7 @@ def kept_while_unchanged(key: tuple, files: list[str], read) -> "Splits":
     """read()'s Splits, kept for the process and read again when one of `files` changes (its size, modification
     time or inode): the runs of one process, a notebook's loop of rethink_tf.run, read a data set once. The kept
     arrays are read-only, as they are shared."""
-    stamps = tuple((f, os.stat(f).st_size, os.stat(f).st_mtime_ns, os.stat(f).st_ino) for f in files)
+    stamps = tuple((f, st.st_size, st.st_mtime_ns, st.st_ino) for f, st in ((f, os.stat(f)) for f in files))
     kept = _READ.get(key)
     if kept is not None and kept[0] == stamps:
         _READ.move_to_end(key)

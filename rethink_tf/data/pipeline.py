@@ -169,9 +169,9 @@ def prepare(config: PipelineConfig, raw: sources.RawData | None = None) -> Prepa
     train, held_out = hold_out(train, config.train_fraction, config.train_seed)
     test_labels = config.label_noise if config.corrupt_test_labels else 0.0
     test_inputs = 1.0 if inputs == 1 else 0.0
-    test = _kept(
+    test, test_fingerprints = _kept(
         _test_key(config, raw, test_labels, test_inputs, mean, std),
-        lambda: _read_only(one(raw.test, config.test_size, corrupt.TEST, test_labels, test_inputs)),
+        lambda: _fingerprinted(_read_only(one(raw.test, config.test_size, corrupt.TEST, test_labels, test_inputs))),
     )
     channels = 3 if config.rgb else raw.train.images.shape[-1]
     crop = _crop(config, raw.train.images)
@@ -180,7 +180,7 @@ def prepare(config: PipelineConfig, raw: sources.RawData | None = None) -> Prepa
         "train_indices": sources.fingerprint(train.indices),
         "train_labels": sources.fingerprint(train.labels),
         "train_images": sources.fingerprint(train.images),
-        **_kept(("fingerprints", id(test)), lambda: _test_fingerprints(test), keep=test),
+        **test_fingerprints,
     }
     changed = float(np.mean(train.labels_changed)) if len(train.labels) else 0.0
     num_classes = corrupt.SIGN_CLASSES if config.corruption == "random_signs" else raw.num_classes
@@ -200,10 +200,10 @@ def prepare(config: PipelineConfig, raw: sources.RawData | None = None) -> Prepa
 
 
 # What the runs of one process share, least recently used first: a grid's runs of one data set share its test
-# split (converted and fingerprinted once) and the whitened copies and variables evaluation reads (made once), a
-# run's measures reuse its whitened training split. A key that names an array by id() keeps the array in its entry,
-# so the id is not reused while the entry lives; kept arrays are read-only. At most _KEPT_ENTRIES entries and
-# _KEPT_BYTES of arrays, so a paper-scale split is not held long after its run.
+# split (converted and fingerprinted once, kept with its fingerprints) and the whitened copies and variables
+# evaluation reads (made once), a run's measures reuse its whitened training split. A key that names an array by
+# id() keeps the array in its entry, so the id is not reused while the entry lives; kept arrays are read-only. At
+# most _KEPT_ENTRIES entries and _KEPT_BYTES of arrays, so a paper-scale split is not held long after its run.
 _KEPT: "collections.OrderedDict[tuple, tuple]" = collections.OrderedDict()
 _KEPT_ENTRIES = 16
 _KEPT_BYTES = 1 << 30
@@ -262,8 +262,8 @@ def _test_key(config: PipelineConfig, raw: sources.RawData, labels: float, input
     )
 
 
-def _test_fingerprints(test: Split) -> dict[str, str]:
-    return {"test_labels": sources.fingerprint(test.labels), "test_images": sources.fingerprint(test.images)}
+def _fingerprinted(test: Split) -> tuple[Split, dict[str, str]]:
+    return test, {"test_labels": sources.fingerprint(test.labels), "test_images": sources.fingerprint(test.images)}
 
 
 def hold_out(split: Split, fraction: float, seed: int) -> tuple[Split, Split | None]:
